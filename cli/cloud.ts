@@ -1,4 +1,39 @@
+/** `tau dev` (the whole cloud on a laptop) and `tau serve` (a node on a server): the same node, other defaults. */
 import type { Command } from "commander";
+import { startNode, type TauNode } from "../services/node.ts";
 
-// Placeholder: tau dev / tau serve.
-export function registerCloudCommands(_program: Command): void {}
+export function registerCloudCommands(program: Command): void {
+  program.command("dev")
+    .description("run a whole local cloud in this process (auth, tns, patrick, monkey, hoarder, gateway, git)")
+    .option("--http <host:port>", "where to listen", "127.0.0.1:8080")
+    .option("--data <dir>", "where everything is stored", ".tau/dev")
+    .action(async (opts: { http: string; data: string }) => {
+      await runNode(opts.http, opts.data, "local cloud");
+    });
+  program.command("serve")
+    .description("run a tau node on this machine")
+    .option("--http <host:port>", "where to listen", "0.0.0.0:8080")
+    .option("--data <dir>", "where everything is stored", ".tau/node")
+    .action(async (opts: { http: string; data: string }) => {
+      await runNode(opts.http, opts.data, "node");
+    });
+}
+
+async function runNode(http: string, data: string, what: string): Promise<void> {
+  const node = await startNode({ dataDir: data, http, echoLogs: true });
+  console.log(
+    `tau ${what} ready: gateway ${node.url} (set the Host header to a project's domain), ` +
+      `git ${node.url}/git/<project>/{config,code}.git, api ${node.url}/api, data ${node.dataDir}`,
+  );
+  await waitForSignal(node);
+}
+
+async function waitForSignal(node: TauNode): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    Deno.addSignalListener("SIGINT", stop);
+    Deno.addSignalListener("SIGTERM", stop);
+  });
+  console.log("tau: shutting down");
+  await node.close();
+}

@@ -1,4 +1,157 @@
+/**
+ * `tau container run|ls|logs|exec|stop|rm|clone`, `tau + app.yml` and `tau image import|ls`: argument parsing over
+ * runtime/container (ContainerRuntime, importImage, cloneContainer), which the tests call directly.
+ */
 import type { Command } from "commander";
+import { basename, dirname, resolve } from "node:path";
+import { TauError } from "../runtime/errors.ts";
+import { cloneContainer } from "../runtime/container/clone.ts";
+import { importImage } from "../runtime/container/images/import.ts";
+import type { ContainerRecord } from "../runtime/container/records.ts";
+import { ContainerRuntime, DEFAULT_DATA_DIR, type StartedContainer } from "../runtime/container/runtime.ts";
+import { parseStatefile } from "../runtime/container/statefile.ts";
 
-// Placeholder: filled in by the container work (tau container ..., tau image ..., tau + app.yml).
-export function registerContainerCommands(_program: Command): void {}
+const DATA_HELP = `container state, images and the helper binary (default ${DEFAULT_DATA_DIR})`;
+
+function open(opts: { data?: string }): Promise<ContainerRuntime> {
+  return ContainerRuntime.open(opts.data ?? DEFAULT_DATA_DIR);
+}
+
+function printStarted(c: StartedContainer) {
+  console.log(`started ${c.name} (${c.id})`);
+  for (const p of c.ports) {
+    console.log(`  port ${p.container} -> http://127.0.0.1:${p.host}  (unix socket ${p.socket})`);
+  }
+}
+
+function statusText(r: ContainerRecord): string {
+  if (r.status === "running") return "running";
+  if (r.status === "failed") return `failed: ${r.error ?? "unknown"}`;
+  return `exited (${r.exitCode}${r.oomKilled ? ", out of memory" : ""})`;
+}
+
+/** Starts every replica; a container that died at once is reported with its exit code and last output. */
+export async function runStatefile(file: string, opts: { data?: string }): Promise<StartedContainer[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch {
+    throw new TauError(`cannot read Statefile ${file}`, { hint: "give the path of a .yml file" });
+  }
+  const spec = parseStatefile(text, file, dirname(resolve(file)));
+  const rt = await open(opts);
+  if (!spec.name) {
+    // Named after the Statefile (app.yml -> app) unless that name is taken.
+    const base = basename(file).replace(/\.(ya?ml)$/, "").replace(/[^a-zA-Z0-9_.-]/g, "-");
+    const taken = new Set((await rt.listContainers()).map((r) => r.name));
+    if (/^[a-zA-Z0-9]/.test(base) && !taken.has(base) && !taken.has(`${base}-1`)) spec.name = base;
+  }
+  const started = await rt.run(spec, file);
+  for (const c of started) {
+    printStarted(c);
+    const rec = await rt.getContainer(c.id);
+    if (rec.status !== "running") {
+      const lines = await rt.lastLogLines(c.id);
+      throw new TauError(`container ${c.name} ${statusText(rec)}`, {
+        hint: lines.length ? `last output:\n    ${lines.join("\n    ")}` : "it printed nothing",
+      });
+    }
+  }
+  return started;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+}
+
+export function registerContainerCommands(program: Command): void {
+  const container = program.command("container").description("run containers from Statefiles (needs root)");
+
+  const runCmd = (cmd: Command) =>
+    cmd.argument("<statefile>", "a Statefile (YAML)").option("--data <dir>", DATA_HELP).action(
+      async (file: string, opts: { data?: string }) => {
+        await runStatefile(file, opts);
+      },
+    );
+  runCmd(container.command("run").description("start the container(s) a Statefile describes"));
+  runCmd(program.command("+").description("same as tau container run"));
+
+  container.command("ls").description("list containers").option("--data <dir>", DATA_HELP).action(
+    async (opts: { data?: string }) => {
+      const rt = await open(opts);
+      const rows = [["ID", "NAME", "IMAGE", "STATUS", "PORTS"]];
+      for (const r of await rt.listContainers()) {
+        const ports = r.status === "running" ? r.ports.map((p) => `127.0.0.1:${p.host}->${p.container}`).join(",") : "";
+        rows.push([r.id, r.name, r.image, statusText(r), ports]);
+      }
+      console.log(table(rows));
+    },
+  );
+
+  container.command("logs").description("print a container's output").argument("<id>", "id, id prefix or name")
+    .option("-f, --follow", "keep printing until the container exits").option("--data <dir>", DATA_HELP)
+    .action(async (id: string, opts: { follow?: boolean; data?: string }) => {
+      const rt = await open(opts);
+      for await (const chunk of rt.logs(id, opts.follow)) await Deno.stdout.write(chunk);
+    });
+
+  container.command("exec").description("run a command in a running container")
+    .argument("<id>", "id, id prefix or name").argument("<command...>", "command and arguments (after --)")
+    .option("--data <dir>", DATA_HELP)
+    .action(async (id: string, command: string[], opts: { data?: string }) => {
+      const rt = await open(opts);
+      const { code } = await rt.execInContainer(id, command);
+      if (code !== 0) throw new TauError(`${command[0]} exited with code ${code}`);
+    });
+
+  container.command("stop").description("stop a container (SIGTERM, then SIGKILL)")
+    .argument("<id...>", "ids, id prefixes or names").option("-t, --time <seconds>", "grace period", "10")
+    .option("--data <dir>", DATA_HELP).action(async (ids: string[], opts: { time: string; data?: string }) => {
+      const rt = await open(opts);
+      for (const id of ids) {
+        const rec = await rt.stopContainer(id, Number(opts.time) * 1000);
+        console.log(`${rec.name}: ${statusText(rec)}`);
+      }
+    });
+
+  container.command("rm").description("remove a container and its files")
+    .argument("<id...>", "ids, id prefixes or names").option("-f, --force", "stop it first if it runs")
+    .option("--data <dir>", DATA_HELP).action(async (ids: string[], opts: { force?: boolean; data?: string }) => {
+      const rt = await open(opts);
+      for (const id of ids) {
+        await rt.removeContainer(id, opts.force);
+        console.log(`removed ${id}`);
+      }
+    });
+
+  container.command("clone").description("start copies of a running container, files included")
+    .argument("<id>", "id, id prefix or name").option("-n, --count <n>", "how many copies", "1")
+    .option("--data <dir>", DATA_HELP).action(async (id: string, opts: { count: string; data?: string }) => {
+      const rt = await open(opts);
+      for (const c of await cloneContainer(rt, id, Number(opts.count))) printStarted(c);
+    });
+
+  const image = program.command("image").description("container images");
+  image.command("import").description("import an OCI image layout (dir or tar) or a docker save archive")
+    .argument("<path>", "file or directory").option("-t, --tag <ref>", "name the image (e.g. myapp:1)")
+    .option("--data <dir>", DATA_HELP).action(async (path: string, opts: { tag?: string; data?: string }) => {
+      const rt = await open(opts);
+      for (const img of await importImage(rt.images, path, rt.helper, { tag: opts.tag })) {
+        console.log(
+          `imported ${img.refs.join(", ") || "(untagged)"} ${img.id.slice(7, 19)} (${img.layers.length} layers)`,
+        );
+      }
+    });
+  image.command("ls").description("list images").option("--data <dir>", DATA_HELP).action(
+    async (opts: { data?: string }) => {
+      const rt = await open(opts);
+      const rows = [["REF", "ID", "LAYERS", "SIZE"]];
+      for (const img of await rt.images.list()) {
+        const size = `${(img.size / 1024 / 1024).toFixed(1)} MB`;
+        rows.push([img.refs.join(",") || "<none>", img.id.slice(7, 19), String(img.layers.length), size]);
+      }
+      console.log(table(rows));
+    },
+  );
+}

@@ -1,4 +1,125 @@
+/** Commands that talk to a cloud about projects: new project, builds, logs, deployments, rollback. */
 import type { Command } from "commander";
+import { join } from "node:path";
+import { TauError } from "../runtime/errors.ts";
+import { git } from "../runtime/git/git.ts";
+import type { Job } from "../services/patrick/jobs.ts";
+import type { DeploymentRef } from "../services/tns/records.ts";
+import { api, cloudUrl, currentProject, request } from "./client.ts";
 
-// Placeholder: tau new project, tau builds, tau logs, tau rollback.
-export function registerProjectCommands(_program: Command, _newCommand: Command): void {}
+interface ProjectView {
+  name: string;
+  git: { config: string; code: string };
+  webhook: { url: string; secret: string };
+}
+
+export async function newProject(
+  cloud: string,
+  name: string,
+  opts: { dir?: string; description?: string; log?: (line: string) => void },
+): Promise<{ project: ProjectView; dir: string }> {
+  const log = opts.log ?? (() => {});
+  const dir = join(opts.dir ?? ".", name);
+  try {
+    await Deno.stat(dir);
+    throw new TauError(`folder ${dir} already exists`, { hint: "run tau new project somewhere else, or pass --dir" });
+  } catch (err) {
+    if (err instanceof TauError) throw err;
+  }
+  const project = await api<ProjectView>(cloud, "/projects", {
+    method: "POST",
+    json: { name, description: opts.description },
+  });
+  log(`registered project ${name}`);
+  await Deno.mkdir(dir, { recursive: true });
+  for (const repo of ["config", "code"] as const) {
+    log(`cloning ${project.git[repo]} into ${join(dir, repo)}`);
+    await git(["clone", "--quiet", project.git[repo], join(dir, repo)]);
+  }
+  return { project, dir };
+}
+
+export function registerProjectCommands(program: Command, newCommand: Command): void {
+  newCommand.command("project <name>")
+    .description("register a project and clone its config and code repos into ./<name>/")
+    .option("--cloud <url>", "the cloud's URL (default $TAU_CLOUD or the local cloud)")
+    .option("--description <text>", "what the project is")
+    .option("--dir <dir>", "where to create the project folder", ".")
+    .action(async (name: string, opts: { cloud?: string; description?: string; dir: string }) => {
+      const { project, dir } = await newProject(cloudUrl(opts.cloud), name, { ...opts, log: console.log });
+      console.log(`project ${name} ready in ${dir}/config and ${dir}/code`);
+      console.log(`  next: cd ${dir} && tau new function ping --domains hello --paths /ping`);
+      console.log(`  webhook for external git hosts: ${project.webhook.url}`);
+    });
+
+  program.command("project [name]")
+    .description("show a project's repos and webhook")
+    .option("--cloud <url>", "the cloud's URL")
+    .action(async (name: string | undefined, opts: { cloud?: string }) => {
+      const p = await api<ProjectView>(cloudUrl(opts.cloud), `/projects/${await currentProject(name)}`);
+      console.log(JSON.stringify(p, null, 2));
+    });
+
+  program.command("builds [project]")
+    .description("list build jobs with their status (newest first)")
+    .option("--cloud <url>", "the cloud's URL")
+    .option("--json", "print JSON")
+    .action(async (name: string | undefined, opts: { cloud?: string; json?: boolean }) => {
+      const project = await currentProject(name).catch(() => undefined);
+      const jobs = await api<Job[]>(cloudUrl(opts.cloud), `/builds${project ? `?project=${project}` : ""}`);
+      if (opts.json) return console.log(JSON.stringify(jobs, null, 2));
+      if (!jobs.length) return console.log("no builds yet: push the config or code repo to start one");
+      for (const j of jobs) {
+        const took = j.finishedAt && j.startedAt ? `${Date.parse(j.finishedAt) - Date.parse(j.startedAt)} ms` : "";
+        console.log(
+          [j.id, j.project, `${j.repo}@${j.commit.slice(0, 8)}`, j.branch, j.status.padEnd(7), took, j.error ?? ""]
+            .join("  ").trimEnd(),
+        );
+      }
+    });
+
+  program.command("logs <build>")
+    .description("print a build's log")
+    .option("--cloud <url>", "the cloud's URL")
+    .option("-f, --follow", "keep streaming until the build ends")
+    .action(async (id: string, opts: { cloud?: string; follow?: boolean }) => {
+      const res = await request(cloudUrl(opts.cloud), `/builds/${id}/log${opts.follow ? "?follow=1" : ""}`);
+      await res.body?.pipeTo(Deno.stdout.writable, { preventClose: true });
+    });
+
+  program.command("deployments [project]")
+    .description("list a project's deployments (newest first); * marks the live one")
+    .option("--cloud <url>", "the cloud's URL")
+    .option("--branch <branch>", "branch", "main")
+    .action(async (name: string | undefined, opts: { cloud?: string; branch: string }) => {
+      const project = await currentProject(name);
+      const d = await api<{ current: string | null; history: DeploymentRef[] }>(
+        cloudUrl(opts.cloud),
+        `/projects/${project}/deployments?branch=${encodeURIComponent(opts.branch)}`,
+      );
+      if (!d.history.length) return console.log(`${project} has no deployments on ${opts.branch}`);
+      for (const r of d.history) {
+        console.log(
+          `${r.id === d.current ? "*" : " "} ${r.id}  config@${r.configCommit.slice(0, 8)}  ` +
+            `code@${r.codeCommit?.slice(0, 8) ?? "-"}  build ${r.jobId}  ${r.createdAt}`,
+        );
+      }
+    });
+
+  program.command("rollback <project>")
+    .description("serve an earlier deployment again (the previous one, or the one built from --to <commit>)")
+    .option("--cloud <url>", "the cloud's URL")
+    .option("--to <commit>", "commit (config or code, a prefix is enough) whose deployment to serve")
+    .option("--branch <branch>", "branch", "main")
+    .action(async (project: string, opts: { cloud?: string; to?: string; branch: string }) => {
+      const res = await api<{ current: DeploymentRef }>(cloudUrl(opts.cloud), `/projects/${project}/rollback`, {
+        method: "POST",
+        json: { to: opts.to, branch: opts.branch },
+      });
+      const r = res.current;
+      console.log(
+        `${project}/${opts.branch} now serves deployment ${r.id} ` +
+          `(config@${r.configCommit.slice(0, 8)}, code@${r.codeCommit?.slice(0, 8) ?? "-"}, build ${r.jobId})`,
+      );
+    });
+}

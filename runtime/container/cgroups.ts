@@ -1,0 +1,139 @@
+/**
+ * Picks cgroup directories and limit files for a container on v1, v2 or hybrid hosts (v1 controllers mounted
+ * under /sys/fs/cgroup/<controller>, v2 under /sys/fs/cgroup or /sys/fs/cgroup/unified). The helper only executes
+ * the plan, so the layout logic stays here where it can be unit tested.
+ */
+export interface Limits {
+  memoryBytes?: number;
+  cpus?: number;
+  pids?: number;
+}
+
+export interface CgroupPlan {
+  dirs: string[];
+  settings: [file: string, value: string][];
+}
+
+export interface CgroupLayout {
+  /** controller -> v1 mount point */
+  v1: Record<string, string>;
+  /** v2 mount point and the controllers it offers, if any */
+  v2?: { mount: string; controllers: string[] };
+  /** controller (or "" for v2) -> this process's cgroup path */
+  self: Record<string, string>;
+}
+
+const CONTROLLERS = ["memory", "pids", "cpu"] as const;
+const CPU_PERIOD_US = 100_000;
+
+export async function detectCgroupLayout(): Promise<CgroupLayout> {
+  const mountinfo = await Deno.readTextFile("/proc/self/mountinfo");
+  const selfText = await Deno.readTextFile("/proc/self/cgroup");
+  const layout: CgroupLayout = { v1: {}, self: {} };
+  for (const line of mountinfo.split("\n")) {
+    const [pre, post] = line.split(" - ");
+    if (!post) continue;
+    const [fstype, , superOpts] = post.split(" ");
+    const mountPoint = pre.split(" ")[4];
+    if (fstype === "cgroup") {
+      for (const opt of superOpts.split(",")) {
+        if ((CONTROLLERS as readonly string[]).includes(opt)) layout.v1[opt] = mountPoint;
+      }
+    } else if (fstype === "cgroup2" && !layout.v2) {
+      const controllers = (await Deno.readTextFile(`${mountPoint}/cgroup.controllers`).catch(() => "")).trim();
+      layout.v2 = { mount: mountPoint, controllers: controllers ? controllers.split(/\s+/) : [] };
+    }
+  }
+  for (const line of selfText.split("\n")) {
+    const [, ctrls, path] = line.split(":");
+    if (path === undefined) continue;
+    for (const c of ctrls ? ctrls.split(",") : [""]) layout.self[c] = path;
+  }
+  return layout;
+}
+
+/** Pure: the directories to create and the files to write for `limits`. */
+export function planCgroups(id: string, limits: Limits, layout: CgroupLayout): CgroupPlan {
+  const plan: CgroupPlan = { dirs: [], settings: [] };
+  let v2Needed = false;
+  for (const ctrl of CONTROLLERS) {
+    const v1 = layout.v1[ctrl];
+    if (v1) {
+      // v1 has no "no internal processes" rule, so nest under our own cgroup: limits stay inside whatever
+      // budget tau itself was given.
+      const own = layout.self[ctrl] ?? "/";
+      const dir = `${v1}${own === "/" ? "" : own}/tau-${id}`;
+      plan.dirs.push(dir);
+      plan.settings.push(...v1Settings(ctrl, dir, limits));
+    } else if (layout.v2?.controllers.includes(ctrl)) {
+      v2Needed = true;
+    }
+  }
+  if (v2Needed && layout.v2) {
+    const dir = `${layout.v2.mount}/tau/${id}`;
+    plan.dirs.push(dir);
+    for (const ctrl of CONTROLLERS) {
+      if (!layout.v1[ctrl] && layout.v2.controllers.includes(ctrl)) {
+        plan.settings.push(...v2Settings(ctrl, dir, limits));
+      }
+    }
+  }
+  return plan;
+}
+
+function v1Settings(ctrl: string, dir: string, l: Limits): [string, string][] {
+  if (ctrl === "memory" && l.memoryBytes) return [[`${dir}/memory.limit_in_bytes`, String(l.memoryBytes)]];
+  if (ctrl === "pids" && l.pids) return [[`${dir}/pids.max`, String(l.pids)]];
+  if (ctrl === "cpu" && l.cpus) {
+    return [[`${dir}/cpu.cfs_period_us`, String(CPU_PERIOD_US)], [
+      `${dir}/cpu.cfs_quota_us`,
+      String(Math.max(1000, Math.round(l.cpus * CPU_PERIOD_US))),
+    ]];
+  }
+  return [];
+}
+
+function v2Settings(ctrl: string, dir: string, l: Limits): [string, string][] {
+  if (ctrl === "memory" && l.memoryBytes) {
+    return [[`${dir}/memory.max`, String(l.memoryBytes)], [`${dir}/memory.swap.max`, "0"]];
+  }
+  if (ctrl === "pids" && l.pids) return [[`${dir}/pids.max`, String(l.pids)]];
+  if (ctrl === "cpu" && l.cpus) {
+    return [[`${dir}/cpu.max`, `${Math.max(1000, Math.round(l.cpus * CPU_PERIOD_US))} ${CPU_PERIOD_US}`]];
+  }
+  return [];
+}
+
+/** v2 needs controllers enabled in every ancestor's subtree_control before a child can use them. */
+export async function prepareV2Parent(layout: CgroupLayout): Promise<void> {
+  const v2 = layout.v2;
+  if (!v2) return;
+  const wanted = CONTROLLERS.filter((c) => !layout.v1[c] && v2.controllers.includes(c));
+  if (wanted.length === 0) return;
+  await Deno.mkdir(`${v2.mount}/tau`, { recursive: true });
+  const enable = wanted.map((c) => `+${c}`).join(" ");
+  for (const dir of [v2.mount, `${v2.mount}/tau`]) {
+    await Deno.writeTextFile(`${dir}/cgroup.subtree_control`, enable).catch(() => {});
+  }
+}
+
+/** Removes cgroups left by a helper that was killed (kill -9): kills stragglers first. */
+export async function removeCgroups(dirs: string[]): Promise<void> {
+  for (const dir of dirs) {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      try {
+        await Deno.remove(dir);
+        break;
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) break;
+        const procs = await Deno.readTextFile(`${dir}/cgroup.procs`).catch(() => "");
+        for (const pid of procs.split("\n").filter(Boolean)) {
+          try {
+            Deno.kill(Number(pid), "SIGKILL");
+          } catch { /* already gone */ }
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  }
+}

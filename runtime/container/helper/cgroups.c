@@ -1,0 +1,100 @@
+/*
+ * cgroup directories and limit files are chosen by tau (it knows v1, v2 and hybrid layouts); the helper only
+ * creates them, writes the values, moves the container in, and removes them after the container is gone.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helper.h"
+
+static int write_file(const char *path, const char *value) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = write(fd, value, strlen(value));
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return n < 0 ? -1 : 0;
+}
+
+int cgroups_create(const struct config *cfg, char *err, size_t errlen) {
+  for (int i = 0; i < cfg->ncgroups; i++) {
+    if (mkdir(cfg->cgroup_dirs[i], 0755) < 0 && errno != EEXIST) {
+      snprintf(err, errlen, "create cgroup %s: %s", cfg->cgroup_dirs[i], strerror(errno));
+      return -1;
+    }
+  }
+  for (int i = 0; i < cfg->nsettings; i++) {
+    if (write_file(cfg->cgroup_settings[i].file, cfg->cgroup_settings[i].value) < 0) {
+      snprintf(err, errlen, "write %s to %s: %s", cfg->cgroup_settings[i].value, cfg->cgroup_settings[i].file,
+               strerror(errno));
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int cgroups_join(const struct config *cfg, int pid, char *err, size_t errlen) {
+  char path[PATH_MAX], value[32];
+  snprintf(value, sizeof value, "%d", pid);
+  for (int i = 0; i < cfg->ncgroups; i++) {
+    snprintf(path, sizeof path, "%s/cgroup.procs", cfg->cgroup_dirs[i]);
+    if (write_file(path, value) < 0) {
+      snprintf(err, errlen, "join cgroup %s: %s", cfg->cgroup_dirs[i], strerror(errno));
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* v1 reports "oom_kill N" in memory.oom_control, v2 in memory.events. */
+int cgroups_oom_killed(const struct config *cfg) {
+  static const char *files[] = {"memory.oom_control", "memory.events"};
+  char path[PATH_MAX], buf[1024];
+  for (int i = 0; i < cfg->ncgroups; i++) {
+    for (int f = 0; f < 2; f++) {
+      snprintf(path, sizeof path, "%s/%s", cfg->cgroup_dirs[i], files[f]);
+      int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      ssize_t n = read(fd, buf, sizeof buf - 1);
+      close(fd);
+      if (n <= 0) continue;
+      buf[n] = 0;
+      char *p = strstr(buf, "oom_kill ");
+      if (p && atoi(p + 9) > 0) return 1;
+    }
+  }
+  return 0;
+}
+
+/* A cgroup can be removed only once its last task is gone; exiting tasks may linger for a moment. */
+void cgroups_remove(const struct config *cfg) {
+  char path[PATH_MAX], buf[4096];
+  for (int i = 0; i < cfg->ncgroups; i++) {
+    for (int attempt = 0; attempt < 200; attempt++) {
+      if (rmdir(cfg->cgroup_dirs[i]) == 0 || errno == ENOENT) break;
+      if (errno != EBUSY) break;
+      snprintf(path, sizeof path, "%s/cgroup.procs", cfg->cgroup_dirs[i]);
+      int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n > 0) {
+          buf[n] = 0;
+          for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) kill(atoi(line), 9);
+        }
+      }
+      struct timespec ts = {0, 5 * 1000 * 1000};
+      nanosleep(&ts, NULL);
+    }
+  }
+}

@@ -1,0 +1,86 @@
+/*
+ * tau-ns-helper: starts one container (namespaces, overlay rootfs, cgroups, seccomp, capabilities, a tiny init)
+ * and reports to tau through JSON lines on stdout (the "status pipe"). tau drives it only through argv.
+ */
+#ifndef TAU_NS_HELPER_H
+#define TAU_NS_HELPER_H
+
+#include <stddef.h>
+
+#define MAX_ITEMS 64
+#define MAX_ENV 512
+
+struct bind_mount {
+  const char *source;
+  const char *target;
+  int readonly;
+};
+
+struct port_map {
+  int container_port;
+  int host_port; /* -1: no TCP listener on the host, 0: pick a free port */
+  const char *socket_path;
+  int unix_fd;   /* listening Unix socket bound in the host filesystem */
+  int tcp_fd;    /* listening TCP socket on host 127.0.0.1, or -1 */
+  int bound_host_port;
+};
+
+struct cgroup_setting {
+  const char *file;
+  const char *value;
+};
+
+struct config {
+  const char *hostname;
+  const char *lowerdirs; /* colon separated, top layer first */
+  const char *upperdir;
+  const char *workdir;
+  const char *rootfs; /* empty directory the overlay is mounted on (inside the new mount namespace) */
+  const char *log_path;
+  const char *status_path;
+  const char *cwd;
+  int target_pid; /* exec: the container's init */
+  struct bind_mount mounts[MAX_ITEMS];
+  int nmounts;
+  struct port_map ports[16];
+  int nports;
+  const char *cgroup_dirs[16];
+  int ncgroups;
+  struct cgroup_setting cgroup_settings[MAX_ITEMS];
+  int nsettings;
+  char *env[MAX_ENV + 1];
+  int nenv;
+  char **argv;
+};
+
+/* status.c */
+void status_init(const char *path);
+void status_event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void json_escape(char *out, size_t outlen, const char *in);
+void die_event(const char *what, int err) __attribute__((noreturn));
+
+/* rootfs.c: everything runs inside the container's fresh mount namespace */
+int setup_rootfs(const struct config *cfg, char *err, size_t errlen);
+int loopback_up(char *err, size_t errlen);
+
+/* secure.c */
+int drop_privileges(char *err, size_t errlen);
+
+/* cgroups.c */
+int cgroups_create(const struct config *cfg, char *err, size_t errlen);
+int cgroups_join(const struct config *cfg, int pid, char *err, size_t errlen);
+int cgroups_oom_killed(const struct config *cfg);
+void cgroups_remove(const struct config *cfg);
+
+/* forward.c */
+int ports_bind(struct config *cfg, char *err, size_t errlen);
+int ports_start(struct config *cfg, int netns_fd, int *pids, char *err, size_t errlen);
+
+/* run.c / exec.c */
+int run_container(struct config *cfg);
+int exec_in_container(struct config *cfg);
+
+/* init.c: PID 1 inside the container */
+int container_init(const struct config *cfg, int ready_fd) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * tau-ns-helper, the only privileged piece of tau's container support. Usage (built and called by tau):
+ *   tau-ns-helper run --lower L1:L2 --upper U --work W --rootfs R --log F --status F [--hostname H] [--cwd D]
+ *                     [--mount SRC DST ro|rw]... [--port CPORT HOSTPORT SOCKET]... [--cgroup DIR]...
+ *                     [--cgset FILE VALUE]... [--env K=V]... -- CMD [ARGS...]
+ *   tau-ns-helper exec --pid PID [--cgroup DIR]... [--env K=V]... [--cwd D] -- CMD [ARGS...]
+ *   tau-ns-helper whiteout PATH...   (overlay whiteout: a 0/0 character device, for image layers)
+ *   tau-ns-helper opaque DIR...      (overlay opaque directory marker, for image layers)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "helper.h"
+
+static void usage(const char *msg) {
+  fprintf(stderr, "tau-ns-helper: %s (this program is started by tau; see runtime/container/helper/main.c)\n", msg);
+  exit(2);
+}
+
+static const char *need(int argc, char **argv, int i) {
+  if (i >= argc) usage("missing value");
+  return argv[i];
+}
+
+static void parse(struct config *cfg, int argc, char **argv) {
+  int i = 2;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) {
+      i++;
+      break;
+    }
+    if (strcmp(a, "--lower") == 0) cfg->lowerdirs = need(argc, argv, ++i);
+    else if (strcmp(a, "--upper") == 0) cfg->upperdir = need(argc, argv, ++i);
+    else if (strcmp(a, "--work") == 0) cfg->workdir = need(argc, argv, ++i);
+    else if (strcmp(a, "--rootfs") == 0) cfg->rootfs = need(argc, argv, ++i);
+    else if (strcmp(a, "--log") == 0) cfg->log_path = need(argc, argv, ++i);
+    else if (strcmp(a, "--status") == 0) cfg->status_path = need(argc, argv, ++i);
+    else if (strcmp(a, "--hostname") == 0) cfg->hostname = need(argc, argv, ++i);
+    else if (strcmp(a, "--cwd") == 0) cfg->cwd = need(argc, argv, ++i);
+    else if (strcmp(a, "--pid") == 0) cfg->target_pid = atoi(need(argc, argv, ++i));
+    else if (strcmp(a, "--mount") == 0) {
+      if (cfg->nmounts >= MAX_ITEMS) usage("too many mounts");
+      struct bind_mount *m = &cfg->mounts[cfg->nmounts++];
+      m->source = need(argc, argv, ++i);
+      m->target = need(argc, argv, ++i);
+      m->readonly = strcmp(need(argc, argv, ++i), "ro") == 0;
+    } else if (strcmp(a, "--port") == 0) {
+      if (cfg->nports >= 16) usage("too many ports");
+      struct port_map *p = &cfg->ports[cfg->nports++];
+      p->container_port = atoi(need(argc, argv, ++i));
+      p->host_port = atoi(need(argc, argv, ++i));
+      p->socket_path = need(argc, argv, ++i);
+    } else if (strcmp(a, "--cgroup") == 0) {
+      if (cfg->ncgroups >= 16) usage("too many cgroups");
+      cfg->cgroup_dirs[cfg->ncgroups++] = need(argc, argv, ++i);
+    } else if (strcmp(a, "--cgset") == 0) {
+      if (cfg->nsettings >= MAX_ITEMS) usage("too many cgroup settings");
+      struct cgroup_setting *s = &cfg->cgroup_settings[cfg->nsettings++];
+      s->file = need(argc, argv, ++i);
+      s->value = need(argc, argv, ++i);
+    } else if (strcmp(a, "--env") == 0) {
+      if (cfg->nenv >= MAX_ENV) usage("too many environment variables");
+      cfg->env[cfg->nenv++] = (char *)need(argc, argv, ++i);
+    } else {
+      usage("unknown option");
+    }
+  }
+  cfg->env[cfg->nenv] = NULL;
+  if (i >= argc) usage("missing command after --");
+  cfg->argv = argv + i;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) usage("missing mode");
+  static struct config cfg;
+  if (strcmp(argv[1], "whiteout") == 0 || strcmp(argv[1], "opaque") == 0) {
+    int whiteout = argv[1][0] == 'w';
+    for (int i = 2; i < argc; i++) {
+      int rc = whiteout ? mknod(argv[i], S_IFCHR | 0, makedev(0, 0))
+                        : setxattr(argv[i], "trusted.overlay.opaque", "y", 1, 0);
+      if (rc < 0) {
+        fprintf(stderr, "tau-ns-helper: %s %s: %s\n", argv[1], argv[i], strerror(errno));
+        return 1;
+      }
+    }
+    return 0;
+  }
+  parse(&cfg, argc, argv);
+  if (strcmp(argv[1], "exec") == 0) {
+    if (cfg.target_pid <= 0) usage("exec needs --pid");
+    return exec_in_container(&cfg);
+  }
+  if (strcmp(argv[1], "run") != 0) usage("unknown mode");
+  if (!cfg.lowerdirs || !cfg.upperdir || !cfg.workdir || !cfg.rootfs || !cfg.log_path)
+    usage("run needs --lower, --upper, --work, --rootfs and --log");
+  status_init(cfg.status_path);
+  return run_container(&cfg);
+}

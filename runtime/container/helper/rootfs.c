@@ -1,0 +1,165 @@
+/*
+ * Builds the container's root filesystem inside its own mount namespace, so that every mount disappears with the
+ * namespace: nothing can leak onto the host even if tau or this helper is killed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/limits.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "helper.h"
+
+#define FAIL(...)                          \
+  do {                                     \
+    snprintf(err, errlen, __VA_ARGS__);    \
+    return -1;                             \
+  } while (0)
+
+/*
+ * Creates root/target one component at a time and refuses symlinks on the way: the image controls the rootfs
+ * contents, and a link like /config -> /etc would otherwise make us bind over a host path before pivot_root.
+ */
+static int make_target(const char *root, const char *target, int is_dir, char *err, size_t errlen) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s", root);
+  const char *p = target;
+  while (*p == '/') p++;
+  while (*p) {
+    const char *end = strchr(p, '/');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len == 2 && strncmp(p, "..", 2) == 0) FAIL("mount target %s must not contain '..'", target);
+    size_t cur = strlen(path);
+    if (cur + len + 2 >= sizeof path) FAIL("mount target %s is too long", target);
+    path[cur] = '/';
+    memcpy(path + cur + 1, p, len);
+    path[cur + 1 + len] = 0;
+    int last = end == NULL || end[strspn(end, "/")] == 0;
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+      if (S_ISLNK(st.st_mode)) FAIL("mount target %s goes through a symlink in the image", target);
+    } else if (errno == ENOENT) {
+      if (!last || is_dir) {
+        if (mkdir(path, 0755) < 0) FAIL("mkdir %s: %s", target, strerror(errno));
+      } else {
+        int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd < 0) FAIL("create %s: %s", target, strerror(errno));
+        close(fd);
+      }
+    } else {
+      FAIL("stat %s: %s", target, strerror(errno));
+    }
+    if (last) break;
+    p = end + strspn(end, "/");
+  }
+  return 0;
+}
+
+static int bind_user_mounts(const struct config *cfg, char *err, size_t errlen) {
+  for (int i = 0; i < cfg->nmounts; i++) {
+    const struct bind_mount *m = &cfg->mounts[i];
+    struct stat st;
+    if (stat(m->source, &st) < 0) FAIL("mount source %s: %s", m->source, strerror(errno));
+    if (make_target(cfg->rootfs, m->target, S_ISDIR(st.st_mode), err, errlen) < 0) return -1;
+    char dst[PATH_MAX];
+    snprintf(dst, sizeof dst, "%s/%s", cfg->rootfs, m->target);
+    if (mount(m->source, dst, NULL, MS_BIND | MS_REC, NULL) < 0) FAIL("bind %s: %s", m->source, strerror(errno));
+    if (m->readonly &&
+        mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+      FAIL("read-only remount of %s: %s", m->target, strerror(errno));
+  }
+  return 0;
+}
+
+static int make_dev(const char *root, char *err, size_t errlen) {
+  char dev[PATH_MAX], path[PATH_MAX];
+  snprintf(dev, sizeof dev, "%s/dev", root);
+  mkdir(dev, 0755);
+  if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") < 0)
+    FAIL("mount /dev: %s", strerror(errno));
+  static const struct { const char *name; int major, minor; } nodes[] = {
+      {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+  };
+  mode_t old = umask(0);
+  for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", dev, nodes[i].name);
+    if (mknod(path, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0) {
+      umask(old);
+      FAIL("mknod /dev/%s: %s", nodes[i].name, strerror(errno));
+    }
+  }
+  umask(old);
+  snprintf(path, sizeof path, "%s/pts", dev);
+  mkdir(path, 0755);
+  /* A private devpts instance; optional, so a kernel without it still runs containers. */
+  if (mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") == 0) {
+    snprintf(path, sizeof path, "%s/ptmx", dev);
+    if (symlink("pts/ptmx", path) < 0) { /* optional */ }
+  }
+  snprintf(path, sizeof path, "%s/shm", dev);
+  mkdir(path, 01777);
+  if (mount("shm", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k") < 0) { /* optional */ }
+  static const char *links[][2] = {
+      {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+  };
+  for (size_t i = 0; i < 4; i++) {
+    snprintf(path, sizeof path, "%s/%s", dev, links[i][1]);
+    if (symlink(links[i][0], path) < 0) { /* optional */ }
+  }
+  return 0;
+}
+
+int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
+  char path[PATH_MAX], opts[PATH_MAX * 2];
+  /* Private propagation first, so none of the mounts below reach the host's namespace. */
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) FAIL("make / private: %s", strerror(errno));
+  int n = snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", cfg->lowerdirs, cfg->upperdir,
+                   cfg->workdir);
+  if (n >= (int)sizeof opts) FAIL("too many image layers for one overlay mount");
+  if (mount("overlay", cfg->rootfs, "overlay", 0, opts) < 0) FAIL("mount overlay rootfs: %s", strerror(errno));
+  if (bind_user_mounts(cfg, err, errlen) < 0) return -1;
+  if (make_target(cfg->rootfs, "/proc", 1, err, errlen) < 0) return -1;
+  snprintf(path, sizeof path, "%s/proc", cfg->rootfs);
+  if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) FAIL("mount /proc: %s", strerror(errno));
+  if (make_target(cfg->rootfs, "/dev", 1, err, errlen) < 0) return -1;
+  if (make_dev(cfg->rootfs, err, errlen) < 0) return -1;
+  if (make_target(cfg->rootfs, "/sys", 1, err, errlen) < 0) return -1;
+  snprintf(path, sizeof path, "%s/sys", cfg->rootfs);
+  if (mount("sysfs", path, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    FAIL("mount /sys read-only: %s", strerror(errno));
+  if (make_target(cfg->rootfs, "/tmp", 1, err, errlen) < 0) return -1;
+  /* pivot_root(".", ".") stacks the old root under the new one; detaching "." then drops the host tree. */
+  if (chdir(cfg->rootfs) < 0) FAIL("chdir rootfs: %s", strerror(errno));
+  if (syscall(SYS_pivot_root, ".", ".") < 0) FAIL("pivot_root: %s", strerror(errno));
+  if (umount2(".", MNT_DETACH) < 0) FAIL("detach old root: %s", strerror(errno));
+  if (chdir("/") < 0) FAIL("chdir /: %s", strerror(errno));
+  return 0;
+}
+
+int loopback_up(char *err, size_t errlen) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) FAIL("socket: %s", strerror(errno));
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) {
+    close(fd);
+    FAIL("read lo flags: %s", strerror(errno));
+  }
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) {
+    close(fd);
+    FAIL("bring lo up: %s", strerror(errno));
+  }
+  close(fd);
+  return 0;
+}

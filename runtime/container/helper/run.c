@@ -1,0 +1,174 @@
+/*
+ * `run`: the supervisor. It stays in the host namespaces, creates the container with clone(), puts it in its
+ * cgroups, starts the port forwarders, reports "started", then waits and reports "exited" after cleaning up.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helper.h"
+
+struct child_args {
+  struct config *cfg;
+  int go_write; /* the supervisor's end, closed in the child */
+  int ready_read;
+  int go_fd;    /* read end: the supervisor writes one byte once the child is in its cgroups */
+  int ready_fd; /* write end, close-on-exec: setup errors are written here; EOF alone means the command runs */
+  int log_fd;
+};
+
+static int child_main(void *arg) {
+  struct child_args *a = arg;
+  char err[1024];
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  close(a->go_write);
+  close(a->ready_read);
+  for (int i = 0; i < a->cfg->nports; i++) {
+    close(a->cfg->ports[i].unix_fd);
+    if (a->cfg->ports[i].tcp_fd >= 0) close(a->cfg->ports[i].tcp_fd);
+  }
+  char go;
+  if (read(a->go_fd, &go, 1) != 1) _exit(125);
+  close(a->go_fd);
+  int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(a->log_fd, STDOUT_FILENO) < 0 ||
+      dup2(a->log_fd, STDERR_FILENO) < 0) {
+    snprintf(err, sizeof err, "redirect output: %s", strerror(errno));
+    goto fail;
+  }
+  if (a->cfg->hostname && sethostname(a->cfg->hostname, strlen(a->cfg->hostname)) < 0) {
+    snprintf(err, sizeof err, "sethostname: %s", strerror(errno));
+    goto fail;
+  }
+  if (setup_rootfs(a->cfg, err, sizeof err) < 0) goto fail;
+  if (loopback_up(err, sizeof err) < 0) goto fail;
+  container_init(a->cfg, a->ready_fd);
+fail:
+  if (write(a->ready_fd, err, strlen(err)) < 0) { /* supervisor sees EOF and the exit code */ }
+  _exit(125);
+}
+
+static void fail_event(const char *msg) {
+  char esc[2048];
+  json_escape(esc, sizeof esc, msg);
+  status_event("{\"event\":\"error\",\"message\":\"%s\"}", esc);
+}
+
+static void reap(pid_t pid) {
+  int status;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+}
+
+int run_container(struct config *cfg) {
+  char err[1024];
+  signal(SIGPIPE, SIG_IGN);
+  int log_fd = open(cfg->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (log_fd < 0) die_event("open log", errno);
+  if (ports_bind(cfg, err, sizeof err) < 0) {
+    fail_event(err);
+    return 125;
+  }
+  if (cgroups_create(cfg, err, sizeof err) < 0) {
+    fail_event(err);
+    cgroups_remove(cfg);
+    return 125;
+  }
+  int go[2], ready[2];
+  if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0) die_event("pipe", errno);
+  /* Signals are blocked from here on and handled with sigwaitinfo, so none can slip between clone and wait. */
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &all, NULL);
+  size_t stack_size = 256 * 1024;
+  char *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) die_event("allocate stack", errno);
+  struct child_args args = {.cfg = cfg, .go_write = go[1], .ready_read = ready[0], .go_fd = go[0], .ready_fd = ready[1], .log_fd = log_fd};
+  int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD;
+  pid_t init = clone(child_main, stack + stack_size, flags, &args);
+  if (init < 0) {
+    int e = errno;
+    cgroups_remove(cfg);
+    die_event("create namespaces (clone)", e);
+  }
+  close(go[0]);
+  close(ready[1]);
+  /* Opened now, while the init surely exists: a command that exits at once must not break port setup. */
+  char nspath[64];
+  snprintf(nspath, sizeof nspath, "/proc/%d/ns/net", init);
+  int netns = open(nspath, O_RDONLY | O_CLOEXEC);
+  int ok = netns >= 0;
+  if (!ok) snprintf(err, sizeof err, "open container network namespace: %s", strerror(errno));
+  if (ok) ok = cgroups_join(cfg, init, err, sizeof err) == 0;
+  if (ok && write(go[1], "g", 1) != 1) {
+    snprintf(err, sizeof err, "start container: %s", strerror(errno));
+    ok = 0;
+  }
+  close(go[1]);
+  if (ok) {
+    /* Setup and exec errors arrive as text; plain EOF means the command was exec'd. */
+    char msg[1024];
+    ssize_t n, total = 0;
+    while ((n = read(ready[0], msg + total, sizeof msg - 1 - total)) > 0) total += n;
+    msg[total] = 0;
+    if (total > 0) {
+      snprintf(err, sizeof err, "%s", msg);
+      ok = 0;
+    }
+  }
+  close(ready[0]);
+  int fwd_pids[32], nfwd = 0;
+  if (ok && (nfwd = ports_start(cfg, netns, fwd_pids, err, sizeof err)) < 0) {
+    nfwd = 0;
+    ok = 0;
+  }
+  if (netns >= 0) close(netns);
+  if (!ok) {
+    kill(init, SIGKILL);
+    reap(init);
+    cgroups_remove(cfg);
+    fail_event(err);
+    return 125;
+  }
+  char ports[1024] = "";
+  size_t off = 0;
+  for (int i = 0; i < cfg->nports; i++) {
+    off += snprintf(ports + off, sizeof ports - off, "%s{\"container\":%d,\"host\":%d}", i ? "," : "",
+                    cfg->ports[i].container_port, cfg->ports[i].host_port < 0 ? 0 : cfg->ports[i].bound_host_port);
+  }
+  status_event("{\"event\":\"started\",\"pid\":%d,\"supervisor\":%d,\"ports\":[%s]}", init, getpid(), ports);
+  int code = -1;
+  while (code < 0) {
+    siginfo_t info;
+    int sig = sigwaitinfo(&all, &info);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) {
+      /* stop/kill from tau: the container's init forwards it to the command */
+      kill(init, sig);
+      continue;
+    }
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (pid != init) continue;
+      code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+  }
+  int oom = cgroups_oom_killed(cfg);
+  for (int i = 0; i < nfwd; i++) kill(fwd_pids[i], SIGKILL);
+  for (int i = 0; i < nfwd; i++) reap(fwd_pids[i]);
+  for (int i = 0; i < cfg->nports; i++) unlink(cfg->ports[i].socket_path);
+  cgroups_remove(cfg);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  status_event("{\"event\":\"exited\",\"code\":%d,\"oomKilled\":%s}", code, oom ? "true" : "false");
+  return code;
+}

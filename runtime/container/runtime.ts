@@ -1,0 +1,358 @@
+/**
+ * The container driver: start, stop, list, exec, logs, remove and clone containers, each one supervised by a
+ * detached tau-ns-helper process. Every entry point first re-derives state from /proc and the helper's status
+ * file, and cleans up after helpers that died without cleaning up (kill -9): cgroups, sockets, scratch dirs.
+ * Namespaces and mounts need no such care: they live only inside the container and vanish with it.
+ */
+import { TauError } from "../errors.ts";
+import { detectCgroupLayout, planCgroups, prepareV2Parent, removeCgroups } from "./cgroups.ts";
+import { ensureHelper } from "./helper_build.ts";
+import { spawnHelperRun } from "./helper_process.ts";
+import { ImageStore } from "./images/store.ts";
+import {
+  allRecords,
+  type ContainerRecord,
+  isSupervisorAlive,
+  processStart,
+  readStatusEvents,
+  runDir,
+  type StatusEvent,
+  writeRecord,
+} from "./records.ts";
+import type { ContainerSpec } from "./statefile.ts";
+import { checkHostResources } from "./statefile.ts";
+
+export const DEFAULT_DATA_DIR = ".tau/containers";
+const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+export interface StartedContainer {
+  id: string;
+  name: string;
+  initPid: number;
+  ports: { container: number; host: number; socket: string }[];
+  /** only with `follow: true`: resolves when the container exits */
+  exited?: Promise<StatusEvent>;
+}
+
+export interface StartOptions {
+  /** keep reading the helper's status pipe and expose `exited` (benchmarks, foreground runs) */
+  follow?: boolean;
+  /** clone: the complete layer list (top first) instead of the image's */
+  lowerdirs?: string[];
+  snapshot?: string;
+  name?: string;
+  nameSuffix?: string;
+}
+
+/** Why containers cannot run here, or null when they can (root, namespaces, overlayfs, a C compiler). */
+export async function containerSupportProblem(): Promise<string | null> {
+  if (Deno.build.os !== "linux") return "containers need Linux";
+  if (Deno.uid() !== 0) return "containers need root (namespaces, mounts and cgroups are privileged)";
+  for (const ns of ["mnt", "pid", "net", "uts", "ipc"]) {
+    if (!(await Deno.stat(`/proc/self/ns/${ns}`).then(() => true, () => false))) {
+      return `this kernel has no ${ns} namespaces`;
+    }
+  }
+  const fs = await Deno.readTextFile("/proc/filesystems").catch(() => "");
+  if (!/\boverlay\b/.test(fs)) return "this kernel has no overlayfs";
+  return null;
+}
+
+function randomId(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * SIGKILLs every process in a network namespace (a dead supervisor's container and forwarders; they normally die
+ * of their parent-death signal, this covers the window until they have) and waits, bounded, until none is left.
+ */
+async function killNamespace(netns: string): Promise<void> {
+  for (let round = 0; round < 100; round++) {
+    let found = 0;
+    for await (const e of Deno.readDir("/proc")) {
+      if (!/^\d+$/.test(e.name)) continue;
+      if ((await Deno.readLink(`/proc/${e.name}/ns/net`).catch(() => null)) !== netns) continue;
+      found++;
+      try {
+        Deno.kill(Number(e.name), "SIGKILL");
+      } catch { /* exiting already */ }
+    }
+    if (found === 0) return;
+    await sleep(10);
+  }
+}
+
+export class ContainerRuntime {
+  readonly images: ImageStore;
+  private constructor(readonly dataDir: string, readonly helper: string) {
+    this.images = new ImageStore(dataDir);
+  }
+
+  /** Checks support, builds the helper if needed and cleans up after anything that was killed. */
+  static async open(dataDir = DEFAULT_DATA_DIR): Promise<ContainerRuntime> {
+    const problem = await containerSupportProblem();
+    if (problem) throw new TauError(`cannot run containers: ${problem}`, { hint: "run tau as root on Linux" });
+    await Deno.mkdir(`${dataDir}/run`, { recursive: true });
+    const abs = await Deno.realPath(dataDir);
+    const rt = new ContainerRuntime(abs, await ensureHelper(abs));
+    await rt.collectGarbage();
+    return rt;
+  }
+
+  async collectGarbage(): Promise<void> {
+    for (
+      const [dir, prefixes] of [[`${this.dataDir}/run`, [".trash-"]], [this.dataDir, [".import-"]], [
+        this.images.layersDir,
+        [],
+      ]] as const
+    ) {
+      try {
+        for await (const e of Deno.readDir(dir)) {
+          if (prefixes.some((p) => e.name.startsWith(p)) || e.name.includes(".tmp-")) {
+            await Deno.remove(`${dir}/${e.name}`, { recursive: true }).catch(() => {});
+          }
+        }
+      } catch { /* directory not created yet */ }
+    }
+    for (const rec of await allRecords(this.dataDir)) await this.refresh(rec);
+  }
+
+  /** Brings a record up to date with reality; cleans up after a supervisor that died without doing so. */
+  async refresh(rec: ContainerRecord): Promise<ContainerRecord> {
+    if (rec.status !== "running") return rec;
+    if (!rec.supervisorPid) {
+      // Being started right now by another tau, or that tau died mid-start.
+      if (Date.now() - Date.parse(rec.createdAt) < 60_000) return rec;
+    } else if (await isSupervisorAlive(rec)) {
+      return rec;
+    }
+    const exited = (await readStatusEvents(this.dataDir, rec.id)).findLast((e) => e.event === "exited");
+    if (exited) {
+      rec.status = "exited";
+      rec.exitCode = exited.code;
+      rec.oomKilled = exited.oomKilled;
+    } else {
+      rec.status = "failed";
+      rec.error = "the container's supervisor was killed";
+      if (rec.netns) await killNamespace(rec.netns);
+      await removeCgroups(rec.cgroups);
+      for (const p of rec.ports) await Deno.remove(p.socket).catch(() => {});
+    }
+    await writeRecord(this.dataDir, rec);
+    return rec;
+  }
+
+  async listContainers(): Promise<ContainerRecord[]> {
+    const out = [];
+    for (const rec of await allRecords(this.dataDir)) out.push(await this.refresh(rec));
+    return out;
+  }
+
+  /** By full id, unique id prefix or name. */
+  async getContainer(ref: string): Promise<ContainerRecord> {
+    const all = await allRecords(this.dataDir);
+    const exact = all.filter((r) => r.id === ref || r.name === ref);
+    const matches = exact.length ? exact : all.filter((r) => r.id.startsWith(ref));
+    if (matches.length === 1) return await this.refresh(matches[0]);
+    if (matches.length === 0) {
+      throw new TauError(`no container ${ref}`, { hint: "tau container ls shows ids and names", status: 404 });
+    }
+    throw new TauError(`${ref} matches ${matches.length} containers`, { hint: "use more of the id" });
+  }
+
+  /** Starts every replica of a Statefile. */
+  async run(spec: ContainerSpec, file = "Statefile"): Promise<StartedContainer[]> {
+    await checkHostResources(spec, file);
+    const started: StartedContainer[] = [];
+    for (let i = 0; i < spec.replicas; i++) {
+      started.push(await this.startContainer(spec, { nameSuffix: spec.replicas > 1 ? `-${i + 1}` : undefined }));
+    }
+    return started;
+  }
+
+  async startContainer(spec: ContainerSpec, opts: StartOptions = {}): Promise<StartedContainer> {
+    const image = await this.images.resolve(spec.image);
+    const command = spec.command ?? [...image.config.entrypoint, ...image.config.cmd];
+    if (command.length === 0) {
+      throw new TauError(`image ${spec.image} has no default command`, { hint: "set `command` in the Statefile" });
+    }
+    const envMap = new Map<string, string>();
+    for (const kv of [DEFAULT_PATH, ...image.config.env, ...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`)]) {
+      const eq = kv.indexOf("=");
+      if (eq > 0) envMap.set(kv.slice(0, eq), kv.slice(eq + 1));
+    }
+    const env = [...envMap].map(([k, v]) => `${k}=${v}`);
+    const id = randomId();
+    const dir = runDir(this.dataDir, id);
+    const lowerdirs = opts.lowerdirs ?? [...image.layers].reverse().map((l) => this.images.layerPath(l));
+    const layout = await detectCgroupLayout();
+    await prepareV2Parent(layout);
+    const plan = planCgroups(id, spec.limits, layout);
+    const baseName = spec.name ?? spec.image.replace(/[:@].*$/, "").split("/").pop()!;
+    const rec: ContainerRecord = {
+      id,
+      name: opts.name ?? (spec.name ? `${spec.name}${opts.nameSuffix ?? ""}` : `${baseName}-${id.slice(0, 4)}`),
+      image: spec.image,
+      imageId: image.id,
+      spec,
+      command,
+      env,
+      workdir: spec.workdir ?? image.config.workdir,
+      lowerdirs,
+      snapshot: opts.snapshot,
+      createdAt: new Date().toISOString(),
+      status: "running",
+      ports: spec.ports.map((p) => ({ container: p.container, host: p.host, socket: `${dir}/p${p.container}.sock` })),
+      cgroups: plan.dirs,
+    };
+    for (const sub of ["upper", "work", "rootfs"]) await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
+    await writeRecord(this.dataDir, rec);
+    const args = ["run", "--lower", lowerdirs.join(":"), "--upper", `${dir}/upper`, "--work", `${dir}/work`];
+    args.push("--rootfs", `${dir}/rootfs`, "--log", `${dir}/log`, "--status", `${dir}/status.jsonl`);
+    args.push("--hostname", spec.hostname ?? rec.name.slice(0, 63));
+    if (rec.workdir) args.push("--cwd", rec.workdir);
+    for (const m of spec.mounts) args.push("--mount", m.source, m.target, m.readonly ? "ro" : "rw");
+    for (const p of rec.ports) args.push("--port", String(p.container), String(p.host), p.socket);
+    for (const d of plan.dirs) args.push("--cgroup", d);
+    for (const [f, v] of plan.settings) args.push("--cgset", f, v);
+    for (const e of env) args.push("--env", e);
+    args.push("--", ...command);
+    let started;
+    try {
+      started = await spawnHelperRun(this.helper, args, opts.follow ?? false);
+    } catch (err) {
+      // Nothing ran, so nothing is worth keeping (the error tells the user what went wrong).
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      throw err;
+    }
+    const ev = started.started;
+    rec.supervisorPid = ev.supervisor;
+    rec.supervisorStart = (await processStart(ev.supervisor!)) ?? undefined;
+    rec.initPid = ev.pid;
+    rec.netns = (await Deno.readLink(`/proc/${ev.pid}/ns/net`).catch(() => undefined)) ?? undefined;
+    rec.ports = rec.ports.map((p, i) => ({ ...p, host: ev.ports?.[i]?.host ?? p.host }));
+    await writeRecord(this.dataDir, rec);
+    return { id, name: rec.name, initPid: ev.pid!, ports: rec.ports, exited: started.exited };
+  }
+
+  /** Starts a container on an explicit layer stack (used by clone). */
+  startContainerOnLayers(spec: ContainerSpec, lowerdirs: string[], snapshot: string, name: string) {
+    return this.startContainer(spec, { lowerdirs, snapshot, name });
+  }
+
+  /** Polls (bounded) until the container is no longer running. */
+  async waitContainer(ref: string, timeoutMs = 30_000): Promise<ContainerRecord> {
+    const deadline = Date.now() + timeoutMs;
+    let rec = await this.getContainer(ref);
+    while (rec.status === "running" && Date.now() < deadline) {
+      await sleep(20);
+      rec = await this.refresh(rec);
+    }
+    return rec;
+  }
+
+  /** SIGTERM (forwarded to the command by the container's init), then SIGKILL after `timeoutMs`. */
+  async stopContainer(ref: string, timeoutMs = 10_000): Promise<ContainerRecord> {
+    let rec = await this.getContainer(ref);
+    if (rec.status !== "running" || !rec.supervisorPid) return rec;
+    const signal = (pid: number | undefined, sig: Deno.Signal) => {
+      try {
+        if (pid) Deno.kill(pid, sig);
+      } catch { /* already gone */ }
+    };
+    signal(rec.supervisorPid, "SIGTERM");
+    rec = await this.waitContainer(rec.id, timeoutMs);
+    if (rec.status === "running") {
+      // Killing the init ends the whole pid namespace; the supervisor then cleans up as usual.
+      signal(rec.initPid, "SIGKILL");
+      rec = await this.waitContainer(rec.id, 5_000);
+    }
+    if (rec.status === "running") {
+      signal(rec.supervisorPid, "SIGKILL");
+      await sleep(50);
+      rec = await this.waitContainer(rec.id, 5_000);
+    }
+    return rec;
+  }
+
+  async removeContainer(ref: string, force = false): Promise<void> {
+    let rec = await this.getContainer(ref);
+    if (rec.status === "running") {
+      if (!force) {
+        throw new TauError(`container ${rec.name} is running`, { hint: "stop it first, or use rm --force" });
+      }
+      rec = await this.stopContainer(rec.id, 2_000);
+    }
+    // Rename first so a half-deleted container never shows up in `ls`.
+    const trash = `${this.dataDir}/run/.trash-${rec.id}`;
+    await Deno.rename(runDir(this.dataDir, rec.id), trash);
+    await Deno.remove(trash, { recursive: true });
+    if (rec.snapshot) {
+      const users = (await allRecords(this.dataDir)).filter((r) => r.snapshot === rec.snapshot);
+      if (users.length === 0) await Deno.remove(rec.snapshot, { recursive: true }).catch(() => {});
+    }
+  }
+
+  /** Runs a command in a running container. `capture` returns its output instead of passing the terminal. */
+  async execInContainer(
+    ref: string,
+    command: string[],
+    capture = false,
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
+    const rec = await this.getContainer(ref);
+    if (rec.status !== "running" || !rec.initPid) {
+      throw new TauError(`container ${rec.name} is not running`, { hint: "start it with tau container run" });
+    }
+    const args = ["exec", "--pid", String(rec.initPid)];
+    for (const d of rec.cgroups) args.push("--cgroup", d);
+    for (const e of rec.env) args.push("--env", e);
+    if (rec.workdir) args.push("--cwd", rec.workdir);
+    args.push("--", ...command);
+    const io = capture ? "piped" : "inherit";
+    const out = await new Deno.Command(this.helper, {
+      args,
+      stdin: capture ? "null" : "inherit",
+      stdout: io,
+      stderr: io,
+    })
+      .output();
+    const dec = new TextDecoder();
+    return {
+      code: out.code,
+      stdout: capture ? dec.decode(out.stdout) : "",
+      stderr: capture ? dec.decode(out.stderr) : "",
+    };
+  }
+
+  /** The container's output; with `follow`, keeps yielding until it exits. */
+  async *logs(ref: string, follow = false): AsyncGenerator<Uint8Array> {
+    let rec = await this.getContainer(ref);
+    const file = await Deno.open(`${runDir(this.dataDir, rec.id)}/log`).catch(() => null);
+    if (!file) return;
+    try {
+      const buf = new Uint8Array(65536);
+      for (;;) {
+        const n = await file.read(buf);
+        if (n) {
+          yield buf.slice(0, n);
+          continue;
+        }
+        if (!follow) return;
+        if (rec.status !== "running") return;
+        await sleep(100);
+        rec = await this.refresh(rec);
+      }
+    } finally {
+      file.close();
+    }
+  }
+
+  /** The container's recent output as text (for crash reports). */
+  async lastLogLines(ref: string, lines = 10): Promise<string[]> {
+    const rec = await this.getContainer(ref);
+    const text = await Deno.readTextFile(`${runDir(this.dataDir, rec.id)}/log`).catch(() => "");
+    return text.split("\n").filter(Boolean).slice(-lines);
+  }
+}

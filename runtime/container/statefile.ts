@@ -1,0 +1,251 @@
+/**
+ * Statefiles: the few lines of YAML that describe a container (`tau container run app.yml`). Parsing is strict
+ * (unknown keys are typos) and every error names the file, the field and what a valid value looks like.
+ */
+import { parseDocument } from "yaml";
+import { TauError } from "../errors.ts";
+import type { Limits } from "./cgroups.ts";
+
+export interface PortSpec {
+  container: number;
+  /** 0: pick a free port on 127.0.0.1 */
+  host: number;
+}
+
+export interface MountSpec {
+  source: string;
+  target: string;
+  readonly: boolean;
+}
+
+export interface ContainerSpec {
+  name?: string;
+  image: string;
+  command?: string[];
+  env: Record<string, string>;
+  ports: PortSpec[];
+  mounts: MountSpec[];
+  limits: Limits;
+  replicas: number;
+  workdir?: string;
+  hostname?: string;
+  /** kept for project deploys (served through the gateway); unused by `tau container run` */
+  domains?: string[];
+  paths?: string[];
+}
+
+const KEYS = [
+  "container",
+  "image",
+  "name",
+  "port",
+  "ports",
+  "command",
+  "env",
+  "mounts",
+  "limits",
+  "replicas",
+  "workdir",
+  "hostname",
+  "domains",
+  "paths",
+];
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** "64MB", "512k", "1GiB", 1048576 -> bytes (binary units, as container tools use). */
+export function parseSize(value: unknown, where: string): number {
+  const m = String(value).trim().toLowerCase().match(/^(\d+(?:\.\d+)?)\s*([a-z]*)$/);
+  const unit = m ? SIZE_UNITS[m[2]] : undefined;
+  if (!m || unit === undefined || Number(m[1]) <= 0) {
+    throw new TauError(`${where}: "${value}" is not a size`, { hint: "write a size like 64MB, 512KB or 1GB" });
+  }
+  const bytes = Math.floor(Number(m[1]) * unit);
+  if (bytes < 4 * 1024 * 1024) {
+    throw new TauError(`${where}: ${value} is too small for a container`, { hint: "use at least 4MB" });
+  }
+  return bytes;
+}
+
+function fail(where: string, message: string, hint: string): never {
+  throw new TauError(`${where}: ${message}`, { hint });
+}
+
+function port(value: unknown, where: string): number {
+  const n = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 65535) {
+    fail(where, `"${value}" is not a port`, "use a number from 1 to 65535");
+  }
+  return n;
+}
+
+function parsePorts(doc: Record<string, unknown>, file: string): PortSpec[] {
+  const list = doc.ports !== undefined ? doc.ports : doc.port !== undefined ? [doc.port] : [];
+  if (doc.port !== undefined && doc.ports !== undefined) fail(file, "both `port` and `ports` given", "keep one");
+  if (!Array.isArray(list)) fail(`${file}: ports`, "must be a list", 'example: ports: [8080, "18080:80"]');
+  const out = list.map((p, i): PortSpec => {
+    const where = `${file}: ports[${i}]`;
+    if (p && typeof p === "object") {
+      const o = p as Record<string, unknown>;
+      return { container: port(o.container, `${where}.container`), host: o.host ? port(o.host, `${where}.host`) : 0 };
+    }
+    const s = String(p);
+    if (s.includes(":")) {
+      const [h, c] = s.split(":");
+      return { container: port(c, where), host: port(h, where) };
+    }
+    return { container: port(p, where), host: 0 };
+  });
+  if (out.length > 16) fail(`${file}: ports`, "at most 16 ports", "publish fewer ports");
+  return out;
+}
+
+function parseMounts(value: unknown, file: string, baseDir: string): MountSpec[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) fail(`${file}: mounts`, "must be a list", "example: - {source: ./data, target: /data}");
+  return value.map((m, i) => {
+    const where = `${file}: mounts[${i}]`;
+    if (!m || typeof m !== "object") fail(where, "must be a mapping", "example: {source: ./data, target: /data}");
+    const o = m as Record<string, unknown>;
+    if (typeof o.source !== "string" || !o.source) fail(where, "`source` is missing", "the host path to mount");
+    if (typeof o.target !== "string" || !o.target.startsWith("/")) {
+      fail(where, "`target` must be an absolute path", "the path inside the container, like /config");
+    }
+    if ((o.target as string).split("/").includes("..")) {
+      fail(where, "`target` must not contain '..'", "use a plain path");
+    }
+    const source = o.source.startsWith("/") ? o.source : `${baseDir}/${o.source}`;
+    return { source, target: o.target as string, readonly: o.readonly === true || o.readOnly === true };
+  });
+}
+
+function parseLimits(value: unknown, file: string): Limits {
+  if (value === undefined) return {};
+  if (!value || typeof value !== "object") fail(`${file}: limits`, "must be a mapping", "{memory: 64MB, cpus: 0.5}");
+  const o = value as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!["memory", "cpus", "pids"].includes(k)) {
+      fail(`${file}: limits.${k}`, "unknown limit", "known limits: memory, cpus, pids");
+    }
+  }
+  const limits: Limits = {};
+  if (o.memory !== undefined) limits.memoryBytes = parseSize(o.memory, `${file}: limits.memory`);
+  if (o.cpus !== undefined) {
+    const c = Number(o.cpus);
+    if (!Number.isFinite(c) || c <= 0 || c > 1024) {
+      fail(`${file}: limits.cpus`, `"${o.cpus}" is not a CPU count`, "e.g. 0.5 or 2");
+    }
+    limits.cpus = c;
+  }
+  if (o.pids !== undefined) {
+    const p = Number(o.pids);
+    if (!Number.isInteger(p) || p < 1) fail(`${file}: limits.pids`, `"${o.pids}" is not a process count`, "e.g. 64");
+    limits.pids = p;
+  }
+  return limits;
+}
+
+function stringList(value: unknown, where: string, hint: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === "string") return value.split(/\s+/).filter(Boolean);
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string" && typeof v !== "number")) {
+    fail(where, "must be a list of strings", hint);
+  }
+  return value.map(String);
+}
+
+/** Parses Statefile text. `file` names the file in errors; relative mount sources resolve against `baseDir`. */
+export function parseStatefile(text: string, file = "Statefile", baseDir = Deno.cwd()): ContainerSpec {
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const line = e.linePos ? ` (line ${e.linePos[0].line})` : "";
+    throw new TauError(`${file}${line}: invalid YAML: ${e.message.split("\n")[0]}`, {
+      hint: "fix the YAML syntax",
+    });
+  }
+  const raw = doc.toJS();
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
+    fail(file, "must be a YAML mapping", 'start with a line like: container: "busybox:latest"');
+  }
+  const o = raw as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!KEYS.includes(k)) fail(`${file}: ${k}`, "unknown field", `known fields: ${KEYS.join(", ")}`);
+  }
+  const image = o.container ?? o.image;
+  if (typeof image !== "string" || !image) {
+    fail(file, "`container` (the image) is missing", 'add a line like: container: "busybox:latest"');
+  }
+  const env: Record<string, string> = {};
+  if (o.env !== undefined) {
+    if (!o.env || typeof o.env !== "object" || Array.isArray(o.env)) {
+      fail(`${file}: env`, "must be a mapping", "{KEY: value}");
+    }
+    for (const [k, v] of Object.entries(o.env as Record<string, unknown>)) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
+        fail(`${file}: env.${k}`, "is not a variable name", "use letters, digits, _");
+      }
+      env[k] = String(v);
+    }
+  }
+  const replicas = o.replicas === undefined ? 1 : Number(o.replicas);
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 1000) {
+    fail(`${file}: replicas`, `"${o.replicas}" is not a replica count`, "a whole number from 1 to 1000");
+  }
+  const ports = parsePorts(o, file);
+  if (replicas > 1 && ports.some((p) => p.host !== 0)) {
+    fail(`${file}: ports`, "a fixed host port cannot be shared by several replicas", "leave the host port out");
+  }
+  const name = o.name === undefined ? undefined : String(o.name);
+  if (name !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(name)) {
+    fail(`${file}: name`, `"${name}" is not a valid name`, "letters, digits, '.', '_' and '-'");
+  }
+  return {
+    name,
+    image,
+    command: stringList(o.command, `${file}: command`, 'example: command: ["httpd", "-f", "-p", "8080"]'),
+    env,
+    ports,
+    mounts: parseMounts(o.mounts, file, baseDir),
+    limits: parseLimits(o.limits, file),
+    replicas,
+    workdir: o.workdir === undefined ? undefined : String(o.workdir),
+    hostname: o.hostname === undefined ? undefined : String(o.hostname),
+    domains: stringList(o.domains, `${file}: domains`, "a list of host names"),
+    paths: stringList(o.paths, `${file}: paths`, "a list of URL paths"),
+  };
+}
+
+/** Checks what parsing cannot: mount sources exist, fixed host ports are free. */
+export async function checkHostResources(spec: ContainerSpec, file = "Statefile"): Promise<void> {
+  for (const m of spec.mounts) {
+    try {
+      await Deno.stat(m.source);
+    } catch {
+      throw new TauError(`${file}: mount source ${m.source} does not exist`, {
+        hint: `create it, or fix the source of the mount for ${m.target}`,
+      });
+    }
+  }
+  for (const p of spec.ports) {
+    if (!p.host) continue;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port: p.host }).close();
+    } catch {
+      throw new TauError(`${file}: port ${p.host} is already in use on 127.0.0.1`, {
+        hint: "pick another host port, or leave it out to get a free one",
+      });
+    }
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Durations and sizes as written in config files ("5s", "10MB"). Both parsers throw a plain Error with a message
+ * that is safe to show to a user; the schema turns it into a ConfigIssue with file and line.
+ */
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "100ms", "5s", "1.5m", "1h", or "1m30s" to milliseconds. A bare number is already milliseconds. */
+export function parseDuration(s: string | number): number {
+  if (typeof s === "number") {
+    if (!Number.isFinite(s) || s < 0) throw new Error(`duration ${s} must be a non-negative number of milliseconds`);
+    return Math.round(s);
+  }
+  const text = s.trim().toLowerCase();
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text));
+  // Go-style compound durations ("1m30s") are common in Taubyte configs, so accept a sequence of parts.
+  const part = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
+  let total = 0;
+  let pos = 0;
+  while (pos < text.length) {
+    part.lastIndex = pos;
+    const m = part.exec(text);
+    if (!m) throw new Error(`'${s}' is not a duration: use e.g. 500ms, 10s, 1m`);
+    total += Number(m[1]) * DURATION_UNITS[m[2]];
+    pos = part.lastIndex;
+  }
+  if (pos === 0) throw new Error(`'${s}' is not a duration: use e.g. 500ms, 10s, 1m`);
+  return Math.round(total);
+}
+
+// Sizes are binary (KB = KiB = 1024): memory limits end up as 64 KiB WebAssembly pages, and "64KB" is meant to be
+// exactly one page, not 64000 bytes.
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** "64KB", "10MB", "1GiB", "512B" to bytes (binary units). A bare number is already bytes. */
+export function parseSize(s: string | number): number {
+  if (typeof s === "number") {
+    if (!Number.isFinite(s) || s < 0) throw new Error(`size ${s} must be a non-negative number of bytes`);
+    return Math.round(s);
+  }
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(s);
+  const unit = m ? SIZE_UNITS[(m[2] || "b").toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new Error(`'${s}' is not a size: use e.g. 64KB, 16MB, 1GiB`);
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** Human form used in messages and docs: 65536 -> "64KB", 300000 -> "5m". */
+export function formatSize(bytes: number): string {
+  for (const [unit, n] of [["GB", 1024 ** 3], ["MB", 1024 ** 2], ["KB", 1024]] as const) {
+    if (bytes >= n && bytes % n === 0) return `${bytes / n}${unit}`;
+  }
+  return `${bytes}B`;
+}
+
+export function formatDuration(ms: number): string {
+  for (const [unit, n] of [["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
+    if (ms >= n && ms % n === 0) return `${ms / n}${unit}`;
+  }
+  return `${ms}ms`;
+}

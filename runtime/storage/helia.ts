@@ -1,0 +1,121 @@
+/**
+ * The node's content-addressed store: a lean Helia with file-backed blocks under the data dir.
+ * createHeliaLight has no libp2p, no routers and no block brokers, so nothing here ever contacts the public IPFS
+ * network; replication between nodes (hoarder) adds a private block exchange on top of the same blockstore.
+ */
+import { createHeliaLight, type Helia } from "helia";
+import { type UnixFS, unixfs } from "@helia/unixfs";
+import { FsBlockstore } from "blockstore-fs";
+import { FsDatastore } from "datastore-fs";
+import { CID } from "multiformats/cid";
+import { join } from "node:path";
+import { TauError } from "../errors.ts";
+
+export interface ContentStore {
+  helia: Helia;
+  fs: UnixFS;
+  /** Add one file's bytes; returns its CID (a UnixFS file, chunked for large inputs). */
+  addBytes(bytes: Uint8Array): Promise<string>;
+  /** Add a directory tree given as relative path -> bytes; returns the root directory CID. */
+  addTree(files: Record<string, Uint8Array>): Promise<string>;
+  /** The whole content of a UnixFS file; throws TauError (404) if absent. */
+  cat(cid: string, range?: { offset: number; length: number }): Promise<Uint8Array<ArrayBuffer>>;
+  /** Resolve `path` inside a directory CID to a file entry. Returns undefined when absent. */
+  resolveFile(root: string, path: string): Promise<{ cid: string; size: number } | undefined>;
+  has(cid: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export async function openContentStore(dataDir: string): Promise<ContentStore> {
+  const blockstore = new FsBlockstore(join(dataDir, "blocks"));
+  const datastore = new FsDatastore(join(dataDir, "datastore"));
+  const helia = createHeliaLight({ blockstore, datastore });
+  await helia.start();
+  const fs = unixfs(helia);
+
+  // Listings and stats are immutable per CID, so both are cached (bounded); a miss costs block reads.
+  const dirCache = new Map<string, Map<string, string>>();
+  const statCache = new Map<string, { dir: boolean; size: number }>();
+  const remember = <V>(cache: Map<string, V>, key: string, value: V) => {
+    if (cache.size > 8192) cache.delete(cache.keys().next().value!);
+    cache.set(key, value);
+    return value;
+  };
+  async function listDir(cid: string) {
+    const hit = dirCache.get(cid);
+    if (hit) return hit;
+    const entries = new Map<string, string>();
+    for await (const e of fs.ls(CID.parse(cid))) entries.set(e.name, e.cid.toString());
+    return remember(dirCache, cid, entries);
+  }
+  async function statOf(cid: string) {
+    const hit = statCache.get(cid);
+    if (hit) return hit;
+    const st = await fs.stat(CID.parse(cid));
+    return remember(statCache, cid, { dir: st.type === "directory", size: Number(st.size) });
+  }
+
+  return {
+    helia,
+    fs,
+    async addBytes(bytes) {
+      return (await fs.addBytes(bytes, { rawLeaves: true })).toString();
+    },
+    async addTree(files) {
+      const entries = Object.entries(files).map(([path, content]) => ({ path: `root/${path}`, content }));
+      if (entries.length === 0) return (await fs.addDirectory()).toString();
+      let root: string | undefined;
+      for await (const e of fs.addAll(entries, { rawLeaves: true })) {
+        if (e.path === "root") root = e.cid.toString();
+      }
+      if (!root) throw new TauError("storing a directory tree produced no root");
+      return root;
+    },
+    async cat(cid, range) {
+      const parsed = parseCid(cid);
+      const chunks: Uint8Array[] = [];
+      let total = 0;
+      try {
+        for await (const c of fs.cat(parsed, range ? { offset: range.offset, length: range.length } : {})) {
+          chunks.push(c);
+          total += c.length;
+        }
+      } catch (err) {
+        throw new TauError(`content ${cid} is not in this node's store`, { status: 404, cause: err });
+      }
+      if (chunks.length === 1) return chunks[0] as Uint8Array<ArrayBuffer>;
+      const out = new Uint8Array(total);
+      let at = 0;
+      for (const c of chunks) {
+        out.set(c, at);
+        at += c.length;
+      }
+      return out;
+    },
+    async resolveFile(root, path) {
+      let current = root;
+      for (const part of path.split("/").filter(Boolean)) {
+        if (!(await statOf(current)).dir) return undefined;
+        const next = (await listDir(current)).get(part);
+        if (!next) return undefined;
+        current = next;
+      }
+      const st = await statOf(current);
+      return st.dir ? undefined : { cid: current, size: st.size };
+    },
+    async has(cid) {
+      return await blockstore.has(parseCid(cid));
+    },
+    async close() {
+      await helia.stop();
+    },
+  };
+}
+
+function parseCid(cid: string): CID {
+  try {
+    return CID.parse(cid);
+  } catch (err) {
+    throw new TauError(`'${cid}' is not a CID`, { status: 400, cause: err });
+  }
+}

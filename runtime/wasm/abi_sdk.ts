@@ -1,0 +1,147 @@
+/**
+ * Host side of the SDK calling convention (imports from module `tau`, documented in docs/abi.md).
+ * A warm instance is reused across requests, so the imports read and write a per-call state object that the
+ * engine swaps in before calling the guest's export.
+ */
+import {
+  type CallInput,
+  concatChunks,
+  type LogEntry,
+  MAX_RESPONSE_BYTES,
+  type Outcome,
+  OutputTooLarge,
+} from "./outcome.ts";
+
+export const SDK_MODULE = "tau";
+
+/** Request fields readable with req_len / req_read. */
+export const Field = { method: 0, path: 1, query: 2, headers: 3, body: 4 } as const;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const utf16 = new TextDecoder("utf-16le");
+
+/** AssemblyScript's abort() and other guest-declared failures: a trap with a message worth logging. */
+export class GuestAbort extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "GuestAbort";
+  }
+}
+
+export class SdkCall {
+  status = 200;
+  headers: [string, string][] = [];
+  chunks: Uint8Array[] = [];
+  size = 0;
+  private fields: (Uint8Array | undefined)[] = [];
+
+  constructor(readonly input: CallInput, readonly logs: LogEntry[] = []) {}
+
+  field(id: number): Uint8Array | undefined {
+    const cached = this.fields[id];
+    if (cached) return cached;
+    let value: Uint8Array | undefined;
+    const i = this.input;
+    if (id === Field.method) value = encoder.encode(i.method);
+    else if (id === Field.path) value = encoder.encode(i.path);
+    else if (id === Field.query) value = encoder.encode(i.query);
+    else if (id === Field.body) value = i.body ?? new Uint8Array(0);
+    else if (id === Field.headers) {
+      let text = "";
+      for (const [k, v] of i.headers) text += `${k}: ${v}\n`;
+      value = encoder.encode(text);
+    }
+    this.fields[id] = value;
+    return value;
+  }
+
+  outcome(): Outcome {
+    const body = this.size === 0 ? null : concatChunks(this.chunks, this.size);
+    return { kind: "response", status: this.status, headers: this.headers, body, logs: this.logs };
+  }
+}
+
+/** Memory access for host calls; re-reads the buffer because memory.grow detaches the old one. */
+export class GuestMemory {
+  memory?: WebAssembly.Memory;
+
+  bytes(ptr: number, len: number): Uint8Array {
+    return new Uint8Array(this.memory!.buffer, ptr, len);
+  }
+  string(ptr: number, len: number): string {
+    return decoder.decode(this.bytes(ptr, len));
+  }
+  /** Copies as much of `src` as fits into the guest buffer; returns bytes copied. */
+  copyOut(src: Uint8Array, ptr: number, len: number): number {
+    const n = Math.min(len, src.length);
+    if (n > 0) this.bytes(ptr, n).set(src.subarray(0, n));
+    return n;
+  }
+  /** An AssemblyScript string: UTF-16LE, byte length stored in the 4 bytes before it. */
+  asString(ptr: number): string {
+    if (ptr === 0) return "";
+    const len = new DataView(this.memory!.buffer).getUint32(ptr - 4, true);
+    return utf16.decode(this.bytes(ptr, len));
+  }
+}
+
+/** Imports of module `tau`, reading/writing the call state returned by `current()`. */
+export function sdkImports(mem: GuestMemory, current: () => SdkCall): Record<string, (...a: never[]) => unknown> {
+  const lookup = (value: string | null | undefined, outPtr: number, outLen: number): number => {
+    if (value === null || value === undefined) return -1;
+    const bytes = encoder.encode(value);
+    mem.copyOut(bytes, outPtr, outLen);
+    return bytes.length;
+  };
+  return {
+    req_len: (field: number) => current().field(field)?.length ?? -1,
+    req_read: (field: number, ptr: number, len: number) => {
+      const value = current().field(field);
+      return value ? mem.copyOut(value, ptr, len) : -1;
+    },
+    header_get: (namePtr: number, nameLen: number, outPtr: number, outLen: number) => {
+      let value: string | null;
+      try {
+        value = current().input.headers.get(mem.string(namePtr, nameLen));
+      } catch {
+        value = null; // not a valid header name: it cannot be present
+      }
+      return lookup(value, outPtr, outLen);
+    },
+    param_get: (namePtr: number, nameLen: number, outPtr: number, outLen: number) => {
+      const params = current().input.params;
+      const name = mem.string(namePtr, nameLen);
+      return lookup(Object.hasOwn(params, name) ? params[name] : null, outPtr, outLen);
+    },
+    resp_status: (code: number) => {
+      current().status = code;
+    },
+    resp_header: (kPtr: number, kLen: number, vPtr: number, vLen: number) => {
+      current().headers.push([mem.string(kPtr, kLen), mem.string(vPtr, vLen)]);
+    },
+    resp_write: (ptr: number, len: number) => {
+      const call = current();
+      if (call.size + len > MAX_RESPONSE_BYTES) throw new OutputTooLarge();
+      call.chunks.push(mem.bytes(ptr, len).slice());
+      call.size += len;
+    },
+    log: (ptr: number, len: number) => {
+      current().logs.push({ stream: "log", text: mem.string(ptr, len) });
+    },
+  };
+}
+
+/** `env` imports AssemblyScript modules expect: abort (=> trap with its message), trace (=> log), seed. */
+export function assemblyScriptEnv(mem: GuestMemory, logs: () => LogEntry[]): Record<string, (...a: never[]) => unknown> {
+  return {
+    abort: (msg: number, file: number, line: number, col: number) => {
+      const where = file ? ` at ${mem.asString(file)}:${line}:${col}` : "";
+      throw new GuestAbort(`abort: ${mem.asString(msg) || "(no message)"}${where}`);
+    },
+    trace: (msg: number, n: number, ...values: number[]) => {
+      logs().push({ stream: "log", text: `trace: ${mem.asString(msg)} ${values.slice(0, n).join(", ")}`.trim() });
+    },
+    seed: () => Math.random() * 2 ** 52,
+  };
+}

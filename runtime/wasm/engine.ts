@@ -1,0 +1,200 @@
+/**
+ * Runs one call of a prepared module, synchronously, on whatever thread calls it (the serving thread for the
+ * inline attempt, an executor Worker otherwise). Everything the guest produced comes back as an Outcome.
+ */
+import { assemblyScriptEnv, GuestAbort, GuestMemory, SDK_MODULE, SdkCall, sdkImports } from "./abi_sdk.ts";
+import { DeadlineExceeded, meter } from "./meter.ts";
+import {
+  type CallInput,
+  concatChunks,
+  type LogEntry,
+  MAX_RESPONSE_BYTES,
+  type Outcome,
+  OutputTooLarge,
+  stderrLines,
+} from "./outcome.ts";
+import { METER_MODULE, METER_TICK } from "./prepare.ts";
+import { cgiEnv, parseCgiOutput } from "./wagi.ts";
+import { ProcExit, WASI_MODULE, WasiShim, wasiUnknown } from "./wasi.ts";
+
+export interface RunTarget {
+  name: string;
+  call?: string;
+}
+
+type Providers = Record<string, Record<string, unknown>>;
+const decoder = new TextDecoder();
+
+/** Thrown when a module needs something tau does not provide; answered as a misconfiguration, not a trap. */
+class Misconfigured extends Error {}
+
+/** A compiled module plus, in SDK mode, its warm instance (discarded after any trap or timeout). */
+export class CompiledFunction {
+  readonly exportNames: Set<string>;
+  readonly imports: WebAssembly.ModuleImportDescriptor[];
+  /** Prepared by prepareModule. An unmetered module cannot be interrupted, so it only ever runs on executors. */
+  readonly metered: boolean;
+  warm?: WarmSdkInstance;
+
+  constructor(readonly key: string, readonly bytes: Uint8Array, readonly module: WebAssembly.Module) {
+    this.exportNames = new Set(WebAssembly.Module.exports(module).filter((e) => e.kind === "function").map((e) => e.name));
+    this.imports = WebAssembly.Module.imports(module);
+    this.metered = this.imports.some((i) => i.module === METER_MODULE && i.name === METER_TICK);
+  }
+
+  /** `new WebAssembly.Module` compiles lazily (functions are compiled on first call), which keeps cold starts cheap. */
+  static compile(key: string, bytes: Uint8Array): CompiledFunction {
+    return new CompiledFunction(key, bytes, new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>));
+  }
+
+  mode(call?: string): "sdk" | "wagi" | string {
+    if (call && this.exportNames.has(call)) return "sdk";
+    if (this.exportNames.has("_start")) return "wagi";
+    return call
+      ? `module exports neither "${call}" (execution.call) nor "_start" (a WASI command)`
+      : `module has no "_start" export and the function sets no execution.call`;
+  }
+
+  instantiate(providers: Providers): WebAssembly.Instance {
+    const imports: Record<string, Record<string, WebAssembly.ImportValue>> = {};
+    for (const d of this.imports) {
+      let value = providers[d.module]?.[d.name];
+      if (value === undefined && d.module === WASI_MODULE && d.kind === "function") value = wasiUnknown;
+      if (value === undefined || d.kind !== "function") {
+        throw new Misconfigured(`module imports ${d.kind} ${d.module}.${d.name}, which tau does not provide`);
+      }
+      (imports[d.module] ??= {})[d.name] = value as WebAssembly.ImportValue;
+    }
+    return new WebAssembly.Instance(this.module, imports);
+  }
+}
+
+function exportedMemory(instance: WebAssembly.Instance): WebAssembly.Memory | undefined {
+  const m = instance.exports.memory;
+  return m instanceof WebAssembly.Memory ? m : undefined;
+}
+
+/** SDK mode keeps one instance per module and swaps the per-call state in. */
+class WarmSdkInstance {
+  private readonly mem = new GuestMemory();
+  private readonly entry: () => unknown;
+  call: SdkCall;
+
+  /** Instantiation runs the module's start function, so it happens within a call (and its deadline). */
+  constructor(fn: CompiledFunction, target: RunTarget, first: SdkCall) {
+    this.call = first;
+    const logOf = (stream: "log" | "stderr") => (b: Uint8Array) =>
+      this.call.logs.push({ stream, text: decoder.decode(b).replace(/\n$/, "") });
+    const wasi = new WasiShim({ args: [target.name], env: {}, stdin: null, stdout: logOf("log"), stderr: logOf("stderr") });
+    const instance = fn.instantiate({
+      [SDK_MODULE]: sdkImports(this.mem, () => this.call),
+      env: assemblyScriptEnv(this.mem, () => this.call.logs),
+      [METER_MODULE]: { [METER_TICK]: meter.tick },
+      [WASI_MODULE]: wasi.imports(),
+    });
+    const memory = exportedMemory(instance);
+    if (!memory) throw new Misconfigured(`module does not export its memory as "memory"`);
+    this.mem.memory = wasi.memory = memory;
+    this.entry = instance.exports[target.call!] as () => unknown;
+  }
+
+  run(call: SdkCall): Outcome {
+    this.call = call;
+    this.entry();
+    return call.outcome();
+  }
+}
+
+function runSdk(fn: CompiledFunction, target: RunTarget, input: CallInput, logs: LogEntry[]): Outcome {
+  const call = new SdkCall(input, logs);
+  if (!fn.warm) fn.warm = new WarmSdkInstance(fn, target, call);
+  return fn.warm.run(call);
+}
+
+function runWagi(
+  fn: CompiledFunction,
+  target: RunTarget,
+  input: CallInput,
+  stderr: Uint8Array[],
+): Outcome & { kind: "response" | "error" } {
+  const stdout: Uint8Array[] = [];
+  let stdoutSize = 0;
+  const wasi = new WasiShim({
+    args: [target.name],
+    env: cgiEnv(input, target.name),
+    stdin: input.body,
+    stdout: (b) => {
+      stdoutSize += b.length;
+      if (stdoutSize > MAX_RESPONSE_BYTES) throw new OutputTooLarge();
+      stdout.push(b);
+    },
+    stderr: (b) => stderr.push(b),
+  });
+  const instance = fn.instantiate({ [METER_MODULE]: { [METER_TICK]: meter.tick }, [WASI_MODULE]: wasi.imports() });
+  const memory = exportedMemory(instance);
+  if (!memory) throw new Misconfigured(`module does not export its memory as "memory"`);
+  wasi.memory = memory;
+  let exitCode = 0;
+  try {
+    (instance.exports._start as () => void)();
+  } catch (e) {
+    if (!(e instanceof ProcExit)) throw e;
+    exitCode = e.code;
+  }
+  const logs: LogEntry[] = [];
+  stderrLines(decoder.decode(concatChunks(stderr, stderr.reduce((n, c) => n + c.length, 0))), logs);
+  if (exitCode !== 0 && stdoutSize === 0) {
+    const message = `exited with code ${exitCode} and wrote no response`;
+    return { kind: "error", reason: "trap", message, logs: [...logs, { stream: "trap", text: message }] };
+  }
+  const parsed = parseCgiOutput(concatChunks(stdout, stdoutSize));
+  if (!parsed.ok) {
+    return { kind: "error", reason: "bad-output", message: parsed.error, logs: [...logs, { stream: "trap", text: parsed.error }] };
+  }
+  return { kind: "response", status: parsed.status, headers: parsed.headers, body: parsed.body, logs };
+}
+
+function trapMessage(e: unknown): string {
+  if (e instanceof GuestAbort || e instanceof OutputTooLarge) return e.message;
+  if (e instanceof WebAssembly.RuntimeError) return `trap: ${e.message}`;
+  if (e instanceof RangeError && /call stack/i.test(e.message)) return "trap: stack overflow";
+  if (e instanceof WebAssembly.LinkError) return `link error: ${e.message}`;
+  return `trap: ${e instanceof Error ? e.message : String(e)}`;
+}
+
+/**
+ * One call. `deadline` is a performance.now() value; `budgetLimited` says the deadline is the inline budget
+ * rather than the function's timeout, so running out of it asks for a re-run instead of answering 504.
+ */
+export function execute(
+  fn: CompiledFunction,
+  target: RunTarget,
+  input: CallInput,
+  deadline: number,
+  budgetLimited: boolean,
+): Outcome {
+  const mode = fn.mode(target.call);
+  if (mode !== "sdk" && mode !== "wagi") {
+    return { kind: "error", reason: "misconfigured", message: mode, logs: [{ stream: "trap", text: mode }] };
+  }
+  const logs: LogEntry[] = [];
+  const stderr: Uint8Array[] = [];
+  meter.deadline = deadline;
+  try {
+    return mode === "sdk" ? runSdk(fn, target, input, logs) : runWagi(fn, target, input, stderr);
+  } catch (e) {
+    fn.warm = undefined; // its memory may be mid-update: never reuse an instance that did not return normally
+    if (e instanceof DeadlineExceeded && budgetLimited) return { kind: "budget" };
+    stderrLines(decoder.decode(concatChunks(stderr, stderr.reduce((n, c) => n + c.length, 0))), logs);
+    if (e instanceof Misconfigured) {
+      return { kind: "error", reason: "misconfigured", message: e.message, logs: [...logs, { stream: "trap", text: e.message }] };
+    }
+    if (e instanceof DeadlineExceeded) {
+      return { kind: "error", reason: "timeout", message: "timed out", logs: [...logs, { stream: "trap", text: "timed out" }] };
+    }
+    const message = trapMessage(e);
+    return { kind: "error", reason: "trap", message, logs: [...logs, { stream: "trap", text: message }] };
+  } finally {
+    meter.deadline = Infinity;
+  }
+}

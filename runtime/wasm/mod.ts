@@ -1,0 +1,6 @@
+/** The WebAssembly function runtime: public API used by the gateway (invoke) and the build (compile, prepare). */
+export type { FunctionLimits, FunctionLogLine, FunctionTarget, LoadModule } from "./types.ts";
+export { FunctionRuntime } from "./runtime.ts";
+export type { FunctionRuntimeOptions } from "./runtime.ts";
+export { prepareModule } from "./prepare.ts";
+export { compileAssemblyScript } from "./compile_as.ts";

@@ -1,0 +1,49 @@
+/** What one execution of a function produced; plain data so it can cross from an executor Worker. */
+
+export interface LogEntry {
+  stream: "stderr" | "log" | "trap";
+  text: string;
+}
+
+export interface CallInput {
+  method: string;
+  path: string;
+  query: string;
+  headers: Headers;
+  body: Uint8Array | null;
+  params: Record<string, string>;
+  requestId: string;
+}
+
+export type ErrorReason = "trap" | "timeout" | "bad-output" | "misconfigured";
+
+export type Outcome =
+  | { kind: "response"; status: number; headers: [string, string][]; body: Uint8Array | null; logs: LogEntry[] }
+  | { kind: "error"; reason: ErrorReason; message: string; logs: LogEntry[] }
+  /** The inline budget ran out: the attempt was dropped (with its logs) and must be re-run on an executor. */
+  | { kind: "budget" };
+
+/** Response bodies above this are refused: a guest must not be able to make the host buffer without bound. */
+export const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
+
+export class OutputTooLarge extends Error {
+  constructor() {
+    super(`response larger than ${MAX_RESPONSE_BYTES} bytes`);
+  }
+}
+
+/** Splits collected stderr text into one log entry per line. */
+export function stderrLines(text: string, logs: LogEntry[]) {
+  for (const line of text.split("\n")) if (line.length > 0) logs.push({ stream: "stderr", text: line });
+}
+
+export function concatChunks(chunks: Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}

@@ -1,0 +1,147 @@
+import { assert, assertEquals, assertStringIncludes } from "./test_assert.ts";
+import { Harness, LIMITS } from "./test_support.ts";
+
+const HELLO = `
+import { Request, Response, log } from "tau-sdk";
+export function hello(): void {
+  const req = new Request();
+  log("hello called");
+  new Response().status(200).header("content-type", "text/plain").send("hello " + req.method + " " + req.path);
+}`;
+
+const ECHO = `
+import { Request, Response } from "tau-sdk";
+export function echo(): void {
+  const req = new Request();
+  const status = req.queryParam("status");
+  const res = new Response();
+  if (status !== null) res.status(I32.parseInt(status));
+  const x = req.header("x-test");
+  const id = req.param("id");
+  res.header("x-echo", x === null ? "(none)" : x);
+  res.send("id=" + (id === null ? "(none)" : id) + " query=" + req.query + " body=" + req.text());
+}`;
+
+const BOOM = `
+import { log } from "tau-sdk";
+export function boom(): void {
+  log("about to fail");
+  throw new Error("kaboom");
+}`;
+
+const SPIN = `
+let counter: i32 = 0;
+export function spin(): void {
+  while (true) counter++;
+}`;
+
+const HOG = `
+const kept = new Array<ArrayBuffer>();
+export function hog(): void {
+  while (true) kept.push(new ArrayBuffer(256 * 1024));
+}`;
+
+Deno.test("SDK: hello answers, logs, and its warm instance is reused", async () => {
+  const h = new Harness();
+  try {
+    const t = await h.addAssemblyScript("hello", HELLO, LIMITS);
+    for (const id of ["r1", "r2"]) {
+      const res = await h.invoke(t, "/greet?x=1", {}, id);
+      assertEquals(res.status, 200);
+      assertEquals(res.headers.get("content-type"), "text/plain");
+      assertEquals(await res.text(), "hello GET /greet");
+      assertEquals(h.logsOf(id).map((l) => [l.fn, l.stream, l.text]), [["hello", "log", "hello called"]]);
+    }
+  } finally {
+    await h.runtime.close();
+  }
+});
+
+Deno.test("SDK: route params, query, headers and body round-trip", async () => {
+  const h = new Harness();
+  try {
+    const t = await h.addAssemblyScript("echo", ECHO, LIMITS);
+    const req = new Request("http://fn.test/users/42?status=201&a=b", {
+      method: "POST",
+      headers: { "x-test": "héllo" },
+      body: "payload ✓",
+    });
+    const res = await h.invoke(t, req, { id: "42" });
+    assertEquals(res.status, 201);
+    assertEquals(res.headers.get("x-echo"), "héllo");
+    assertEquals(await res.text(), "id=42 query=status=201&a=b body=payload ✓");
+
+    const bare = await h.invoke(t, "/users");
+    assertEquals(bare.status, 200);
+    assertEquals(bare.headers.get("x-echo"), "(none)");
+    assertEquals(await bare.text(), "id=(none) query= body=");
+  } finally {
+    await h.runtime.close();
+  }
+});
+
+Deno.test("SDK: a trap answers 500 with the request id and logs the abort message", async () => {
+  const h = new Harness();
+  try {
+    const t = await h.addAssemblyScript("boom", BOOM, LIMITS);
+    const res = await h.invoke(t, "/", {}, "req-trap");
+    assertEquals(res.status, 500);
+    assertEquals(res.headers.get("x-request-id"), "req-trap");
+    assertEquals(await res.text(), "function boom failed (request req-trap)");
+    const logs = h.logsOf("req-trap");
+    assertEquals(logs[0].text, "about to fail");
+    assertEquals(logs[1].stream, "trap");
+    assertStringIncludes(logs[1].text, "kaboom");
+  } finally {
+    await h.runtime.close();
+  }
+});
+
+Deno.test("SDK: an infinite loop answers 504 while other functions keep answering first", async () => {
+  const h = new Harness({ executors: 1 });
+  try {
+    const spin = await h.addAssemblyScript("spin", SPIN, { ...LIMITS, timeoutMs: 400 });
+    const hello = await h.addAssemblyScript("hello", HELLO, LIMITS);
+    const order: string[] = [];
+    const looping = h.invoke(spin, "/", {}, "req-loop").then((r) => (order.push("spin"), r));
+    const other = h.invoke(hello, "/").then((r) => (order.push("hello"), r));
+    const [loopRes, otherRes] = await Promise.all([looping, other]);
+    assertEquals(order, ["hello", "spin"]);
+    assertEquals(otherRes.status, 200);
+    await otherRes.body?.cancel();
+    assertEquals(loopRes.status, 504);
+    assertEquals(await loopRes.text(), "function spin timed out after 400ms (request req-loop)");
+    // Pinned to the executor now: the next call times out there as well, and the serving thread stays free.
+    const again = await h.invoke(spin, "/", {}, "req-loop-2");
+    assertEquals(again.status, 504);
+    await again.body?.cancel();
+    assert(h.logsOf("req-loop").some((l) => l.stream === "trap" && l.text.includes("timed out")));
+  } finally {
+    await h.runtime.close();
+  }
+});
+
+Deno.test("SDK: growing past execution.memory traps with 500", async () => {
+  const h = new Harness();
+  try {
+    const t = await h.addAssemblyScript("hog", HOG, { timeoutMs: 2000, memoryBytes: 2 * 1024 * 1024 });
+    const res = await h.invoke(t, "/", {}, "req-hog");
+    assertEquals(res.status, 500);
+    await res.body?.cancel();
+    assert(h.logsOf("req-hog").some((l) => l.stream === "trap"));
+  } finally {
+    await h.runtime.close();
+  }
+});
+
+Deno.test("SDK: a missing export is a clear 500", async () => {
+  const h = new Harness();
+  try {
+    const t = await h.addAssemblyScript("hello", HELLO, LIMITS);
+    const res = await h.invoke({ ...t, call: "nope" }, "/", {}, "req-missing");
+    assertEquals(res.status, 500);
+    assertStringIncludes(await res.text(), `module exports neither "nope" (execution.call) nor "_start"`);
+  } finally {
+    await h.runtime.close();
+  }
+});

@@ -1,0 +1,26 @@
+/** The runtime's public types: the gateway and the build code against exactly these. */
+
+export interface FunctionLimits {
+  timeoutMs: number;
+  memoryBytes: number;
+}
+
+export interface FunctionTarget {
+  /** Cache key: the CID of the PREPARED module (one per function build). */
+  key: string;
+  /** Function name, for logs and error bodies. */
+  name: string;
+  /** execution.call; if the module exports it => SDK mode, else `_start` => WAGI mode. */
+  call?: string;
+  limits: FunctionLimits;
+}
+
+/** Fetches prepared module bytes on a cache miss. */
+export type LoadModule = (key: string) => Promise<Uint8Array>;
+
+export interface FunctionLogLine {
+  fn: string;
+  requestId: string;
+  stream: "stderr" | "log" | "trap";
+  text: string;
+}

@@ -1,0 +1,81 @@
+/**
+ * WAGI: a WASI command module gets the request CGI-style (environment + stdin) and answers with a CGI header
+ * block, a blank line and the body on stdout.
+ */
+import type { CallInput } from "./outcome.ts";
+
+/** CGI environment for one request. Headers become HTTP_<NAME>; route params X_PARAM_<NAME>. */
+export function cgiEnv(input: CallInput, fnName: string): Record<string, string> {
+  const host = input.headers.get("host") ?? "";
+  const colon = host.lastIndexOf(":");
+  const hasPort = colon > 0 && !host.endsWith("]");
+  const env: Record<string, string> = {
+    GATEWAY_INTERFACE: "CGI/1.1",
+    SERVER_SOFTWARE: "tau",
+    SERVER_PROTOCOL: "HTTP/1.1",
+    SERVER_NAME: hasPort ? host.slice(0, colon) : host,
+    SERVER_PORT: hasPort ? host.slice(colon + 1) : "",
+    REQUEST_METHOD: input.method,
+    PATH_INFO: input.path,
+    SCRIPT_NAME: "",
+    QUERY_STRING: input.query,
+    REQUEST_URI: input.query ? `${input.path}?${input.query}` : input.path,
+    CONTENT_TYPE: input.headers.get("content-type") ?? "",
+    CONTENT_LENGTH: String(input.body?.length ?? 0),
+    X_FUNCTION_NAME: fnName,
+    X_REQUEST_ID: input.requestId,
+  };
+  for (const [k, v] of input.headers) {
+    if (k === "content-type" || k === "content-length") continue;
+    env[`HTTP_${k.toUpperCase().replaceAll("-", "_")}`] = v;
+  }
+  for (const [k, v] of Object.entries(input.params)) {
+    env[`X_PARAM_${k.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`] = v;
+  }
+  return env;
+}
+
+export type CgiParse =
+  | { ok: true; status: number; headers: [string, string][]; body: Uint8Array }
+  | { ok: false; error: string };
+
+const NL = 0x0a;
+const CR = 0x0d;
+
+/** Finds the end of the header block: the first empty line. Returns [headerEnd, bodyStart]. */
+function headerBlockEnd(out: Uint8Array): [number, number] | undefined {
+  let lineStart = 0;
+  for (let i = 0; i < out.length; i++) {
+    if (out[i] !== NL) continue;
+    const lineEnd = i > lineStart && out[i - 1] === CR ? i - 1 : i;
+    if (lineEnd === lineStart) return [lineStart, i + 1];
+    lineStart = i + 1;
+  }
+  return undefined;
+}
+
+/** Parses a CGI response. Missing Status => 200 (302 when only Location is given). */
+export function parseCgiOutput(out: Uint8Array): CgiParse {
+  if (out.length === 0) return { ok: false, error: "wrote nothing to stdout (expected CGI headers, a blank line, a body)" };
+  const end = headerBlockEnd(out);
+  if (!end) return { ok: false, error: "stdout has no blank line ending the CGI header block" };
+  const text = new TextDecoder().decode(out.subarray(0, end[0]));
+  const headers: [string, string][] = [];
+  let status: number | undefined;
+  const lines = text.split("\n").map((l) => l.replace(/\r$/, "")).filter((l) => l.length > 0);
+  for (const [n, line] of lines.entries()) {
+    const colon = line.indexOf(":");
+    const name = colon > 0 ? line.slice(0, colon).trim() : "";
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+      return { ok: false, error: `CGI header line ${n + 1} is not "Name: value": ${JSON.stringify(line.slice(0, 80))}` };
+    }
+    const value = line.slice(colon + 1).trim();
+    if (name.toLowerCase() === "status") {
+      const code = Number.parseInt(value, 10);
+      if (!(code >= 200 && code <= 599)) return { ok: false, error: `invalid CGI Status ${JSON.stringify(value)}` };
+      status = code;
+    } else headers.push([name, value]);
+  }
+  if (status === undefined) status = headers.some(([k]) => k.toLowerCase() === "location") ? 302 : 200;
+  return { ok: true, status, headers, body: out.subarray(end[1]) };
+}

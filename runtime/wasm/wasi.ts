@@ -1,0 +1,202 @@
+/**
+ * A minimal WASI preview1 (`wasi_snapshot_preview1`) for functions: argv, environ, stdin from the request body,
+ * stdout/stderr captured, clocks, randomness, exit. Nothing else: no preopened directories, no files, no
+ * sockets. Every other preview1 call exists (so any WASI module instantiates) and answers EBADF or ENOSYS.
+ */
+
+export const WASI_MODULE = "wasi_snapshot_preview1";
+
+const ERRNO_SUCCESS = 0;
+const ERRNO_BADF = 8;
+const ERRNO_INVAL = 28;
+const ERRNO_NOSYS = 52;
+const ERRNO_SPIPE = 70;
+
+const FILETYPE_UNKNOWN = 0;
+const RIGHT_FD_READ = 1n << 1n;
+const RIGHT_FD_WRITE = 1n << 6n;
+
+/** proc_exit unwinds the guest with this; the exit code is the result, not an error. */
+export class ProcExit extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+    this.name = "ProcExit";
+  }
+}
+
+export interface WasiOptions {
+  args: string[];
+  env: Record<string, string>;
+  stdin: Uint8Array | null;
+  stdout: (bytes: Uint8Array) => void;
+  stderr: (bytes: Uint8Array) => void;
+}
+
+/** Calls that touch file descriptors answer EBADF (there are none beyond 0-2); the rest ENOSYS. */
+const FD_CALLS = [
+  "fd_advise",
+  "fd_allocate",
+  "fd_datasync",
+  "fd_fdstat_set_flags",
+  "fd_fdstat_set_rights",
+  "fd_filestat_set_size",
+  "fd_filestat_set_times",
+  "fd_pread",
+  "fd_prestat_dir_name",
+  "fd_pwrite",
+  "fd_readdir",
+  "fd_renumber",
+  "fd_sync",
+  "fd_tell",
+  "path_create_directory",
+  "path_filestat_get",
+  "path_filestat_set_times",
+  "path_link",
+  "path_open",
+  "path_readlink",
+  "path_remove_directory",
+  "path_rename",
+  "path_symlink",
+  "path_unlink_file",
+];
+const NOSYS_CALLS = ["poll_oneoff", "proc_raise", "sock_accept", "sock_recv", "sock_send", "sock_shutdown"];
+
+const encoder = new TextEncoder();
+
+export class WasiShim {
+  memory?: WebAssembly.Memory;
+  private stdinOffset = 0;
+  private readonly argv: Uint8Array[];
+  private readonly environ: Uint8Array[];
+
+  constructor(private readonly opts: WasiOptions) {
+    this.argv = opts.args.map((a) => encoder.encode(a + "\0"));
+    this.environ = Object.entries(opts.env).map(([k, v]) => encoder.encode(`${k}=${v}\0`));
+  }
+
+  private view(): DataView {
+    return new DataView(this.memory!.buffer);
+  }
+  private bytes(): Uint8Array {
+    return new Uint8Array(this.memory!.buffer);
+  }
+
+  private sizes(list: Uint8Array[], countPtr: number, sizePtr: number): number {
+    const v = this.view();
+    v.setUint32(countPtr, list.length, true);
+    v.setUint32(sizePtr, list.reduce((n, s) => n + s.length, 0), true);
+    return ERRNO_SUCCESS;
+  }
+
+  private fill(list: Uint8Array[], ptrsPtr: number, bufPtr: number): number {
+    const v = this.view();
+    const mem = this.bytes();
+    for (let i = 0; i < list.length; i++) {
+      v.setUint32(ptrsPtr + 4 * i, bufPtr, true);
+      mem.set(list[i], bufPtr);
+      bufPtr += list[i].length;
+    }
+    return ERRNO_SUCCESS;
+  }
+
+  private readStdin(iovs: number, iovsLen: number, nreadPtr: number): number {
+    const v = this.view();
+    const mem = this.bytes();
+    const input = this.opts.stdin ?? new Uint8Array(0);
+    let total = 0;
+    for (let i = 0; i < iovsLen; i++) {
+      const ptr = v.getUint32(iovs + 8 * i, true);
+      const len = v.getUint32(iovs + 8 * i + 4, true);
+      const n = Math.min(len, input.length - this.stdinOffset);
+      if (n <= 0) break;
+      mem.set(input.subarray(this.stdinOffset, this.stdinOffset + n), ptr);
+      this.stdinOffset += n;
+      total += n;
+    }
+    v.setUint32(nreadPtr, total, true);
+    return ERRNO_SUCCESS;
+  }
+
+  private write(fd: number, iovs: number, iovsLen: number, nwrittenPtr: number): number {
+    const sink = fd === 1 ? this.opts.stdout : fd === 2 ? this.opts.stderr : undefined;
+    if (!sink) return ERRNO_BADF;
+    const v = this.view();
+    const mem = this.bytes();
+    let total = 0;
+    for (let i = 0; i < iovsLen; i++) {
+      const ptr = v.getUint32(iovs + 8 * i, true);
+      const len = v.getUint32(iovs + 8 * i + 4, true);
+      if (len === 0) continue;
+      sink(mem.slice(ptr, ptr + len)); // copy: the guest reuses its buffer
+      total += len;
+    }
+    v.setUint32(nwrittenPtr, total, true);
+    return ERRNO_SUCCESS;
+  }
+
+  private clockNs(id: number): bigint | undefined {
+    // 0 realtime, 1 monotonic, 2/3 process/thread CPU time (approximated by the monotonic clock).
+    if (id === 0) return BigInt(Date.now()) * 1_000_000n;
+    if (id >= 1 && id <= 3) return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+    return undefined;
+  }
+
+  /** Import object for `wasi_snapshot_preview1`. */
+  imports(): Record<string, (...args: never[]) => number | void> {
+    const isStd = (fd: number) => fd >= 0 && fd <= 2;
+    const table: Record<string, (...args: never[]) => number | void> = {
+      args_sizes_get: (c: number, s: number) => this.sizes(this.argv, c, s),
+      args_get: (p: number, b: number) => this.fill(this.argv, p, b),
+      environ_sizes_get: (c: number, s: number) => this.sizes(this.environ, c, s),
+      environ_get: (p: number, b: number) => this.fill(this.environ, p, b),
+      clock_res_get: (id: number, ptr: number) => {
+        if (this.clockNs(id) === undefined) return ERRNO_INVAL;
+        this.view().setBigUint64(ptr, 1000n, true);
+        return ERRNO_SUCCESS;
+      },
+      clock_time_get: (id: number, _precision: bigint, ptr: number) => {
+        const ns = this.clockNs(id);
+        if (ns === undefined) return ERRNO_INVAL;
+        this.view().setBigUint64(ptr, ns, true);
+        return ERRNO_SUCCESS;
+      },
+      random_get: (ptr: number, len: number) => {
+        const mem = this.bytes();
+        for (let off = 0; off < len; off += 65536) {
+          crypto.getRandomValues(mem.subarray(ptr + off, ptr + Math.min(len, off + 65536)));
+        }
+        return ERRNO_SUCCESS;
+      },
+      proc_exit: (code: number) => {
+        throw new ProcExit(code);
+      },
+      sched_yield: () => ERRNO_SUCCESS,
+      fd_read: (fd: number, iovs: number, n: number, out: number) =>
+        fd === 0 ? this.readStdin(iovs, n, out) : ERRNO_BADF,
+      fd_write: (fd: number, iovs: number, n: number, out: number) => this.write(fd, iovs, n, out),
+      fd_close: (fd: number) => isStd(fd) ? ERRNO_SUCCESS : ERRNO_BADF,
+      fd_seek: (fd: number) => isStd(fd) ? ERRNO_SPIPE : ERRNO_BADF,
+      fd_prestat_get: () => ERRNO_BADF, // no preopened directories: a function has no file system
+      fd_fdstat_get: (fd: number, ptr: number) => {
+        if (!isStd(fd)) return ERRNO_BADF;
+        const v = this.view();
+        v.setUint8(ptr, FILETYPE_UNKNOWN); // not a character device: libc then fully buffers stdout
+        v.setUint16(ptr + 2, 0, true);
+        v.setBigUint64(ptr + 8, fd === 0 ? RIGHT_FD_READ : RIGHT_FD_WRITE, true);
+        v.setBigUint64(ptr + 16, 0n, true);
+        return ERRNO_SUCCESS;
+      },
+      fd_filestat_get: (fd: number, ptr: number) => {
+        if (!isStd(fd)) return ERRNO_BADF;
+        this.bytes().fill(0, ptr, ptr + 64);
+        return ERRNO_SUCCESS;
+      },
+    };
+    for (const name of FD_CALLS) table[name] = () => ERRNO_BADF;
+    for (const name of NOSYS_CALLS) table[name] = () => ERRNO_NOSYS;
+    return table;
+  }
+}
+
+/** Answer for preview1 names this shim does not know (newer or misspelled): present, but ENOSYS. */
+export const wasiUnknown = (): number => ERRNO_NOSYS;

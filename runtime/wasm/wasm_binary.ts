@@ -1,0 +1,177 @@
+/**
+ * Just enough of the wasm binary format to read and rewrite memory limits. Binaryen's JS API can only replace a
+ * memory together with all its data segments, so the memory maximum is patched here on the emitted bytes instead.
+ */
+
+const SECTION_IMPORT = 2;
+const SECTION_MEMORY = 5;
+const IMPORT_KIND_MEMORY = 2;
+
+export interface MemoryInfo {
+  imported: boolean;
+  count: number;
+  initialPages: number;
+  maximumPages?: number;
+}
+
+class Reader {
+  pos: number;
+  constructor(readonly bytes: Uint8Array, pos = 0) {
+    this.pos = pos;
+  }
+  byte(): number {
+    if (this.pos >= this.bytes.length) throw new Error("unexpected end of module");
+    return this.bytes[this.pos++];
+  }
+  u32(): number {
+    let result = 0;
+    let shift = 0;
+    for (let i = 0; i < 5; i++) {
+      const b = this.byte();
+      result += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return result;
+      shift += 7;
+    }
+    throw new Error("malformed LEB128");
+  }
+  u64(): number {
+    let result = 0;
+    let shift = 0;
+    for (let i = 0; i < 10; i++) {
+      const b = this.byte();
+      result += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return result;
+      shift += 7;
+    }
+    throw new Error("malformed LEB128");
+  }
+  skip(n: number) {
+    this.pos += n;
+  }
+  name(): string {
+    const len = this.u32();
+    const s = new TextDecoder().decode(this.bytes.subarray(this.pos, this.pos + len));
+    this.pos += len;
+    return s;
+  }
+}
+
+interface Section {
+  id: number;
+  start: number; // offset of the id byte
+  contentStart: number;
+  end: number;
+}
+
+function sections(bytes: Uint8Array): Section[] {
+  const r = new Reader(bytes, 8);
+  const out: Section[] = [];
+  while (r.pos < bytes.length) {
+    const start = r.pos;
+    const id = r.byte();
+    const size = r.u32();
+    const contentStart = r.pos;
+    r.skip(size);
+    out.push({ id, start, contentStart, end: contentStart + size });
+  }
+  return out;
+}
+
+/** Limits: flag bit0 = has max, bit1 = shared, bit2 = memory64. */
+function readLimits(r: Reader): { min: number; max?: number; flags: number } {
+  const flags = r.byte();
+  const wide = (flags & 4) !== 0;
+  const min = wide ? r.u64() : r.u32();
+  const max = (flags & 1) ? (wide ? r.u64() : r.u32()) : undefined;
+  return { min, max, flags };
+}
+
+function skipImportDesc(r: Reader, kind: number) {
+  switch (kind) {
+    case 0: // func: type index
+      r.u32();
+      return;
+    case 1: // table: reftype + limits
+      r.byte();
+      readLimits(r);
+      return;
+    case 2:
+      readLimits(r);
+      return;
+    case 3: // global: valtype + mut
+      r.byte();
+      r.byte();
+      return;
+    case 4: // tag: attribute + type index
+      r.byte();
+      r.u32();
+      return;
+    default:
+      throw new Error(`unknown import kind ${kind}`);
+  }
+}
+
+/** Memory facts of a module: whether it imports its memory, how many it has, initial and maximum pages. */
+export function memoryInfo(bytes: Uint8Array): MemoryInfo {
+  const info: MemoryInfo = { imported: false, count: 0, initialPages: 0 };
+  for (const s of sections(bytes)) {
+    if (s.id === SECTION_IMPORT) {
+      const r = new Reader(bytes, s.contentStart);
+      const n = r.u32();
+      for (let i = 0; i < n; i++) {
+        r.name();
+        r.name();
+        const kind = r.byte();
+        if (kind === IMPORT_KIND_MEMORY) {
+          const lim = readLimits(r);
+          info.imported = true;
+          info.count++;
+          info.initialPages = lim.min;
+          info.maximumPages = lim.max;
+        } else skipImportDesc(r, kind);
+      }
+    } else if (s.id === SECTION_MEMORY) {
+      const r = new Reader(bytes, s.contentStart);
+      const n = r.u32();
+      for (let i = 0; i < n; i++) {
+        const lim = readLimits(r);
+        if (info.count === 0) {
+          info.initialPages = lim.min;
+          info.maximumPages = lim.max;
+        }
+        info.count++;
+      }
+    }
+  }
+  return info;
+}
+
+function leb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n = Math.floor(n / 128);
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+
+/** Rewrites the (single, defined, 32-bit) memory's maximum to `maxPages`, keeping its minimum. */
+export function setMemoryMaximum(bytes: Uint8Array, maxPages: number): Uint8Array {
+  const mem = sections(bytes).find((s) => s.id === SECTION_MEMORY);
+  if (!mem) return bytes;
+  const r = new Reader(bytes, mem.contentStart);
+  if (r.u32() !== 1) throw new Error("expected exactly one memory");
+  const lim = readLimits(r);
+  if (lim.flags & 4) throw new Error("64-bit memories are not supported");
+  const shared = lim.flags & 2;
+  const content = [1, ...[1 | shared], ...leb(lim.min), ...leb(maxPages)];
+  const head = [SECTION_MEMORY, ...leb(content.length)];
+  const out = new Uint8Array(mem.start + head.length + content.length + (bytes.length - mem.end));
+  out.set(bytes.subarray(0, mem.start), 0);
+  out.set(head, mem.start);
+  out.set(content, mem.start + head.length);
+  out.set(bytes.subarray(mem.end), mem.start + head.length + content.length);
+  return out;
+}

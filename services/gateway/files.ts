@@ -1,0 +1,157 @@
+/**
+ * Serving website files out of Helia: index.html for folders, optional SPA fallback, Content-Type by extension,
+ * ETag = the file's CID (content-addressed, so it is exact), conditional GET and byte ranges.
+ * Small files are kept in memory by CID: a CID's bytes never change, so the cache needs no invalidation.
+ */
+import type { ContentStore } from "../../runtime/storage/helia.ts";
+import type { WebsiteDeployment } from "../tns/records.ts";
+
+const TYPES: Record<string, string> = {
+  html: "text/html; charset=utf-8",
+  htm: "text/html; charset=utf-8",
+  css: "text/css; charset=utf-8",
+  js: "text/javascript; charset=utf-8",
+  mjs: "text/javascript; charset=utf-8",
+  json: "application/json",
+  map: "application/json",
+  txt: "text/plain; charset=utf-8",
+  md: "text/markdown; charset=utf-8",
+  xml: "application/xml",
+  svg: "image/svg+xml",
+  png: "image/png",
+  jpg: "image/jpeg",
+  jpeg: "image/jpeg",
+  gif: "image/gif",
+  webp: "image/webp",
+  avif: "image/avif",
+  ico: "image/x-icon",
+  wasm: "application/wasm",
+  woff: "font/woff",
+  woff2: "font/woff2",
+  ttf: "font/ttf",
+  pdf: "application/pdf",
+  mp4: "video/mp4",
+  webm: "video/webm",
+  mp3: "audio/mpeg",
+};
+
+export function contentTypeOf(path: string): string {
+  const dot = path.lastIndexOf(".");
+  return (dot >= 0 && TYPES[path.slice(dot + 1).toLowerCase()]) || "application/octet-stream";
+}
+
+const CACHE_FILE_MAX = 1 << 20;
+const CACHE_TOTAL_MAX = 64 << 20;
+
+export class WebsiteFiles {
+  #store: ContentStore;
+  #bytes = new Map<string, Uint8Array<ArrayBuffer>>();
+  #cachedTotal = 0;
+  #resolved = new Map<string, { cid: string; size: number; path: string } | null>();
+
+  constructor(store: ContentStore) {
+    this.#store = store;
+  }
+
+  async serve(req: Request, site: WebsiteDeployment, rest: string, requestId: string): Promise<Response> {
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return new Response(`method ${req.method} not allowed on a website (request ${requestId})\n`, {
+        status: 405,
+        headers: { allow: "GET, HEAD", "x-request-id": requestId },
+      });
+    }
+    const file = await this.#resolve(site, decodeURIComponent(rest));
+    if (!file) {
+      return new Response(`not found: ${rest || "/"} (request ${requestId})\n`, {
+        status: 404,
+        headers: { "content-type": "text/plain; charset=utf-8", "x-request-id": requestId },
+      });
+    }
+    const etag = `"${file.cid}"`;
+    const headers = new Headers({
+      "content-type": contentTypeOf(file.path),
+      etag,
+      "accept-ranges": "bytes",
+      "x-request-id": requestId,
+    });
+    const inm = req.headers.get("if-none-match");
+    if (inm && inm.split(",").some((t) => t.trim() === etag || t.trim() === "*")) {
+      return new Response(null, { status: 304, headers });
+    }
+    const range = req.headers.get("range");
+    if (range) {
+      const parsed = parseRange(range, file.size);
+      if (!parsed) {
+        headers.set("content-range", `bytes */${file.size}`);
+        return new Response(null, { status: 416, headers });
+      }
+      const { start, end } = parsed;
+      headers.set("content-range", `bytes ${start}-${end}/${file.size}`);
+      headers.set("content-length", String(end - start + 1));
+      if (req.method === "HEAD") return new Response(null, { status: 206, headers });
+      const cached = this.#bytes.get(file.cid);
+      const body = cached
+        ? cached.subarray(start, end + 1)
+        : await this.#store.cat(file.cid, { offset: start, length: end - start + 1 });
+      return new Response(body, { status: 206, headers });
+    }
+    headers.set("content-length", String(file.size));
+    if (req.method === "HEAD") return new Response(null, { status: 200, headers });
+    return new Response(await this.#read(file.cid, file.size), { status: 200, headers });
+  }
+
+  async #read(cid: string, size: number): Promise<Uint8Array<ArrayBuffer>> {
+    const hit = this.#bytes.get(cid);
+    if (hit) return hit;
+    const bytes = await this.#store.cat(cid);
+    if (size <= CACHE_FILE_MAX) {
+      while (this.#cachedTotal + bytes.length > CACHE_TOTAL_MAX && this.#bytes.size) {
+        const [oldest, old] = this.#bytes.entries().next().value!;
+        this.#bytes.delete(oldest);
+        this.#cachedTotal -= old.length;
+      }
+      this.#bytes.set(cid, bytes);
+      this.#cachedTotal += bytes.length;
+    }
+    return bytes;
+  }
+
+  /** Path inside the site -> file, trying folder/index.html, path.html, then the SPA fallback. Memoised per root. */
+  async #resolve(site: WebsiteDeployment, rest: string) {
+    const key = `${site.root}|${site.spa ? 1 : 0}|${rest}`;
+    if (this.#resolved.has(key)) return this.#resolved.get(key)!;
+    const clean = rest.split("/").filter((p) => p && p !== "." && p !== "..").join("/");
+    const candidates = clean === "" ? ["index.html"] : [clean, `${clean}/index.html`];
+    if (clean && !/\.[^/]+$/.test(clean)) candidates.push(`${clean}.html`);
+    // A SPA answers every route with its shell, except requests that clearly ask for a missing asset.
+    if (site.spa && !/\.[a-z0-9]+$/i.test(clean)) candidates.push("index.html");
+    let found: { cid: string; size: number; path: string } | null = null;
+    for (const path of candidates) {
+      const entry = await this.#store.resolveFile(site.root, path);
+      if (entry) {
+        found = { ...entry, path };
+        break;
+      }
+    }
+    if (this.#resolved.size > 20000) this.#resolved.clear();
+    this.#resolved.set(key, found);
+    return found;
+  }
+}
+
+function parseRange(header: string, size: number): { start: number; end: number } | null {
+  const m = header.match(/^bytes=(\d*)-(\d*)$/);
+  if (!m || (m[1] === "" && m[2] === "")) return null;
+  let start: number, end: number;
+  if (m[1] === "") {
+    const suffix = Number(m[2]);
+    if (suffix === 0) return null;
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start > end || start >= size) return null;
+  return { start, end };
+}

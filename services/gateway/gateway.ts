@@ -1,0 +1,105 @@
+/**
+ * The gateway: Host + path -> TNS -> CID -> a function call or a website file.
+ * Route tables live in a hot in-memory cache per host; TNS (Deno KV + Helia) fills it on a miss, and every TNS
+ * pointer flip drops the flipped project's entries, so a deploy or rollback is visible on the next request.
+ */
+import type { ContentStore } from "../../runtime/storage/helia.ts";
+import type { FunctionRuntime } from "../../runtime/wasm/mod.ts";
+import type { Tns } from "../tns/tns.ts";
+import { compileRoutes, type HostRoutes, matchRoute } from "./routes.ts";
+import { WebsiteFiles } from "./files.ts";
+
+export class Gateway {
+  #tns: Tns;
+  #runtime: FunctionRuntime;
+  #files: WebsiteFiles;
+  #hosts = new Map<string, HostRoutes | null>();
+  #loading = new Map<string, Promise<HostRoutes | null>>();
+  #requestPrefix = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
+  #requests = 0;
+
+  constructor(deps: { tns: Tns; store: ContentStore; runtime: FunctionRuntime }) {
+    this.#tns = deps.tns;
+    this.#runtime = deps.runtime;
+    this.#files = new WebsiteFiles(deps.store);
+    deps.tns.onFlip((project) => {
+      for (const [host, routes] of this.#hosts) {
+        // Unknown hosts (null) may just have been claimed by this deploy: drop them too.
+        if (!routes || routes.project === project) this.#hosts.delete(host);
+      }
+    });
+  }
+
+  newRequestId(): string {
+    return `${this.#requestPrefix}-${(this.#requests++).toString(36)}`;
+  }
+
+  async handle(req: Request, host: string): Promise<Response> {
+    const requestId = this.newRequestId();
+    const routes = this.#hosts.get(host) ?? (this.#hosts.has(host) ? null : await this.#load(host));
+    const url = req.url;
+    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+    const queryStart = url.indexOf("?", pathStart);
+    const path = pathStart < 0 ? "/" : url.slice(pathStart, queryStart < 0 ? undefined : queryStart);
+    if (!routes) return notFound(`no project serves host ${host}`, requestId);
+    const match = matchRoute(routes, req.method, path);
+    switch (match.kind) {
+      case "function": {
+        const fn = match.fn;
+        return await this.#runtime.invoke(
+          {
+            key: fn.cid,
+            name: fn.app ? `${fn.app}/${fn.name}` : fn.name,
+            call: fn.call,
+            limits: { timeoutMs: fn.timeoutMs, memoryBytes: fn.memoryBytes },
+          },
+          req,
+          { params: match.params, requestId },
+        );
+      }
+      case "website":
+        return await this.#files.serve(req, match.site, match.rest, requestId);
+      case "method":
+        return new Response(`method ${req.method} not allowed on ${path} (request ${requestId})\n`, {
+          status: 405,
+          headers: { allow: match.allow.join(", "), "x-request-id": requestId },
+        });
+      default:
+        return notFound(`no route for ${host}${path}`, requestId);
+    }
+  }
+
+  #load(host: string): Promise<HostRoutes | null> {
+    let pending = this.#loading.get(host);
+    if (!pending) {
+      pending = (async () => {
+        const owner = await this.#tns.resolveHost(host);
+        const current = owner ? await this.#tns.current(owner.project, owner.branch) : null;
+        if (!current) {
+          this.#remember(host, null);
+          return null;
+        }
+        const tables = compileRoutes(current.record);
+        for (const [fqdn, routes] of tables) {
+          // Only hosts this project still owns in TNS: a domain moved elsewhere must not be served from here.
+          if (fqdn === host) this.#remember(fqdn, routes);
+        }
+        return tables.get(host) ?? null;
+      })().finally(() => this.#loading.delete(host));
+      this.#loading.set(host, pending);
+    }
+    return pending;
+  }
+
+  #remember(host: string, routes: HostRoutes | null) {
+    if (this.#hosts.size > 100_000) this.#hosts.clear();
+    this.#hosts.set(host, routes);
+  }
+}
+
+function notFound(message: string, requestId: string): Response {
+  return new Response(`${message} (request ${requestId})\n`, {
+    status: 404,
+    headers: { "content-type": "text/plain; charset=utf-8", "x-request-id": requestId },
+  });
+}

@@ -1,0 +1,162 @@
+/**
+ * monkey: builds one project at the heads of its config and code repos and publishes the result to TNS.
+ * Config is parsed and validated first (fail fast, nothing stored); every output is content-addressed in Helia;
+ * only a fully built deployment reaches TNS, in one pointer flip. A failed build changes nothing that is live.
+ */
+import { TauError } from "../../runtime/errors.ts";
+import { listHeads, readTree } from "../../runtime/git/git.ts";
+import type { ContentStore } from "../../runtime/storage/helia.ts";
+import { assertValid, parseProjectConfig, type ProjectConfig, routesOf } from "../../runtime/schema/mod.ts";
+import type { FunctionResource, WebsiteResource } from "../../runtime/schema/mod.ts";
+import type { GitHosting } from "../git/hosting.ts";
+import type { Job, JobLog } from "../patrick/jobs.ts";
+import type { Tns } from "../tns/tns.ts";
+import type { DeploymentRecord, FunctionDeployment, WebsiteDeployment } from "../tns/records.ts";
+import { buildFunctionModule } from "./functions.ts";
+
+type Files = Record<string, Uint8Array>;
+
+export class Monkey {
+  #git: GitHosting;
+  #store: ContentStore;
+  #tns: Tns;
+  #kv: Deno.Kv;
+
+  constructor(deps: { git: GitHosting; store: ContentStore; tns: Tns; kv: Deno.Kv }) {
+    this.#git = deps.git;
+    this.#store = deps.store;
+    this.#tns = deps.tns;
+    this.#kv = deps.kv;
+  }
+
+  build = async (job: Job, log: JobLog): Promise<{ id: string; cid: string }> => {
+    const t0 = performance.now();
+    const configRepo = this.#git.repoPath(job.project, "config");
+    const codeRepo = this.#git.repoPath(job.project, "code");
+    const [configHeads, codeHeads] = await Promise.all([listHeads(configRepo), listHeads(codeRepo)]);
+    const configCommit = configHeads.get(job.branch);
+    if (!configCommit) {
+      throw new TauError(`the config repo has no branch ${job.branch}`, {
+        hint: `push the config repo's ${job.branch} branch too`,
+      });
+    }
+    const codeCommit = codeHeads.get(job.branch);
+    log(`config ${configCommit.slice(0, 12)}, code ${codeCommit?.slice(0, 12) ?? "(none)"}`);
+
+    const configFiles = await readTree(configRepo, configCommit);
+    const texts: Record<string, string> = {};
+    const dec = new TextDecoder();
+    for (const [path, bytes] of Object.entries(configFiles)) {
+      if (/\.ya?ml$/.test(path)) texts[path] = dec.decode(bytes);
+    }
+    const config = assertValid(parseProjectConfig(texts));
+    log(
+      `config valid: ${config.functions.length} function(s), ${config.websites.length} website(s), ` +
+        `${config.domains.length} domain(s)`,
+    );
+    const code: Files = codeCommit ? await readTree(codeRepo, codeCommit) : {};
+
+    const functions: FunctionDeployment[] = [];
+    for (const fn of config.functions) {
+      const started = performance.now();
+      const folder = functionFolder(config, fn, code);
+      const { cid, cached } = await buildFunctionModule(fn, subtree(code, folder), folder, this.#store, this.#kv);
+      log(`function ${label(fn)}: ${cid} (${cached ? "unchanged, reused" : "built"} in ${ms(started)})`);
+      functions.push({
+        name: fn.name,
+        app: fn.app,
+        id: fn.id,
+        cid,
+        call: fn.execution.call,
+        timeoutMs: fn.execution.timeoutMs,
+        memoryBytes: fn.execution.memoryBytes,
+        routes: [],
+      });
+    }
+    const websites: WebsiteDeployment[] = [];
+    for (const site of config.websites) {
+      const started = performance.now();
+      const { files, folder } = websiteFiles(site, code);
+      const root = await this.#store.addTree(files);
+      log(`website ${label(site)}: ${root} (${Object.keys(files).length} files from ${folder}/ in ${ms(started)})`);
+      websites.push({ name: site.name, app: site.app, id: site.id, root, spa: site.spa, routes: [] });
+    }
+    for (const route of routesOf(config)) {
+      if (route.kind === "function") {
+        functions.find((f) => label(f) === route.resource)?.routes.push({
+          fqdn: route.fqdn,
+          method: route.method,
+          path: route.path,
+        });
+      } else {
+        websites.find((w) => label(w) === route.resource)?.routes.push({ fqdn: route.fqdn, path: route.path });
+      }
+    }
+
+    const record: DeploymentRecord = {
+      project: job.project,
+      branch: job.branch,
+      commit: job.commit,
+      configCommit,
+      codeCommit,
+      jobId: job.id,
+      createdAt: new Date().toISOString(),
+      functions,
+      websites,
+    };
+    const ref = await this.#tns.publish(record);
+    log(`published in ${ms(t0)}: ${ref.fqdns.join(", ") || "(no domains)"}`);
+    return { id: ref.id, cid: ref.cid };
+  };
+}
+
+function label(r: { name: string; app?: string }): string {
+  return r.app ? `${r.app}/${r.name}` : r.name;
+}
+
+function ms(since: number): string {
+  return `${Math.round(performance.now() - since)} ms`;
+}
+
+/** Files under `folder/`, keyed by their path inside it. */
+function subtree(code: Files, folder: string): Files {
+  const prefix = folder.replace(/\/+$/, "") + "/";
+  const out: Files = {};
+  for (const [path, bytes] of Object.entries(code)) {
+    if (path.startsWith(prefix)) out[path.slice(prefix.length)] = bytes;
+  }
+  return out;
+}
+
+function hasFolder(code: Files, folder: string): boolean {
+  const prefix = folder + "/";
+  return Object.keys(code).some((p) => p.startsWith(prefix));
+}
+
+function functionFolder(config: ProjectConfig, fn: FunctionResource, code: Files): string {
+  if (fn.source === "." || fn.source === "") {
+    return fn.app ? `applications/${fn.app}/functions/${fn.name}` : `functions/${fn.name}`;
+  }
+  // `libraries/<lib>`: an app-scoped function sees its application's library first, like domain references.
+  const lib = fn.source.replace(/^libraries\//, "");
+  const appFolder = fn.app ? `applications/${fn.app}/libraries/${lib}` : undefined;
+  if (appFolder && config.libraries.some((l) => l.app === fn.app && l.name === lib) && hasFolder(code, appFolder)) {
+    return appFolder;
+  }
+  return `libraries/${lib}`;
+}
+
+function websiteFiles(site: WebsiteResource, code: Files): { files: Files; folder: string } {
+  let folder = site.source === "." || site.source === ""
+    ? (site.app ? `applications/${site.app}/websites/${site.name}` : `websites/${site.name}`)
+    : site.source.replace(/\/+$/, "");
+  if (site.build) folder = `${folder}/${site.build.replace(/^\.?\/+|\/+$/g, "")}`;
+  else if (hasFolder(code, `${folder}/build`)) folder = `${folder}/build`;
+  const files = subtree(code, folder);
+  if (Object.keys(files).length === 0) {
+    throw new TauError(`website ${label(site)} has no files: expected ${folder}/ in the code repo`, {
+      hint: `add ${folder}/index.html to the code repo and push it`,
+    });
+  }
+  return { files, folder };
+}

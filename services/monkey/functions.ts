@@ -1,0 +1,75 @@
+/**
+ * Turning a function's code folder into a prepared wasm module: AssemblyScript compiled in-process, or a prebuilt
+ * .wasm (C, Rust, TinyGo...) taken as is; both are then metered and memory-capped by prepareModule.
+ * Results are cached by a hash of the folder's files and the limits, so a config-only push rebuilds nothing.
+ */
+import { TauError } from "../../runtime/errors.ts";
+import type { ContentStore } from "../../runtime/storage/helia.ts";
+import type { FunctionResource } from "../../runtime/schema/mod.ts";
+import { compileAssemblyScript, prepareModule } from "../../runtime/wasm/mod.ts";
+
+const BUILD_CACHE_VERSION = "1";
+
+export async function buildFunctionModule(
+  fn: FunctionResource,
+  files: Record<string, Uint8Array>,
+  folder: string,
+  store: ContentStore,
+  kv: Deno.Kv,
+): Promise<{ cid: string; cached: boolean }> {
+  if (Object.keys(files).length === 0) {
+    throw new TauError(`function ${fn.name} has no code: expected ${folder}/ in the code repo`, {
+      hint: `add ${folder}/index.ts (AssemblyScript) or a .wasm file, commit and push the code repo`,
+    });
+  }
+  const limits = { timeoutMs: fn.execution.timeoutMs, memoryBytes: fn.execution.memoryBytes };
+  const key = await digest(files, `${BUILD_CACHE_VERSION}|${fn.name}|${limits.memoryBytes}`);
+  const hit = (await kv.get<string>(["monkey", "module", key])).value;
+  if (hit && await store.has(hit)) return { cid: hit, cached: true };
+
+  const wasmFiles = Object.keys(files).filter((p) => p.endsWith(".wasm") && !p.includes("/"));
+  let wasm: Uint8Array;
+  if (wasmFiles.length > 0) {
+    const chosen = wasmFiles.length === 1
+      ? wasmFiles[0]
+      : wasmFiles.find((p) => p === `${fn.name}.wasm` || p === "main.wasm");
+    if (!chosen) {
+      throw new TauError(`function ${fn.name}: ${folder}/ holds several .wasm files (${wasmFiles.join(", ")})`, {
+        hint: `keep one, or name the one to use ${fn.name}.wasm`,
+      });
+    }
+    wasm = files[chosen];
+  } else {
+    const entry = ["index.ts", "assembly/index.ts"].find((p) => p in files);
+    if (!entry) {
+      throw new TauError(`function ${fn.name} has no entry point in ${folder}/`, {
+        hint: "add index.ts (AssemblyScript) or a prebuilt .wasm file",
+      });
+    }
+    const sources: Record<string, string> = {};
+    const dec = new TextDecoder();
+    for (const [path, bytes] of Object.entries(files)) if (path.endsWith(".ts")) sources[path] = dec.decode(bytes);
+    wasm = await compileAssemblyScript(sources, entry, fn.name);
+  }
+  const prepared = await prepareModule(wasm, limits, fn.name);
+  const cid = await store.addBytes(prepared);
+  await kv.set(["monkey", "module", key], cid);
+  return { cid, cached: false };
+}
+
+async function digest(files: Record<string, Uint8Array>, salt: string): Promise<string> {
+  const enc = new TextEncoder();
+  const parts: Uint8Array[] = [enc.encode(salt)];
+  for (const path of Object.keys(files).sort()) {
+    parts.push(enc.encode(`\0${path}\0${files[path].length}\0`), files[path]);
+  }
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return [...hash].map((b) => b.toString(16).padStart(2, "0")).join("");
+}

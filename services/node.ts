@@ -1,0 +1,127 @@
+/**
+ * One tau node: every service the shape enables, on one HTTP listener. The local cloud (`tau dev`) enables all of
+ * them in one process; services talk through plain method calls here, the same interfaces a multi-node cloud puts
+ * on libp2p. Requests for the node's own host (127.0.0.1, localhost) with /api or /git go to the control plane;
+ * every other Host header goes to the gateway.
+ */
+import { Hono } from "hono";
+import { join, resolve } from "node:path";
+import { TauError } from "../runtime/errors.ts";
+import { openNodeKv } from "../runtime/kv/open.ts";
+import { type ContentStore, openContentStore } from "../runtime/storage/helia.ts";
+import { FunctionRuntime } from "../runtime/wasm/mod.ts";
+import { Auth } from "./auth/projects.ts";
+import { authRoutes } from "./auth/routes.ts";
+import { Gateway } from "./gateway/gateway.ts";
+import { GitHosting } from "./git/hosting.ts";
+import { errorResponse } from "./http/errors.ts";
+import { Monkey } from "./monkey/build.ts";
+import { Patrick } from "./patrick/jobs.ts";
+import { patrickRoutes } from "./patrick/routes.ts";
+import { Tns } from "./tns/tns.ts";
+import { tnsRoutes } from "./tns/routes.ts";
+
+export interface NodeOptions {
+  dataDir: string;
+  /** host:port to listen on; port 0 picks a free one. */
+  http: string;
+  /** Print build logs and function logs to this process's terminal. */
+  echoLogs?: boolean;
+  inlineBudgetMs?: number;
+}
+
+export interface TauNode {
+  url: string;
+  dataDir: string;
+  kv: Deno.Kv;
+  store: ContentStore;
+  auth: Auth;
+  tns: Tns;
+  patrick: Patrick;
+  git: GitHosting;
+  gateway: Gateway;
+  close(): Promise<void>;
+}
+
+export function parseListen(http: string): { hostname: string; port: number } {
+  const m = http.match(/^(\[[^\]]+\]|[^:]+):(\d+)$/);
+  if (!m || Number(m[2]) > 65535) {
+    throw new TauError(`--http ${http} is not HOST:PORT`, { hint: "for example --http 127.0.0.1:8080" });
+  }
+  return { hostname: m[1].replace(/^\[|\]$/g, ""), port: Number(m[2]) };
+}
+
+export async function startNode(opts: NodeOptions): Promise<TauNode> {
+  const { hostname, port } = parseListen(opts.http);
+  const dataDir = resolve(opts.dataDir);
+  await Deno.mkdir(dataDir, { recursive: true });
+  await checkWritable(dataDir);
+  const kv = await openNodeKv(dataDir);
+  const store = await openContentStore(join(dataDir, "storage"));
+  const tns = new Tns(kv, store);
+  let patrick!: Patrick;
+  const git = new GitHosting(dataDir, (e) => patrick.onPush(e).then(() => {}));
+  const auth = new Auth(kv, git);
+  const monkey = new Monkey({ git, store, tns, kv });
+  patrick = new Patrick(kv, store, monkey.build, { echo: opts.echoLogs });
+  const runtime = new FunctionRuntime({
+    load: (cid) => store.cat(cid),
+    inlineBudgetMs: opts.inlineBudgetMs,
+    onLog: opts.echoLogs ? (l) => console.error(`[fn ${l.fn} ${l.requestId}] ${l.stream}: ${l.text}`) : undefined,
+  });
+  const gateway = new Gateway({ tns, store, runtime });
+
+  const api = new Hono();
+  api.route("/", authRoutes(auth));
+  api.route("/", tnsRoutes(tns, auth));
+  api.route("/", patrickRoutes(patrick, { auth, git }));
+  const control = new Hono();
+  control.onError(errorResponse);
+  control.route("/api", api);
+  control.route("/git", git.routes());
+  control.get("/", (c) => c.text("tau node: API under /api, git under /git/<project>/<repo>.git\n"));
+  control.notFound((c) => c.json({ error: `no API route ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
+
+  const controlHosts = new Set(["localhost", "127.0.0.1", "::1", "[::1]", hostname.toLowerCase()]);
+  const server = Deno.serve({ hostname, port, onListen: () => {} }, (req) => {
+    const hostHeader = req.headers.get("host") ?? "";
+    const host = hostHeader.replace(/:\d+$/, "").toLowerCase();
+    if (controlHosts.has(host)) return control.fetch(req);
+    return gateway.handle(req, host);
+  });
+  const addr = server.addr as Deno.NetAddr;
+  const urlHost = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  const url = `http://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${addr.port}`;
+  await patrick.resume();
+
+  return {
+    url,
+    dataDir,
+    kv,
+    store,
+    auth,
+    tns,
+    patrick,
+    git,
+    gateway,
+    async close() {
+      await server.shutdown();
+      await runtime.close();
+      await store.close();
+      kv.close();
+    },
+  };
+}
+
+async function checkWritable(dir: string) {
+  const probe = join(dir, `.probe-${Deno.pid}`);
+  try {
+    await Deno.writeTextFile(probe, "ok");
+    await Deno.remove(probe);
+  } catch (err) {
+    throw new TauError(`data dir ${dir} is not writable: ${(err as Error).message}`, {
+      hint: "pass --data DIR with a writable folder that has free space",
+      cause: err,
+    });
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * What a deployment is: the immutable record a successful build publishes. The record itself is stored in Helia
+ * (so its CID names the deployment); TNS keeps only small pointers to it in Deno KV.
+ */
+export interface FunctionDeployment {
+  name: string;
+  app?: string;
+  id: string;
+  /** CID of the prepared (metered, memory-capped) wasm module. */
+  cid: string;
+  call: string;
+  timeoutMs: number;
+  memoryBytes: number;
+  routes: { fqdn: string; method: string; path: string }[];
+}
+
+export interface WebsiteDeployment {
+  name: string;
+  app?: string;
+  id: string;
+  /** CID of the UnixFS directory served. */
+  root: string;
+  spa: boolean;
+  routes: { fqdn: string; path: string }[];
+}
+
+export interface DeploymentRecord {
+  project: string;
+  branch: string;
+  /** The commit whose push triggered the build (config or code repo). */
+  commit: string;
+  configCommit: string;
+  codeCommit?: string;
+  jobId: string;
+  createdAt: string;
+  functions: FunctionDeployment[];
+  websites: WebsiteDeployment[];
+}
+
+/** The KV-side pointer to a record. `id` sorts by time, so history is a prefix listing. */
+export interface DeploymentRef {
+  id: string;
+  cid: string;
+  commit: string;
+  configCommit: string;
+  codeCommit?: string;
+  jobId: string;
+  createdAt: string;
+  fqdns: string[];
+}
+
+export function fqdnsOf(record: DeploymentRecord): string[] {
+  const all = new Set<string>();
+  for (const f of record.functions) for (const r of f.routes) all.add(r.fqdn);
+  for (const w of record.websites) for (const r of w.routes) all.add(r.fqdn);
+  return [...all].sort();
+}
+
+/** Host index keys are reversed FQDNs (com.example.api) so one domain's subdomains sit together in KV. */
+export function reverseFqdn(fqdn: string): string {
+  return fqdn.toLowerCase().split(".").reverse().join(".");
+}

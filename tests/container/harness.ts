@@ -1,0 +1,114 @@
+/**
+ * Shared set-up for the container end-to-end tests: one temp data dir and one imported busybox image per test
+ * file, a reason to skip when containers cannot run here, and a leak check run after every test.
+ */
+import { assert, assertEquals } from "./assert.ts";
+import { busyboxLayer, haveBusybox, writeOciLayout } from "./fixture.ts";
+import { ContainerRuntime, containerSupportProblem } from "../../runtime/container/runtime.ts";
+import { importImage } from "../../runtime/container/images/import.ts";
+import type { ContainerRecord } from "../../runtime/container/records.ts";
+
+export async function skipReason(): Promise<string | null> {
+  const problem = await containerSupportProblem();
+  if (problem) return problem;
+  if (!(await haveBusybox())) return "busybox-static is not installed (apt-get install -y busybox-static)";
+  return null;
+}
+
+export const SKIP = await skipReason();
+if (SKIP) console.log(`container tests skipped: ${SKIP}`);
+
+/** Test options: sanitizers off because containers are supervised by detached helper processes. */
+export function e2e(name: string, fn: (h: Harness) => Promise<void>): Deno.TestDefinition {
+  return {
+    name: SKIP ? `${name} (skipped: ${SKIP})` : name,
+    ignore: SKIP !== null,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const h = await Harness.get();
+      const before = await h.rt.listContainers();
+      try {
+        await fn(h);
+      } finally {
+        await h.cleanupSince(before.map((r) => r.id));
+      }
+    },
+  };
+}
+
+export class Harness {
+  static #instance: Promise<Harness> | undefined;
+  seen: ContainerRecord[] = [];
+  private constructor(readonly tmp: string, readonly rt: ContainerRuntime) {}
+
+  static get(): Promise<Harness> {
+    Harness.#instance ??= (async () => {
+      const tmp = await Deno.makeTempDir({ prefix: "tau-ctest-" });
+      const rt = await ContainerRuntime.open(`${tmp}/data`);
+      await writeOciLayout(`${tmp}/oci`, { layers: [await busyboxLayer()] }, "busybox:latest");
+      await importImage(rt.images, `${tmp}/oci`, rt.helper);
+      return new Harness(tmp, rt);
+    })();
+    return Harness.#instance;
+  }
+
+  /** Removes every container a test created, then checks nothing of them is left on the host. */
+  async cleanupSince(keep: string[]) {
+    const created = (await this.rt.listContainers()).filter((r) => !keep.includes(r.id));
+    for (const r of created) await this.rt.removeContainer(r.id, true);
+    await assertNoLeaks(this.rt.dataDir, created);
+  }
+}
+
+/** The last test of each file: removes the temp dir (images, helper binary). */
+export function finalCleanup(): Deno.TestDefinition {
+  return {
+    name: "container: remove test data",
+    ignore: SKIP !== null,
+    fn: async () => {
+      const h = await Harness.get();
+      const left = await h.rt.listContainers();
+      await Deno.remove(h.tmp, { recursive: true });
+      assertEquals(left.map((r) => r.id), [], "containers left at the end");
+    },
+  };
+}
+
+export async function assertNoLeaks(dataDir: string, gone: ContainerRecord[]) {
+  const mounts = await Deno.readTextFile("/proc/self/mountinfo");
+  assert(!mounts.includes(dataDir), `a mount under ${dataDir} was left behind`);
+  for (const r of gone) {
+    for (const dir of r.cgroups) {
+      assertEquals(await Deno.stat(dir).then(() => true, () => false), false, `cgroup ${dir} was left behind`);
+    }
+    assertEquals(await Deno.stat(`${dataDir}/run/${r.id}`).then(() => true, () => false), false, "state dir left");
+  }
+  const netns = new Set(gone.map((r) => r.netns).filter(Boolean));
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const ns = await Deno.readLink(`/proc/${e.name}/ns/net`).catch(() => null);
+    assert(!ns || !netns.has(ns), `process ${e.name} still runs in a removed container's network namespace`);
+    const cmd = await Deno.readTextFile(`/proc/${e.name}/cmdline`).catch(() => "");
+    const stat = await Deno.readTextFile(`/proc/${e.name}/stat`).catch(() => "");
+    const zombie = stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+    if (!zombie && gone.some((r) => cmd.includes(`/run/${r.id}/`))) {
+      throw new Error(`helper process ${e.name} of a removed container still runs`);
+    }
+  }
+}
+
+/** GET through the published port, retrying (bounded) while the server inside starts. */
+export async function httpGet(port: number, path = "/"): Promise<{ status: number; body: string }> {
+  let last: unknown;
+  for (let i = 0; i < 100; i++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { connection: "close" } });
+      return { status: res.status, body: await res.text() };
+    } catch (err) {
+      last = err;
+      await new Promise((r) => setTimeout(r, 30));
+    }
+  }
+  throw new Error(`no HTTP answer on 127.0.0.1:${port}: ${last}`);
+}

@@ -1,0 +1,51 @@
+/** Image import (root: whiteouts are device nodes): OCI layout dir and tar, docker save, whiteouts, dedup. */
+import { assertEquals, assertRejects } from "./assert.ts";
+import { e2e, finalCleanup } from "./harness.ts";
+import { busyboxLayer, tar, writeDockerSave, writeOciLayout } from "./fixture.ts";
+import { importImage } from "../../runtime/container/images/import.ts";
+import { parseStatefile } from "../../runtime/container/statefile.ts";
+
+Deno.test(e2e("image: layers with whiteouts and opaque dirs hide lower files", async ({ rt, tmp }) => {
+  const top = tar([
+    { name: "www", type: "dir" },
+    { name: "www/.wh.index.html" },
+    { name: "etc", type: "dir" },
+    { name: "etc/.wh..wh..opq" },
+    { name: "etc/motd", data: "new etc\n" },
+  ]);
+  await writeOciLayout(`${tmp}/layered`, { layers: [await busyboxLayer(), top] }, "layered:v2");
+  const [img] = await importImage(rt.images, `${tmp}/layered`, rt.helper);
+  assertEquals(img.refs, ["layered:v2"]);
+  assertEquals(img.layers.length, 2);
+  const [c] = await rt.run(parseStatefile(`container: layered:v2\ncommand: ["sleep", "600"]\n`));
+  const r = await rt.execInContainer(c.id, ["sh", "-c", "ls /www; ls /etc"], true);
+  assertEquals(r.stdout, "motd\n", "index.html whited out, /etc replaced by the opaque dir");
+}));
+
+Deno.test(e2e("image: docker save archives and OCI tars import; layers are shared", async ({ rt, tmp }) => {
+  const base = await busyboxLayer();
+  await writeDockerSave(`${tmp}/saved.tar`, { layers: [base], cmd: ["echo", "from docker save"] }, "saved:1");
+  const [saved] = await importImage(rt.images, `${tmp}/saved.tar`, rt.helper);
+  assertEquals(saved.refs, ["saved:1"]);
+  const layerDirs = async () => {
+    const out = [];
+    for await (const e of Deno.readDir(rt.images.layersDir)) if (e.isDirectory) out.push(e.name);
+    return out.sort();
+  };
+  const before = await layerDirs();
+  const [c] = await rt.run(parseStatefile(`container: saved:1\n`));
+  const rec = await rt.waitContainer(c.id, 10_000);
+  assertEquals(rec.exitCode, 0);
+  assertEquals(await rt.lastLogLines(c.id), ["from docker save"]);
+  // the same base layer imported again under another name is not extracted twice
+  await writeOciLayout(`${tmp}/again`, { layers: [base] }, "again:1");
+  const tarred = await new Deno.Command("tar", { args: ["-C", `${tmp}/again`, "-cf", `${tmp}/again.tar`, "."] })
+    .output();
+  assertEquals(tarred.success, true);
+  await importImage(rt.images, `${tmp}/again.tar`, rt.helper, { tag: "renamed:2" });
+  assertEquals(await layerDirs(), before);
+  assertEquals((await rt.images.resolve("renamed:2")).layers, saved.layers);
+  await assertRejects(() => importImage(rt.images, `${tmp}/nothing`, rt.helper), /does not exist/);
+}));
+
+Deno.test(finalCleanup());

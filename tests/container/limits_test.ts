@@ -1,0 +1,90 @@
+/** End to end (root): limits are enforced, mounts are read-only when asked, seccomp blocks mount, clone works. */
+import { assert, assertEquals } from "./assert.ts";
+import { e2e, finalCleanup } from "./harness.ts";
+import { cloneContainer } from "../../runtime/container/clone.ts";
+import { parseStatefile } from "../../runtime/container/statefile.ts";
+
+const sleepy = (extra = "") => parseStatefile(`container: busybox\ncommand: ["sleep", "600"]\n${extra}`);
+
+Deno.test(e2e("container: a memory hog is OOM-killed at the memory limit", async ({ rt }) => {
+  // tail keeps the current line in memory, and /dev/zero never ends a line.
+  const [c] = await rt.run(
+    parseStatefile(`container: busybox\ncommand: ["tail", "/dev/zero"]\nlimits: {memory: 16MB}\n`),
+  );
+  const rec = await rt.waitContainer(c.id, 30_000);
+  assertEquals(rec.status, "exited");
+  assertEquals(rec.exitCode, 137, "killed by SIGKILL");
+  assertEquals(rec.oomKilled, true);
+}));
+
+Deno.test(e2e("container: a fork bomb stops at the pids limit", async ({ rt }) => {
+  // Without the limit all 60 forks succeed and the script prints "all forked"; with it, fork fails and
+  // busybox sh gives up with "can't fork".
+  const [c] = await rt.run(parseStatefile(`container: busybox
+command: ["sh", "-c", "for i in $(seq 1 60); do sleep 600 & done; echo all forked"]
+limits: {pids: 16}
+`));
+  const rec = await rt.waitContainer(c.id, 30_000);
+  assertEquals(rec.status, "exited");
+  const log = (await rt.lastLogLines(c.id, 50)).join("\n");
+  assert(log.includes("can't fork"), `fork was refused (log: ${log})`);
+  assert(!log.includes("all forked"), "the loop must not complete");
+}));
+
+Deno.test(e2e("container: mounts are read-only when asked, writable otherwise", async ({ rt, tmp }) => {
+  const ro = `${tmp}/ro-src`, rw = `${tmp}/rw-src`;
+  await Deno.mkdir(ro, { recursive: true });
+  await Deno.mkdir(rw, { recursive: true });
+  await Deno.writeTextFile(`${ro}/config.txt`, "from host\n");
+  try {
+    const [c] = await rt.run(sleepy(`mounts:
+  - {source: ${ro}, target: /config, readonly: true}
+  - {source: ${rw}, target: /data}
+`));
+    const read = await rt.execInContainer(c.id, ["cat", "/config/config.txt"], true);
+    assertEquals(read.stdout, "from host\n");
+    const write = await rt.execInContainer(c.id, ["sh", "-c", "echo x > /config/new"], true);
+    assert(write.code !== 0, "write to a read-only mount must fail");
+    assertEquals(await Deno.stat(`${ro}/new`).then(() => 1, () => 0), 0);
+    const ok = await rt.execInContainer(c.id, ["sh", "-c", "echo y > /data/new"], true);
+    assertEquals(ok.code, 0);
+    assertEquals(await Deno.readTextFile(`${rw}/new`), "y\n");
+  } finally {
+    await Deno.remove(ro, { recursive: true });
+    await Deno.remove(rw, { recursive: true });
+  }
+}));
+
+Deno.test(e2e("container: seccomp blocks mount and namespace creation; capabilities are dropped", async ({ rt }) => {
+  const [c] = await rt.run(sleepy());
+  const mount = await rt.execInContainer(c.id, ["mount", "-t", "tmpfs", "none", "/mnt"], true);
+  assert(mount.code !== 0, "mount must fail");
+  const unshare = await rt.execInContainer(c.id, ["unshare", "-n", "true"], true);
+  assert(unshare.code !== 0, "unshare must fail");
+  const caps = await rt.execInContainer(c.id, ["grep", "CapBnd", "/proc/self/status"], true);
+  const bnd = BigInt(`0x${caps.stdout.split(":")[1].trim()}`);
+  assert((bnd & (1n << 21n)) === 0n, "CAP_SYS_ADMIN dropped");
+  assert(mount.stderr.length > 0 && (await rt.getContainer(c.id)).status === "running");
+}));
+
+Deno.test(e2e("container: clone starts copies that see the parent's files", async ({ rt }) => {
+  const [parent] = await rt.run(parseStatefile(`container: busybox
+port: 8080
+command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+`));
+  const w = await rt.execInContainer(parent.id, ["sh", "-c", "echo state > /www/state.txt; rm /www/index.html"], true);
+  assertEquals(w.code, 0);
+  const clones = await cloneContainer(rt, parent.id, 2);
+  assertEquals(clones.length, 2);
+  for (const c of clones) {
+    const r = await rt.execInContainer(c.id, ["sh", "-c", "cat /www/state.txt; ls /www"], true);
+    assertEquals(r.stdout, "state\nstate.txt\n", "the clone sees written and deleted files as the parent did");
+    assert(c.ports[0].host !== parent.ports[0].host, "each clone has its own host port");
+  }
+  // Clones write to their own upper layer.
+  await rt.execInContainer(clones[0].id, ["sh", "-c", "echo mine > /www/state.txt"], true);
+  const p = await rt.execInContainer(parent.id, ["cat", "/www/state.txt"], true);
+  assertEquals(p.stdout, "state\n");
+}));
+
+Deno.test(finalCleanup());

@@ -1,0 +1,186 @@
+/**
+ * End-to-end helpers: a real local cloud in a child process (`main.ts dev`), the real CLI as a subprocess, the real
+ * git CLI, and an HTTP client that can set the Host header (fetch cannot), all on loopback.
+ */
+import { join } from "node:path";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const MAIN = join(ROOT, "main.ts");
+
+export interface Cloud {
+  url: string;
+  port: number;
+  dataDir: string;
+  output: () => string;
+  stop(): Promise<void>;
+}
+
+/** Start `tau dev` on a free loopback port; resolves once it prints its ready line. */
+export async function startCloud(dataDir: string): Promise<Cloud> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "dev", "--http", "127.0.0.1:0", "--data", dataDir],
+    stdout: "piped",
+    stderr: "piped",
+    cwd: ROOT,
+  }).spawn();
+  let out = "";
+  const dec = new TextDecoder();
+  const collect = async (stream: ReadableStream<Uint8Array>, onText: () => void) => {
+    for await (const chunk of stream) {
+      out += dec.decode(chunk);
+      onText();
+    }
+  };
+  const url = await new Promise<string>((resolve, reject) => {
+    const check = () => {
+      const m = out.match(/ready: gateway (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) resolve(m[1]);
+    };
+    collect(child.stdout, check).catch(() => {});
+    collect(child.stderr, check).catch(() => {});
+    child.status.then((s) => reject(new Error(`tau dev exited (${s.code}) before it was ready:\n${out}`)));
+  });
+  return {
+    url,
+    port: Number(new URL(url).port),
+    dataDir,
+    output: () => out,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      await child.status;
+    },
+  };
+}
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function tau(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Run> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    cwd: opts.cwd ?? ROOT,
+    env: opts.env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+export async function sh(cmd: string, args: string[], cwd?: string): Promise<Run> {
+  const out = await new Deno.Command(cmd, {
+    args,
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+    env: {
+      GIT_AUTHOR_NAME: "test",
+      GIT_AUTHOR_EMAIL: "test@localhost",
+      GIT_COMMITTER_NAME: "test",
+      GIT_COMMITTER_EMAIL: "test@localhost",
+      GIT_TERMINAL_PROMPT: "0",
+    },
+  }).output();
+  const dec = new TextDecoder();
+  const run = { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  if (run.code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${run.code}): ${run.stderr}${run.stdout}`);
+  return run;
+}
+
+/** git add -A, commit, push; returns the new commit id. */
+export async function commitAndPush(repo: string, message: string): Promise<string> {
+  await sh("git", ["add", "-A"], repo);
+  await sh("git", ["commit", "-q", "-m", message], repo);
+  await sh("git", ["push", "-q", "origin", "HEAD:main"], repo);
+  return (await sh("git", ["rev-parse", "HEAD"], repo)).stdout.trim();
+}
+
+export interface HostResponse {
+  status: number;
+  headers: Headers;
+  body: Uint8Array;
+  text: string;
+}
+
+/** One HTTP/1.1 request over a fresh loopback TCP connection, with the Host header we choose. */
+export async function hostRequest(
+  port: number,
+  host: string,
+  path: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<HostResponse> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const body = opts.body ?? "";
+  const lines = [`${opts.method ?? "GET"} ${path} HTTP/1.1`, `Host: ${host}`, "Connection: close"];
+  for (const [k, v] of Object.entries(opts.headers ?? {})) lines.push(`${k}: ${v}`);
+  if (body) lines.push(`Content-Length: ${new TextEncoder().encode(body).length}`);
+  await conn.write(new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n" + body));
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(65536);
+  while (true) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    chunks.push(buf.slice(0, n));
+  }
+  conn.close();
+  const all = new Uint8Array(chunks.reduce((s, c) => s + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  const raw = new TextDecoder("latin1").decode(all);
+  const headEnd = raw.indexOf("\r\n\r\n");
+  const [statusLine, ...headerLines] = raw.slice(0, headEnd).split("\r\n");
+  const headers = new Headers();
+  for (const l of headerLines) {
+    const i = l.indexOf(":");
+    headers.append(l.slice(0, i).trim(), l.slice(i + 1).trim());
+  }
+  let bodyBytes: Uint8Array = all.subarray(headEnd + 4);
+  if (headers.get("transfer-encoding")?.includes("chunked")) bodyBytes = dechunk(bodyBytes);
+  return {
+    status: Number(statusLine.split(" ")[1]),
+    headers,
+    body: bodyBytes,
+    text: new TextDecoder().decode(bodyBytes),
+  };
+}
+
+function dechunk(data: Uint8Array): Uint8Array {
+  const out: Uint8Array[] = [];
+  const dec = new TextDecoder("latin1");
+  let at = 0;
+  while (at < data.length) {
+    const lineEnd = dec.decode(data.subarray(at, Math.min(at + 20, data.length))).indexOf("\r\n");
+    const size = parseInt(dec.decode(data.subarray(at, at + lineEnd)), 16);
+    if (!size) break;
+    out.push(data.subarray(at + lineEnd + 2, at + lineEnd + 2 + size));
+    at += lineEnd + 2 + size + 2;
+  }
+  const all = new Uint8Array(out.reduce((s, c) => s + c.length, 0));
+  let p = 0;
+  for (const c of out) {
+    all.set(c, p);
+    p += c.length;
+  }
+  return all;
+}
+
+/** Wait (bounded) for the build of `commit` to finish; returns the job. */
+export async function waitForBuild(cloudUrl: string, project: string, commit: string): Promise<Record<string, string>> {
+  for (let i = 0; i < 600; i++) {
+    const jobs = await (await fetch(`${cloudUrl}/api/builds?project=${project}`)).json() as Record<string, string>[];
+    const job = jobs.find((j) => j.commit === commit);
+    if (job) {
+      return await (await fetch(`${cloudUrl}/api/builds/${job.id}?wait=1`)).json();
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no build for ${commit} after 30 s`);
+}

@@ -1,0 +1,120 @@
+// End to end: the real CLI (`deno run -A main.ts ...`) scaffolding resources into a temp project and validating it.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { compileAssemblyScript } from "../runtime/wasm/compile_as.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+async function tau(args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", MAIN, ...args], cwd, stdin: "null" })
+    .output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+async function withProject(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "tau-resources-" });
+  try {
+    await Deno.mkdir(join(dir, "config"));
+    await Deno.mkdir(join(dir, "code"));
+    await Deno.writeTextFile(join(dir, "config", "config.yaml"), "id: ''\nname: hello\ndescription: demo\ntags: []\n");
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("tau new domain/function/website/library/application, then tau validate", async () => {
+  await withProject(async (dir) => {
+    let r = await tau(["new", "domain", "hello", "--fqdn", "hello.localtau", "--dir", dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(await Deno.readTextFile(join(dir, "config/domains/hello.yaml")), /fqdn: hello\.localtau/);
+
+    // --domains defaults to the only domain there is.
+    r = await tau(["new", "function", "ping", "--paths", "/ping", "--timeout", "5s", "--dir", dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /config\/functions\/ping\.yaml/);
+    assert.match(r.stdout, /code\/functions\/ping\/index\.ts/);
+    assert.match(r.stdout, /git -C config .*commit.* && git -C config push/);
+    const yaml = await Deno.readTextFile(join(dir, "config/functions/ping.yaml"));
+    assert.match(yaml, /paths: \[\/ping\]/);
+    assert.match(yaml, /domains: \[hello\]/);
+    assert.match(yaml, /timeout: 5s/);
+    assert.match(yaml, /id: [0-9a-f]{32}/);
+    const starter = await Deno.readTextFile(join(dir, "code/functions/ping/index.ts"));
+    assert.match(starter, /export function ping\(\)/);
+    // The starter code must build against the real SDK, with the export the YAML's `call` names.
+    const wasm = await compileAssemblyScript({ "index.ts": starter }, "index.ts", "ping");
+    assert(WebAssembly.Module.exports(new WebAssembly.Module(new Uint8Array(wasm))).some((e) => e.name === "ping"));
+
+    r = await tau(["new", "website", "site", "--domains", "hello", "--spa", "--dir", dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(await Deno.readTextFile(join(dir, "config/websites/site.yaml")), /spa: true/);
+    assert.match(await Deno.readTextFile(join(dir, "code/websites/site/index.html")), /<html/);
+
+    r = await tau(["new", "library", "tools", "--dir", dir]);
+    assert.equal(r.code, 0, r.stderr);
+    r = await tau(["new", "application", "shop", "--dir", dir]);
+    assert.equal(r.code, 0, r.stderr);
+
+    // From inside code/: the project is found by walking up. App-scoped function with the wasm template.
+    r = await tau(
+      ["new", "function", "upload", "--app", "shop", "--template", "wasm", "--method", "post", "--paths", "/up"],
+      join(dir, "code"),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      await Deno.readTextFile(join(dir, "code/applications/shop/functions/upload/README.md")),
+      /drop your \.wasm here/i,
+    );
+    assert.match(await Deno.readTextFile(join(dir, "config/applications/shop/functions/upload.yaml")), /method: POST/);
+
+    r = await tau(["validate", "--dir", dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^config OK: 2 functions, 1 website, 1 domain, 1 library, 1 application$/m);
+  });
+});
+
+Deno.test("tau new refuses to overwrite, and refuses resources that would not validate", async () => {
+  await withProject(async (dir) => {
+    await tau(["new", "domain", "hello", "--fqdn", "hello.localtau", "--dir", dir]);
+    await tau(["new", "function", "ping", "--dir", dir]);
+    const before = await Deno.readTextFile(join(dir, "config/functions/ping.yaml"));
+
+    let r = await tau(["new", "function", "ping", "--dir", dir]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /function 'ping' already exists: config\/functions\/ping\.yaml/);
+    assert.match(r.stderr, /hint: /);
+    assert.equal(await Deno.readTextFile(join(dir, "config/functions/ping.yaml")), before);
+
+    r = await tau(["new", "function", "hello-world", "--dir", dir]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /invalid function name 'hello-world': use snake_case, e\.g\. hello_world/);
+
+    // Same route as ping: the validator rejects it and nothing is written.
+    r = await tau(["new", "function", "pong", "--paths", "/ping", "--dir", dir]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /route GET hello\.localtau\/ping is already served by function 'ping'/);
+    await assert.rejects(Deno.stat(join(dir, "config/functions/pong.yaml")), Deno.errors.NotFound);
+    await assert.rejects(Deno.stat(join(dir, "code/functions/pong")), Deno.errors.NotFound);
+
+    r = await tau(["new", "function", "other", "--domains", "nope", "--dir", dir]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /domain 'nope' does not exist/);
+  });
+});
+
+Deno.test("tau validate prints every issue as file:line: message and exits 1", async () => {
+  await withProject(async (dir) => {
+    await Deno.mkdir(join(dir, "config/functions"));
+    await Deno.writeTextFile(
+      join(dir, "config/functions/ping.yaml"),
+      "trigger:\n  method: GETT\n  paths: [/ping]\n  domains: [hello]\n",
+    );
+    const r = await tau(["validate"], join(dir, "config"));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^functions\/ping\.yaml:2: trigger\.method 'GETT' is not an HTTP method$/m);
+    assert.match(r.stderr, /^functions\/ping\.yaml:4: trigger\.domains\[0\]: domain 'hello' does not exist/m);
+    assert.match(r.stderr, /has 2 issues/);
+  });
+});
