@@ -59,6 +59,8 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const kv = await openNodeKv(dataDir);
   const store = await openContentStore(join(dataDir, "storage"));
   const tns = new Tns(kv, store);
+  // git hosting reports pushes to patrick, which builds through monkey, which reads git: a cycle closed late.
+  // deno-lint-ignore prefer-const
   let patrick!: Patrick;
   const git = new GitHosting(dataDir, (e) => patrick.onPush(e).then(() => {}));
   const auth = new Auth(kv, git);

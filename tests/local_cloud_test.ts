@@ -133,6 +133,7 @@ Deno.test("local cloud: git push -> build -> TNS -> gateway, failures, rollback,
     });
 
     await t.step("a missing code folder fails the build with the path to add", async () => {
+      await Deno.writeTextFile(join(code, "functions/ping/index.ts"), SDK_PING.replace("VERSION", "v1"));
       await Deno.remove(join(code, "websites/site"), { recursive: true });
       const commit = await commitAndPush(code, "remove website files");
       const job = await waitForBuild(cloud.url, "hello_world", commit);
@@ -166,6 +167,14 @@ Deno.test("local cloud: git push -> build -> TNS -> gateway, failures, rollback,
       const before = (await (await fetch(`${cloud.url}/api/builds?project=hello_world`)).json()).length;
       await cloud.stop();
       cloud = await startCloud(data);
+      // The new process listens on another free port: point the clones at it.
+      for (const repo of ["config", "code"]) {
+        await sh(
+          "git",
+          ["remote", "set-url", "origin", `${cloud.url}/git/hello_world/${repo}.git`],
+          join(project, repo),
+        );
+      }
       assertEquals((await get("/ping")).text, "pong GET v2");
       assertEquals((await get("/")).text, "<h1>v2</h1>");
       const after = (await (await fetch(`${cloud.url}/api/builds?project=hello_world`)).json()).length;

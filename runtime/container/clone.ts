@@ -27,26 +27,17 @@ export async function cloneContainer(rt: ContainerRuntime, ref: string, count = 
   }
   // The parent's own layers already include the image; clones reuse them as-is.
   const spec = { ...parent.spec, command: parent.command, ports: parent.spec.ports.map((p) => ({ ...p, host: 0 })) };
-  const imageLayers = parent.lowerdirs;
-  const results = await Promise.allSettled(
-    Array.from(
-      { length: count },
-      (_, i) =>
-        rt.startContainerOnLayers(
-          spec,
-          [snapshot, ...imageLayers],
-          snapshot,
-          `${parent.name}-clone-${crypto.randomUUID().slice(0, 4)}${i + 1}`,
-        ),
-    ),
-  );
-  const started = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  // One helper invocation starts all copies (a supervisor forked per copy), so N costs little more than one.
+  const { started, errors } = await rt.startContainers(spec, {
+    lowerdirs: [snapshot, ...parent.lowerdirs],
+    snapshot,
+    namePrefix: `${parent.name}-clone`,
+  }, count);
   if (started.length === 0) await Deno.remove(snapshot, { recursive: true }).catch(() => {});
-  if (failed) {
-    throw new TauError(`${count - started.length} of ${count} clones failed to start`, {
-      detail: String(failed.reason),
-      hint: started.length ? `started: ${started.map((s) => s.id).join(", ")}` : undefined,
+  if (errors.length) {
+    throw new TauError(`${errors.length} of ${count} clones failed to start`, {
+      detail: String(errors[0]),
+      hint: started.length ? `started: ${started.map((s) => s.id).join(", ")}` : errors[0].message,
     });
   }
   return started;

@@ -93,3 +93,40 @@ function hintFor(message: string): string | undefined {
   if (message.includes("Operation not permitted")) return "tau needs root (and namespaces) to run containers";
   return undefined;
 }
+
+/**
+ * `run --batch`: one helper forks a supervisor per id; each reports "started" or "error" with its id on the
+ * shared pipe. Returns once every id has reported (or the pipe closed: missing ids are errors).
+ */
+export async function spawnHelperBatch(
+  helper: string,
+  args: string[],
+  ids: string[],
+): Promise<Map<string, StatusEvent | Error>> {
+  const child = new Deno.Command(helper, {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+    detached: true,
+  }).spawn();
+  const out = new Map<string, StatusEvent | Error>();
+  const it = lines(child.stdout);
+  while (out.size < ids.length) {
+    const next = await it.next();
+    if (next.done) break;
+    const ev = JSON.parse(next.value) as StatusEvent;
+    if (!ev.id || out.has(ev.id)) continue;
+    if (ev.event === "started") out.set(ev.id, ev);
+    else if (ev.event === "error") {
+      out.set(ev.id, new TauError(`container failed to start: ${ev.message}`, { hint: hintFor(ev.message ?? "") }));
+    }
+  }
+  // The supervisors keep the pipe open while their containers run; they go on writing to their status files.
+  await it.return(undefined);
+  await child.status;
+  for (const id of ids) {
+    if (!out.has(id)) out.set(id, new TauError(`container ${id}: the helper exited before starting it`));
+  }
+  return out;
+}

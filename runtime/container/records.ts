@@ -88,6 +88,12 @@ export interface StatusEvent {
   event: "started" | "exited" | "error";
   pid?: number;
   supervisor?: number;
+  /** the supervisor's start time (clock ticks), so tau can tell it from a later process with the same pid */
+  supervisorStart?: string;
+  /** "net:[inode]" of the container */
+  netns?: string;
+  /** batch starts: which container the event is about */
+  id?: string;
   ports?: { container: number; host: number }[];
   code?: number;
   oomKilled?: boolean;

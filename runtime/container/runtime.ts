@@ -5,44 +5,24 @@
  * Namespaces and mounts need no such care: they live only inside the container and vanish with it.
  */
 import { TauError } from "../errors.ts";
-import { detectCgroupLayout, planCgroups, prepareV2Parent, removeCgroups } from "./cgroups.ts";
+import { removeCgroups } from "./cgroups.ts";
 import { ensureHelper } from "./helper_build.ts";
-import { spawnHelperRun } from "./helper_process.ts";
+import { launchContainers, type LaunchResult, type StartedContainer, type StartOptions } from "./launch.ts";
 import { ImageStore } from "./images/store.ts";
 import {
   allRecords,
   type ContainerRecord,
   isSupervisorAlive,
-  processStart,
   readStatusEvents,
   runDir,
-  type StatusEvent,
   writeRecord,
 } from "./records.ts";
 import type { ContainerSpec } from "./statefile.ts";
 import { checkHostResources } from "./statefile.ts";
 
 export const DEFAULT_DATA_DIR = ".tau/containers";
-const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-export interface StartedContainer {
-  id: string;
-  name: string;
-  initPid: number;
-  ports: { container: number; host: number; socket: string }[];
-  /** only with `follow: true`: resolves when the container exits */
-  exited?: Promise<StatusEvent>;
-}
-
-export interface StartOptions {
-  /** keep reading the helper's status pipe and expose `exited` (benchmarks, foreground runs) */
-  follow?: boolean;
-  /** clone: the complete layer list (top first) instead of the image's */
-  lowerdirs?: string[];
-  snapshot?: string;
-  name?: string;
-  nameSuffix?: string;
-}
+export type { LaunchResult, StartedContainer, StartOptions } from "./launch.ts";
 
 /** Why containers cannot run here, or null when they can (root, namespaces, overlayfs, a C compiler). */
 export async function containerSupportProblem(): Promise<string | null> {
@@ -56,10 +36,6 @@ export async function containerSupportProblem(): Promise<string | null> {
   const fs = await Deno.readTextFile("/proc/filesystems").catch(() => "");
   if (!/\boverlay\b/.test(fs)) return "this kernel has no overlayfs";
   return null;
-}
-
-function randomId(): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -173,73 +149,14 @@ export class ContainerRuntime {
   }
 
   async startContainer(spec: ContainerSpec, opts: StartOptions = {}): Promise<StartedContainer> {
-    const image = await this.images.resolve(spec.image);
-    const command = spec.command ?? [...image.config.entrypoint, ...image.config.cmd];
-    if (command.length === 0) {
-      throw new TauError(`image ${spec.image} has no default command`, { hint: "set `command` in the Statefile" });
-    }
-    const envMap = new Map<string, string>();
-    for (const kv of [DEFAULT_PATH, ...image.config.env, ...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`)]) {
-      const eq = kv.indexOf("=");
-      if (eq > 0) envMap.set(kv.slice(0, eq), kv.slice(eq + 1));
-    }
-    const env = [...envMap].map(([k, v]) => `${k}=${v}`);
-    const id = randomId();
-    const dir = runDir(this.dataDir, id);
-    const lowerdirs = opts.lowerdirs ?? [...image.layers].reverse().map((l) => this.images.layerPath(l));
-    const layout = await detectCgroupLayout();
-    await prepareV2Parent(layout);
-    const plan = planCgroups(id, spec.limits, layout);
-    const baseName = spec.name ?? spec.image.replace(/[:@].*$/, "").split("/").pop()!;
-    const rec: ContainerRecord = {
-      id,
-      name: opts.name ?? (spec.name ? `${spec.name}${opts.nameSuffix ?? ""}` : `${baseName}-${id.slice(0, 4)}`),
-      image: spec.image,
-      imageId: image.id,
-      spec,
-      command,
-      env,
-      workdir: spec.workdir ?? image.config.workdir,
-      lowerdirs,
-      snapshot: opts.snapshot,
-      createdAt: new Date().toISOString(),
-      status: "running",
-      ports: spec.ports.map((p) => ({ container: p.container, host: p.host, socket: `${dir}/p${p.container}.sock` })),
-      cgroups: plan.dirs,
-    };
-    for (const sub of ["upper", "work", "rootfs"]) await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
-    await writeRecord(this.dataDir, rec);
-    const args = ["run", "--lower", lowerdirs.join(":"), "--upper", `${dir}/upper`, "--work", `${dir}/work`];
-    args.push("--rootfs", `${dir}/rootfs`, "--log", `${dir}/log`, "--status", `${dir}/status.jsonl`);
-    args.push("--hostname", spec.hostname ?? rec.name.slice(0, 63));
-    if (rec.workdir) args.push("--cwd", rec.workdir);
-    for (const m of spec.mounts) args.push("--mount", m.source, m.target, m.readonly ? "ro" : "rw");
-    for (const p of rec.ports) args.push("--port", String(p.container), String(p.host), p.socket);
-    for (const d of plan.dirs) args.push("--cgroup", d);
-    for (const [f, v] of plan.settings) args.push("--cgset", f, v);
-    for (const e of env) args.push("--env", e);
-    args.push("--", ...command);
-    let started;
-    try {
-      started = await spawnHelperRun(this.helper, args, opts.follow ?? false);
-    } catch (err) {
-      // Nothing ran, so nothing is worth keeping (the error tells the user what went wrong).
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-      throw err;
-    }
-    const ev = started.started;
-    rec.supervisorPid = ev.supervisor;
-    rec.supervisorStart = (await processStart(ev.supervisor!)) ?? undefined;
-    rec.initPid = ev.pid;
-    rec.netns = (await Deno.readLink(`/proc/${ev.pid}/ns/net`).catch(() => undefined)) ?? undefined;
-    rec.ports = rec.ports.map((p, i) => ({ ...p, host: ev.ports?.[i]?.host ?? p.host }));
-    await writeRecord(this.dataDir, rec);
-    return { id, name: rec.name, initPid: ev.pid!, ports: rec.ports, exited: started.exited };
+    const { started, errors } = await launchContainers(this, spec, opts, 1);
+    if (errors.length) throw errors[0];
+    return started[0];
   }
 
-  /** Starts a container on an explicit layer stack (used by clone). */
-  startContainerOnLayers(spec: ContainerSpec, lowerdirs: string[], snapshot: string, name: string) {
-    return this.startContainer(spec, { lowerdirs, snapshot, name });
+  /** Starts `count` copies of one spec with a single helper invocation (clone); failures are returned, not thrown. */
+  startContainers(spec: ContainerSpec, opts: StartOptions, count: number): Promise<LaunchResult> {
+    return launchContainers(this, spec, opts, count);
   }
 
   /** Polls (bounded) until the container is no longer running. */

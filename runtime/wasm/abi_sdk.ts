@@ -69,8 +69,19 @@ export class GuestMemory {
   bytes(ptr: number, len: number): Uint8Array {
     return new Uint8Array(this.memory!.buffer, ptr, len);
   }
+  /** Short ASCII strings (header names, content types) skip TextDecoder, whose per-call cost dominates there. */
   string(ptr: number, len: number): string {
-    return decoder.decode(this.bytes(ptr, len));
+    const bytes = this.bytes(ptr, len);
+    if (len <= 64) {
+      let s = "";
+      for (let i = 0; i < len; i++) {
+        const c = bytes[i];
+        if (c >= 0x80) return decoder.decode(bytes);
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return decoder.decode(bytes);
   }
   /** Copies as much of `src` as fits into the guest buffer; returns bytes copied. */
   copyOut(src: Uint8Array, ptr: number, len: number): number {
@@ -133,7 +144,10 @@ export function sdkImports(mem: GuestMemory, current: () => SdkCall): Record<str
 }
 
 /** `env` imports AssemblyScript modules expect: abort (=> trap with its message), trace (=> log), seed. */
-export function assemblyScriptEnv(mem: GuestMemory, logs: () => LogEntry[]): Record<string, (...a: never[]) => unknown> {
+export function assemblyScriptEnv(
+  mem: GuestMemory,
+  logs: () => LogEntry[],
+): Record<string, (...a: never[]) => unknown> {
   return {
     abort: (msg: number, file: number, line: number, col: number) => {
       const where = file ? ` at ${mem.asString(file)}:${line}:${col}` : "";

@@ -35,18 +35,26 @@ const helloRaw = await compileAssemblyScript({ "index.ts": HELLO }, "index.ts", 
 const firstCompile = performance.now() - t0;
 t0 = performance.now();
 const loopRaw = await compileAssemblyScript({ "index.ts": HOT_LOOP }, "index.ts", "work");
-console.log(`asc compile: first ${firstCompile.toFixed(0)} ms (loads the compiler), next ${
-  (performance.now() - t0).toFixed(0)
-} ms`);
+console.log(
+  `asc compile: first ${firstCompile.toFixed(0)} ms (loads the compiler), next ${
+    (performance.now() - t0).toFixed(0)
+  } ms`,
+);
 
 store.set("sdk", await prepareModule(helloRaw, LIMITS, "hello"));
 const wagiBytes = await Deno.readFile(new URL("../../tests/fixtures/wagi/hello.wasm", import.meta.url));
 t0 = performance.now();
 const wagiPrepared = await prepareModule(wagiBytes, LIMITS, "hello");
-console.log(`prepareModule (${(wagiBytes.length / 1024).toFixed(0)} KB C module): ${(performance.now() - t0).toFixed(1)} ms`);
+console.log(
+  `prepareModule (${(wagiBytes.length / 1024).toFixed(0)} KB C module): ${(performance.now() - t0).toFixed(1)} ms`,
+);
 store.set("wagi", wagiPrepared);
 
-await perInvoke("SDK hello (invoke, warm instance)", { key: "sdk", name: "hello", call: "hello", limits: LIMITS }, 50_000);
+await perInvoke(
+  "SDK hello (invoke, warm instance)",
+  { key: "sdk", name: "hello", call: "hello", limits: LIMITS },
+  50_000,
+);
 await perInvoke("WAGI hello (invoke, instance per request)", { key: "wagi", name: "hello", limits: LIMITS }, 5_000);
 
 // Cold start: a key never seen => load + new WebAssembly.Module (lazy) + instantiate + first call.
@@ -62,9 +70,11 @@ for (let i = 0; i < coldRuns; i++) {
   })).arrayBuffer();
   coldTotal += performance.now() - c0;
 }
-console.log(`cold start, ${(wagiPrepared.length / 1024).toFixed(0)} KB module (compile+instantiate+first call): ${
-  (coldTotal / coldRuns).toFixed(2)
-} ms`);
+console.log(
+  `cold start, ${(wagiPrepared.length / 1024).toFixed(0)} KB module (compile+instantiate+first call): ${
+    (coldTotal / coldRuns).toFixed(2)
+  } ms`,
+);
 
 // Metering overhead on a hot loop: same source, raw vs prepared.
 const loopPrepared = await prepareModule(loopRaw, LIMITS, "work");
@@ -87,8 +97,10 @@ function timeLoop(inst: WebAssembly.Instance): number {
 }
 const rawMs = timeLoop(raw);
 const meteredMs = timeLoop(metered);
-console.log(`hot loop 50M iterations: raw ${rawMs.toFixed(1)} ms, metered ${meteredMs.toFixed(1)} ms, ratio ${
-  (meteredMs / rawMs).toFixed(2)
-}x`);
+console.log(
+  `hot loop 50M iterations: raw ${rawMs.toFixed(1)} ms, metered ${meteredMs.toFixed(1)} ms, ratio ${
+    (meteredMs / rawMs).toFixed(2)
+  }x`,
+);
 
 await rt.close();

@@ -37,7 +37,9 @@ export class CompiledFunction {
   warm?: WarmSdkInstance;
 
   constructor(readonly key: string, readonly bytes: Uint8Array, readonly module: WebAssembly.Module) {
-    this.exportNames = new Set(WebAssembly.Module.exports(module).filter((e) => e.kind === "function").map((e) => e.name));
+    this.exportNames = new Set(
+      WebAssembly.Module.exports(module).filter((e) => e.kind === "function").map((e) => e.name),
+    );
     this.imports = WebAssembly.Module.imports(module);
     this.metered = this.imports.some((i) => i.module === METER_MODULE && i.name === METER_TICK);
   }
@@ -85,7 +87,13 @@ class WarmSdkInstance {
     this.call = first;
     const logOf = (stream: "log" | "stderr") => (b: Uint8Array) =>
       this.call.logs.push({ stream, text: decoder.decode(b).replace(/\n$/, "") });
-    const wasi = new WasiShim({ args: [target.name], env: {}, stdin: null, stdout: logOf("log"), stderr: logOf("stderr") });
+    const wasi = new WasiShim({
+      args: [target.name],
+      env: {},
+      stdin: null,
+      stdout: logOf("log"),
+      stderr: logOf("stderr"),
+    });
     const instance = fn.instantiate({
       [SDK_MODULE]: sdkImports(this.mem, () => this.call),
       env: assemblyScriptEnv(this.mem, () => this.call.logs),
@@ -149,7 +157,12 @@ function runWagi(
   }
   const parsed = parseCgiOutput(concatChunks(stdout, stdoutSize));
   if (!parsed.ok) {
-    return { kind: "error", reason: "bad-output", message: parsed.error, logs: [...logs, { stream: "trap", text: parsed.error }] };
+    return {
+      kind: "error",
+      reason: "bad-output",
+      message: parsed.error,
+      logs: [...logs, { stream: "trap", text: parsed.error }],
+    };
   }
   return { kind: "response", status: parsed.status, headers: parsed.headers, body: parsed.body, logs };
 }
@@ -187,10 +200,20 @@ export function execute(
     if (e instanceof DeadlineExceeded && budgetLimited) return { kind: "budget" };
     stderrLines(decoder.decode(concatChunks(stderr, stderr.reduce((n, c) => n + c.length, 0))), logs);
     if (e instanceof Misconfigured) {
-      return { kind: "error", reason: "misconfigured", message: e.message, logs: [...logs, { stream: "trap", text: e.message }] };
+      return {
+        kind: "error",
+        reason: "misconfigured",
+        message: e.message,
+        logs: [...logs, { stream: "trap", text: e.message }],
+      };
     }
     if (e instanceof DeadlineExceeded) {
-      return { kind: "error", reason: "timeout", message: "timed out", logs: [...logs, { stream: "trap", text: "timed out" }] };
+      return {
+        kind: "error",
+        reason: "timeout",
+        message: "timed out",
+        logs: [...logs, { stream: "trap", text: "timed out" }],
+      };
     }
     const message = trapMessage(e);
     return { kind: "error", reason: "trap", message, logs: [...logs, { stream: "trap", text: message }] };

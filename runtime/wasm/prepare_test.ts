@@ -19,10 +19,13 @@ Deno.test("prepareModule meters the module and caps its memory", async () => {
 });
 
 Deno.test("prepareModule rejects invalid wasm with a TauError", async () => {
-  await assertRejects(() => prepareModule(new Uint8Array([0, 97, 115, 109, 9, 9]), { timeoutMs: 1, memoryBytes: MB }, "ping"), (e) => {
-    assert(e instanceof TauError);
-    assertStringIncludes(e.message, "function ping: invalid WebAssembly module");
-  });
+  await assertRejects(
+    () => prepareModule(new Uint8Array([0, 97, 115, 109, 9, 9]), { timeoutMs: 1, memoryBytes: MB }, "ping"),
+    (e) => {
+      assert(e instanceof TauError);
+      assertStringIncludes(e.message, "function ping: invalid WebAssembly module");
+    },
+  );
 });
 
 Deno.test("prepareModule refuses a module whose initial memory exceeds execution.memory", async () => {
@@ -30,7 +33,10 @@ Deno.test("prepareModule refuses a module whose initial memory exceeds execution
   const initialKb = memoryInfo(wasm).initialPages * 64;
   await assertRejects(() => prepareModule(wasm, { timeoutMs: 1, memoryBytes: 64 * 1024 }, "ping"), (e) => {
     assert(e instanceof TauError);
-    assertStringIncludes(e.message, `function ping needs ${initialKb}KB initial memory, execution.memory is 64KB: raise it`);
+    assertStringIncludes(
+      e.message,
+      `function ping needs ${initialKb}KB initial memory, execution.memory is 64KB: raise it`,
+    );
   });
 });
 

@@ -87,7 +87,7 @@ export class FunctionRuntime {
     return Promise.resolve();
   }
 
-  private async run(fn: CompiledFunction, target: FunctionTarget, input: CallInput): Promise<Outcome> {
+  private run(fn: CompiledFunction, target: FunctionTarget, input: CallInput): Outcome | Promise<Outcome> {
     const timeoutMs = target.limits.timeoutMs;
     if (fn.metered && !this.isPinned(target.key)) {
       const budgetLimited = this.inlineBudgetMs < timeoutMs;
@@ -133,7 +133,11 @@ export class FunctionRuntime {
     if (outcome.kind === "error") {
       switch (outcome.reason) {
         case "timeout":
-          return errorResponse(504, `function ${name} timed out after ${target.limits.timeoutMs}ms (request ${id})`, id);
+          return errorResponse(
+            504,
+            `function ${name} timed out after ${target.limits.timeoutMs}ms (request ${id})`,
+            id,
+          );
         case "bad-output":
           return errorResponse(502, `function ${name} sent an invalid response (request ${id})`, id);
         case "misconfigured":

@@ -10,7 +10,9 @@ export function assertEquals<T>(actual: T, expected: T, msg?: string): void {
 }
 
 export function assertStringIncludes(actual: string, expected: string): void {
-  if (!actual.includes(expected)) throw new Error(`expected ${JSON.stringify(actual)} to include ${JSON.stringify(expected)}`);
+  if (!actual.includes(expected)) {
+    throw new Error(`expected ${JSON.stringify(actual)} to include ${JSON.stringify(expected)}`);
+  }
 }
 
 export async function assertRejects(fn: () => Promise<unknown>, check: (e: unknown) => void): Promise<void> {

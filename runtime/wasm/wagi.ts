@@ -56,7 +56,9 @@ function headerBlockEnd(out: Uint8Array): [number, number] | undefined {
 
 /** Parses a CGI response. Missing Status => 200 (302 when only Location is given). */
 export function parseCgiOutput(out: Uint8Array): CgiParse {
-  if (out.length === 0) return { ok: false, error: "wrote nothing to stdout (expected CGI headers, a blank line, a body)" };
+  if (out.length === 0) {
+    return { ok: false, error: "wrote nothing to stdout (expected CGI headers, a blank line, a body)" };
+  }
   const end = headerBlockEnd(out);
   if (!end) return { ok: false, error: "stdout has no blank line ending the CGI header block" };
   const text = new TextDecoder().decode(out.subarray(0, end[0]));
@@ -67,7 +69,10 @@ export function parseCgiOutput(out: Uint8Array): CgiParse {
     const colon = line.indexOf(":");
     const name = colon > 0 ? line.slice(0, colon).trim() : "";
     if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
-      return { ok: false, error: `CGI header line ${n + 1} is not "Name: value": ${JSON.stringify(line.slice(0, 80))}` };
+      return {
+        ok: false,
+        error: `CGI header line ${n + 1} is not "Name: value": ${JSON.stringify(line.slice(0, 80))}`,
+      };
     }
     const value = line.slice(colon + 1).trim();
     if (name.toLowerCase() === "status") {

@@ -1,3 +1,4 @@
+// deno-fmt-ignore-file -- AssemblyScript decorators on declared functions are not TypeScript; the formatter would drop them.
 // tau SDK for AssemblyScript functions: `import { Request, Response, log } from "tau-sdk"`.
 // Thin wrappers over the host ABI in docs/abi.md (module "tau"); all strings cross as UTF-8 (ptr, len).
 //

@@ -43,6 +43,8 @@ export class Patrick {
   #build: Builder;
   #queues = new Map<string, Promise<void>>();
   #live = new Map<string, LiveLog>();
+  /** Resolved when a queued or running job ends; waitFor() uses it. */
+  #finished = new Map<string, PromiseWithResolvers<void>>();
   #seq = 0;
   #echo: boolean;
 
@@ -84,6 +86,7 @@ export class Patrick {
   }
 
   #enqueue(job: Job): void {
+    this.#finished.set(job.id, Promise.withResolvers<void>());
     // One build at a time per project: a later push always builds on top of the earlier one's result.
     const prev = this.#queues.get(job.project) ?? Promise.resolve();
     const next = prev.then(() => this.#run(job)).catch((err) => console.error(`job ${job.id}: ${err}`));
@@ -122,6 +125,8 @@ export class Patrick {
     await this.#kv.set(["patrick", "job", job.id], job);
     this.#live.delete(job.id);
     for (const l of live.listeners) l(null);
+    this.#finished.get(job.id)?.resolve();
+    this.#finished.delete(job.id);
   }
 
   async getJob(id: string): Promise<Job> {
@@ -149,8 +154,7 @@ export class Patrick {
 
   /** Resolves when the job has finished (success or failure). */
   async waitFor(id: string): Promise<Job> {
-    const live = this.#live.get(id);
-    if (live) await new Promise<void>((r) => live.listeners.add((l) => l === null && r()));
+    await this.#finished.get(id)?.promise;
     return await this.getJob(id);
   }
 

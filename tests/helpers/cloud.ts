@@ -10,6 +10,7 @@ const MAIN = join(ROOT, "main.ts");
 export interface Cloud {
   url: string;
   port: number;
+  pid: number;
   dataDir: string;
   output: () => string;
   stop(): Promise<void>;
@@ -43,6 +44,7 @@ export async function startCloud(dataDir: string): Promise<Cloud> {
   return {
     url,
     port: Number(new URL(url).port),
+    pid: child.pid,
     dataDir,
     output: () => out,
     async stop() {

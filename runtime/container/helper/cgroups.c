@@ -43,12 +43,22 @@ int cgroups_create(const struct config *cfg, char *err, size_t errlen) {
   return 0;
 }
 
-int cgroups_join(const struct config *cfg, int pid, char *err, size_t errlen) {
-  char path[PATH_MAX], value[32];
-  snprintf(value, sizeof value, "%d", pid);
+/*
+ * The calling process moves itself. Writing "0" to a v1 `tasks` file migrates one thread without taking the
+ * kernel's global threadgroup lock, whose write side waits for an RCU grace period (~15-20 ms per write to
+ * cgroup.procs, most of a container's start time). The caller is single-threaded, so moving its only thread
+ * moves the process. v2 has no `tasks` file: there cgroup.procs is used.
+ */
+int cgroups_join_self(const struct config *cfg, char *err, size_t errlen) {
+  char path[PATH_MAX];
   for (int i = 0; i < cfg->ncgroups; i++) {
-    snprintf(path, sizeof path, "%s/cgroup.procs", cfg->cgroup_dirs[i]);
-    if (write_file(path, value) < 0) {
+    snprintf(path, sizeof path, "%s/tasks", cfg->cgroup_dirs[i]);
+    int rc = write_file(path, "0");
+    if (rc < 0 && errno == ENOENT) {
+      snprintf(path, sizeof path, "%s/cgroup.procs", cfg->cgroup_dirs[i]);
+      rc = write_file(path, "0");
+    }
+    if (rc < 0) {
       snprintf(err, errlen, "join cgroup %s: %s", cfg->cgroup_dirs[i], strerror(errno));
       return -1;
     }

@@ -29,7 +29,7 @@ int exec_in_container(struct config *cfg) {
       return 125;
     }
   }
-  if (cgroups_join(cfg, getpid(), err, sizeof err) < 0) {
+  if (cgroups_join_self(cfg, err, sizeof err) < 0) {
     fprintf(stderr, "tau-ns-helper: %s\n", err);
     return 125;
   }

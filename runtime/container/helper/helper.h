@@ -40,6 +40,7 @@ struct config {
   const char *status_path;
   const char *cwd;
   int target_pid; /* exec: the container's init */
+  const char *batch; /* run: comma-separated container ids, one supervisor each */
   struct bind_mount mounts[MAX_ITEMS];
   int nmounts;
   struct port_map ports[16];
@@ -55,6 +56,7 @@ struct config {
 
 /* status.c */
 void status_init(const char *path);
+void status_set_id(const char *id);
 void status_event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void json_escape(char *out, size_t outlen, const char *in);
 void die_event(const char *what, int err) __attribute__((noreturn));
@@ -68,7 +70,7 @@ int drop_privileges(char *err, size_t errlen);
 
 /* cgroups.c */
 int cgroups_create(const struct config *cfg, char *err, size_t errlen);
-int cgroups_join(const struct config *cfg, int pid, char *err, size_t errlen);
+int cgroups_join_self(const struct config *cfg, char *err, size_t errlen);
 int cgroups_oom_killed(const struct config *cfg);
 void cgroups_remove(const struct config *cfg);
 

@@ -22,16 +22,12 @@ static void report_exec_failure(int fd, const char *what, const char *detail) {
   if (n > 0 && write(fd, msg, (size_t)n) < 0) { /* tau sees EOF without text; it reports the exit code */ }
 }
 
+/* The child inherits init's confinement (bounding set, capabilities, no_new_privs, seccomp): nothing to redo. */
 static void start_command(const struct config *cfg, int ready_fd, const sigset_t *none) {
   sigprocmask(SIG_SETMASK, none, NULL);
   setsid();
-  char err[512];
   if (cfg->cwd && chdir(cfg->cwd) < 0) {
     report_exec_failure(ready_fd, cfg->cwd, "working directory does not exist in the image");
-    _exit(126);
-  }
-  if (drop_privileges(err, sizeof err) < 0) {
-    report_exec_failure(ready_fd, "security setup", err);
     _exit(126);
   }
   /* execvp searches the PATH of environ, so the container's environment has to be the current one. */
@@ -53,6 +49,15 @@ int container_init(const struct config *cfg, int ready_fd) {
     if (s == SIGKILL || s == SIGSTOP || s == SIGCHLD) continue;
     signal(s, ignore_signal);
   }
+  /*
+   * Confine init itself before it forks: the command inherits all of it, so the work is done once per container
+   * (init needs nothing the deny-list or the kept capabilities take away: it only waits, reaps and kills).
+   */
+  char err[512];
+  if (drop_privileges(err, sizeof err) < 0) {
+    report_exec_failure(ready_fd, "security setup", err);
+    _exit(126);
+  }
   pid_t child = fork();
   if (child < 0) {
     report_exec_failure(ready_fd, "fork", strerror(errno));
@@ -60,8 +65,6 @@ int container_init(const struct config *cfg, int ready_fd) {
   }
   if (child == 0) start_command(cfg, ready_fd, &none);
   close(ready_fd);
-  char err[512];
-  if (drop_privileges(err, sizeof err) < 0) { /* the command already runs confined; init itself stays as is */ }
   for (;;) {
     siginfo_t info;
     int sig = sigwaitinfo(&all, &info);

@@ -2,7 +2,9 @@
  * tau-ns-helper, the only privileged piece of tau's container support. Usage (built and called by tau):
  *   tau-ns-helper run --lower L1:L2 --upper U --work W --rootfs R --log F --status F [--hostname H] [--cwd D]
  *                     [--mount SRC DST ro|rw]... [--port CPORT HOSTPORT SOCKET]... [--cgroup DIR]...
- *                     [--cgset FILE VALUE]... [--env K=V]... -- CMD [ARGS...]
+ *                     [--cgset FILE VALUE]... [--env K=V]... [--batch ID1,ID2,...] -- CMD [ARGS...]
+ *     --batch starts one container per id, each under its own supervisor; "{}" in the per-container paths
+ *     (--upper --work --rootfs --log --status, port sockets, cgroup dirs and files) and --hostname becomes the id.
  *   tau-ns-helper exec --pid PID [--cgroup DIR]... [--env K=V]... [--cwd D] -- CMD [ARGS...]
  *   tau-ns-helper whiteout PATH...   (overlay whiteout: a 0/0 character device, for image layers)
  *   tau-ns-helper opaque DIR...      (overlay opaque directory marker, for image layers)
@@ -46,6 +48,7 @@ static void parse(struct config *cfg, int argc, char **argv) {
     else if (strcmp(a, "--hostname") == 0) cfg->hostname = need(argc, argv, ++i);
     else if (strcmp(a, "--cwd") == 0) cfg->cwd = need(argc, argv, ++i);
     else if (strcmp(a, "--pid") == 0) cfg->target_pid = atoi(need(argc, argv, ++i));
+    else if (strcmp(a, "--batch") == 0) cfg->batch = need(argc, argv, ++i);
     else if (strcmp(a, "--mount") == 0) {
       if (cfg->nmounts >= MAX_ITEMS) usage("too many mounts");
       struct bind_mount *m = &cfg->mounts[cfg->nmounts++];
@@ -78,6 +81,60 @@ static void parse(struct config *cfg, int argc, char **argv) {
   cfg->argv = argv + i;
 }
 
+/* "{}" -> id; the result is only ever used by one forked supervisor, so it is never freed. */
+static const char *subst(const char *s, const char *id) {
+  if (!s || !strstr(s, "{}")) return s;
+  size_t idlen = strlen(id), n = 0;
+  for (const char *p = s; (p = strstr(p, "{}")); p += 2) n++;
+  char *out = malloc(strlen(s) + n * idlen + 1), *o = out;
+  if (!out) return s;
+  for (const char *p = s; *p;) {
+    if (p[0] == '{' && p[1] == '}') {
+      memcpy(o, id, idlen);
+      o += idlen;
+      p += 2;
+    } else {
+      *o++ = *p++;
+    }
+  }
+  *o = 0;
+  return out;
+}
+
+/*
+ * One process per container, all forked from here at once: starting N copies costs one exec of the helper instead
+ * of N, and tau does its shared work once. Each child is an ordinary supervisor for its container.
+ */
+static int run_batch(struct config *cfg) {
+  char *ids = strdup(cfg->batch);
+  int forked = 0;
+  for (char *save = NULL, *id = strtok_r(ids, ",", &save); id; id = strtok_r(NULL, ",", &save)) {
+    pid_t pid = fork();
+    if (pid < 0) {
+      status_set_id(id);
+      status_event("{\"event\":\"error\",\"message\":\"fork supervisor: %s\"}", strerror(errno));
+      continue;
+    }
+    if (pid > 0) {
+      forked++;
+      continue;
+    }
+    cfg->upperdir = subst(cfg->upperdir, id);
+    cfg->workdir = subst(cfg->workdir, id);
+    cfg->rootfs = subst(cfg->rootfs, id);
+    cfg->log_path = subst(cfg->log_path, id);
+    cfg->status_path = subst(cfg->status_path, id);
+    cfg->hostname = subst(cfg->hostname, id);
+    for (int i = 0; i < cfg->nports; i++) cfg->ports[i].socket_path = subst(cfg->ports[i].socket_path, id);
+    for (int i = 0; i < cfg->ncgroups; i++) cfg->cgroup_dirs[i] = subst(cfg->cgroup_dirs[i], id);
+    for (int i = 0; i < cfg->nsettings; i++) cfg->cgroup_settings[i].file = subst(cfg->cgroup_settings[i].file, id);
+    status_set_id(id);
+    status_init(cfg->status_path);
+    exit(run_container(cfg));
+  }
+  return forked > 0 ? 0 : 125;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) usage("missing mode");
   static struct config cfg;
@@ -101,6 +158,9 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "run") != 0) usage("unknown mode");
   if (!cfg.lowerdirs || !cfg.upperdir || !cfg.workdir || !cfg.rootfs || !cfg.log_path)
     usage("run needs --lower, --upper, --work, --rootfs and --log");
-  status_init(cfg.status_path);
-  return run_container(&cfg);
+  if (!cfg.batch) {
+    status_init(cfg.status_path);
+    return run_container(&cfg);
+  }
+  return run_batch(&cfg);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,7 +22,7 @@ struct child_args {
   struct config *cfg;
   int go_write; /* the supervisor's end, closed in the child */
   int ready_read;
-  int go_fd;    /* read end: the supervisor writes one byte once the child is in its cgroups */
+  int go_fd;    /* read end: the supervisor writes one byte once it holds the container's netns */
   int ready_fd; /* write end, close-on-exec: setup errors are written here; EOF alone means the command runs */
   int log_fd;
 };
@@ -39,6 +40,8 @@ static int child_main(void *arg) {
   char go;
   if (read(a->go_fd, &go, 1) != 1) _exit(125);
   close(a->go_fd);
+  /* Joined before anything else runs here, so every process of the container is counted and limited. */
+  if (cgroups_join_self(a->cfg, err, sizeof err) < 0) goto fail;
   int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(a->log_fd, STDOUT_FILENO) < 0 ||
       dup2(a->log_fd, STDERR_FILENO) < 0) {
@@ -68,9 +71,29 @@ static void reap(pid_t pid) {
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
 }
 
+/* Field 22 of /proc/self/stat (start time in clock ticks): tau pairs it with the pid to survive pid reuse. */
+static void self_start_time(char *out, size_t len) {
+  char buf[1024];
+  snprintf(out, len, "0");
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  for (int field = 2; p && field < 22; field++) p = strchr(p + 1, ' ');
+  if (p) snprintf(out, len, "%.*s", (int)strcspn(p + 1, " "), p + 1);
+}
+
 int run_container(struct config *cfg) {
   char err[1024];
   signal(SIGPIPE, SIG_IGN);
+  /* Scratch dirs of the overlay; tau creates them too for single starts, so existing ones are fine. */
+  const char *dirs[] = {cfg->upperdir, cfg->workdir, cfg->rootfs};
+  for (int i = 0; i < 3; i++) {
+    if (mkdir(dirs[i], 0755) < 0 && errno != EEXIST) die_event("create container directory", errno);
+  }
   int log_fd = open(cfg->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (log_fd < 0) die_event("open log", errno);
   if (ports_bind(cfg, err, sizeof err) < 0) {
@@ -108,7 +131,6 @@ int run_container(struct config *cfg) {
   int netns = open(nspath, O_RDONLY | O_CLOEXEC);
   int ok = netns >= 0;
   if (!ok) snprintf(err, sizeof err, "open container network namespace: %s", strerror(errno));
-  if (ok) ok = cgroups_join(cfg, init, err, sizeof err) == 0;
   if (ok && write(go[1], "g", 1) != 1) {
     snprintf(err, sizeof err, "start container: %s", strerror(errno));
     ok = 0;
@@ -145,7 +167,13 @@ int run_container(struct config *cfg) {
     off += snprintf(ports + off, sizeof ports - off, "%s{\"container\":%d,\"host\":%d}", i ? "," : "",
                     cfg->ports[i].container_port, cfg->ports[i].host_port < 0 ? 0 : cfg->ports[i].bound_host_port);
   }
-  status_event("{\"event\":\"started\",\"pid\":%d,\"supervisor\":%d,\"ports\":[%s]}", init, getpid(), ports);
+  char start[32], netns_name[64] = "";
+  self_start_time(start, sizeof start);
+  ssize_t nl = readlink(nspath, netns_name, sizeof netns_name - 1);
+  netns_name[nl > 0 ? nl : 0] = 0;
+  status_event("{\"event\":\"started\",\"pid\":%d,\"supervisor\":%d,\"supervisorStart\":\"%s\",\"netns\":\"%s\","
+               "\"ports\":[%s]}",
+               init, getpid(), start, netns_name, ports);
   int code = -1;
   while (code < 0) {
     siginfo_t info;

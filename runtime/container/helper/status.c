@@ -10,6 +10,9 @@
 #include "helper.h"
 
 static int status_fd = -1;
+static const char *status_id; /* batch mode: every event names its container */
+
+void status_set_id(const char *id) { status_id = id; }
 
 void status_init(const char *path) {
   if (path) status_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -19,12 +22,21 @@ void status_event(const char *fmt, ...) {
   char line[4096];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+  int skip = 0;
+  if (status_id && fmt[0] == '{') {
+    skip = snprintf(line, sizeof line, "{\"id\":\"%s\",", status_id);
+    fmt++;
+  }
+  int n = vsnprintf(line + skip, sizeof line - 1 - skip, fmt, ap);
   va_end(ap);
   if (n < 0) return;
+  n += skip;
   if (n > (int)sizeof line - 2) n = sizeof line - 2;
   line[n++] = '\n';
-  /* tau may have stopped reading (it exits after "started"): SIGPIPE is ignored, errors do not matter. */
+  /*
+   * Lines stay below PIPE_BUF, so the supervisors of a batch never interleave them. tau may have stopped reading
+   * (it exits after "started"): SIGPIPE is ignored, errors do not matter.
+   */
   if (write(STDOUT_FILENO, line, n) < 0) { /* reader gone */ }
   if (status_fd >= 0 && write(status_fd, line, n) < 0) { /* disk full: nothing better to do */ }
 }

@@ -1,0 +1,194 @@
+/**
+ * Gateway benchmarks, all against a raw Deno.serve hello world measured in the same run on the same machine:
+ * (a) an SDK hello function, (b) a WAGI hello function (C, WASI), (c) a 4 KB website file, each through a real
+ * local cloud (git push, build, TNS, gateway) under wrk. Also: push -> live for an AssemblyScript function, and cold
+ * start (first request after deploy) of a ~100 KB module.
+ * Server pinned to core 0 and wrk to core 1 when taskset exists, as in the platform notes.
+ */
+import { join } from "node:path";
+import { compileAssemblyScript, prepareModule } from "../runtime/wasm/mod.ts";
+import { commitAndPush, hostRequest, sh, startCloud, tau, waitForBuild } from "../tests/helpers/cloud.ts";
+
+const HOST = "bench.localtau";
+const CONNECTIONS = 64;
+const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 8);
+
+interface WrkResult {
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+async function has(cmd: string): Promise<boolean> {
+  try {
+    await new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null" }).output().then((o) => {
+      if (!o.success) throw new Error();
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function ms(text: string): number {
+  const m = text.match(/([\d.]+)(us|ms|s)/);
+  if (!m) return NaN;
+  const v = Number(m[1]);
+  return m[2] === "us" ? v / 1000 : m[2] === "s" ? v * 1000 : v;
+}
+
+async function wrk(url: string, host?: string): Promise<WrkResult> {
+  const args = ["-t1", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "--latency", ...(host ? ["-H", `Host: ${host}`] : []), url];
+  const pinned = await has("taskset");
+  const out = await new Deno.Command(pinned ? "taskset" : "wrk", {
+    args: pinned ? ["-c", "1", "wrk", ...args] : args,
+    stdout: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const rps = Number(text.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN);
+  const non2xx = text.match(/Non-2xx or 3xx responses: (\d+)/);
+  if (non2xx) throw new Error(`wrk saw ${non2xx[1]} error responses from ${url} (${host})`);
+  return { rps, p50: ms(text.match(/50%\s+(\S+)/)?.[1] ?? ""), p99: ms(text.match(/99%\s+(\S+)/)?.[1] ?? "") };
+}
+
+function pin(cmd: string[], core: number): string[] {
+  return ["taskset", "-c", String(core), ...cmd];
+}
+
+/** A ~100 KB AssemblyScript module of real code (hundreds of functions all on the call path). */
+function bigModuleSource(functions: number): string {
+  let src = `import { Request, Response } from "tau-sdk";\n`;
+  for (let i = 0; i < functions; i++) {
+    src += `@inline(never) function f${i}(x: i32): i32 { let y = x * ${i + 3} + ${i * 7};` +
+      ` if (y > ${i}) y ^= ${i * 13 + 1}; for (let k = 0; k < (x & 3); k++) y += k * ${i + 1};` +
+      ` return y + <i32>(y % ${i + 2}); }\n`;
+  }
+  src += "export function big(): void {\n  let acc = new Request().path.length;\n";
+  for (let i = 0; i < functions; i++) src += `  acc = f${i}(acc);\n`;
+  src += '  new Response().send("big " + acc.toString());\n}\n';
+  return src;
+}
+
+export async function runGatewayBench(): Promise<void> {
+  if (!(await has("wrk"))) {
+    console.log("gateway bench skipped: wrk is not installed (apt-get install wrk)");
+    return;
+  }
+  const pinned = await has("taskset");
+  const work = await Deno.makeTempDir({ prefix: "tau-bench-" });
+  const children: Deno.ChildProcess[] = [];
+  try {
+    // Baseline first, alone on the machine.
+    const rawCmd = [Deno.execPath(), "run", "-A", new URL("./raw_server.ts", import.meta.url).pathname, "18300"];
+    const raw = new Deno.Command(pinned ? "taskset" : rawCmd[0], {
+      args: pinned ? pin(rawCmd, 0).slice(1) : rawCmd.slice(1),
+      stdout: "piped",
+    }).spawn();
+    children.push(raw);
+    const reader = raw.stdout.getReader();
+    await reader.read();
+    reader.releaseLock();
+    await wrk("http://127.0.0.1:18300/"); // warm-up
+    const base = await wrk("http://127.0.0.1:18300/");
+    raw.kill("SIGTERM");
+    await raw.status;
+
+    const cloud = await startCloud(join(work, "data"));
+    if (pinned) await new Deno.Command("sh", { args: ["-c", `taskset -a -p -c 0 ${cloud.pid} >/dev/null`] }).output();
+    try {
+      const project = join(work, "bench");
+      const run = async (args: string[]) => {
+        const r = await tau([...args, "--cloud", cloud.url], { cwd: work });
+        if (r.code !== 0) throw new Error(`tau ${args.join(" ")}: ${r.stderr}`);
+      };
+      await run(["new", "project", "bench"]);
+      const inProject = async (args: string[]) => {
+        const r = await tau(args, { cwd: project });
+        if (r.code !== 0) throw new Error(`tau ${args.join(" ")}: ${r.stderr}`);
+      };
+      await inProject(["new", "domain", "bench", "--fqdn", HOST]);
+      await inProject(["new", "function", "hello", "--domains", "bench", "--paths", "/sdk"]);
+      await inProject(["new", "function", "wagi", "--domains", "bench", "--paths", "/wagi", "--template", "wasm"]);
+      await inProject(["new", "function", "big", "--domains", "bench", "--paths", "/big"]);
+      await inProject(["new", "website", "site", "--domains", "bench", "--paths", "/"]);
+      const code = join(project, "code");
+      const hello = (v: string) =>
+        `import { Response } from "tau-sdk";\nexport function hello(): void {\n` +
+        `  new Response().header("content-type", "text/plain").send("hello ${v}");\n}\n`;
+      await Deno.writeTextFile(join(code, "functions/hello/index.ts"), hello("v0"));
+      await Deno.copyFile(
+        new URL("../tests/fixtures/wagi/hello.wasm", import.meta.url).pathname,
+        join(code, "functions/wagi/hello.wasm"),
+      );
+      await Deno.writeTextFile(join(code, "functions/big/index.ts"), bigModuleSource(700));
+      await Deno.writeTextFile(join(code, "websites/site/file4k.txt"), "x".repeat(4096));
+      await waitForBuild(cloud.url, "bench", await commitAndPush(code, "bench code"));
+      const job = await waitForBuild(cloud.url, "bench", await commitAndPush(join(project, "config"), "bench config"));
+      if (job.status !== "success") throw new Error(`bench build failed: ${job.error}`);
+
+      // Cold start: the first request after deploy compiles the module.
+      const bigSize = (await prepareModule(
+        await compileAssemblyScript({ "index.ts": bigModuleSource(700) }, "index.ts", "big"),
+        { timeoutMs: 10_000, memoryBytes: 16 << 20 },
+        "big",
+      )).length;
+      let t0 = performance.now();
+      const first = await hostRequest(cloud.port, HOST, "/big");
+      const cold = performance.now() - t0;
+      t0 = performance.now();
+      await hostRequest(cloud.port, HOST, "/big");
+      const warm = performance.now() - t0;
+      if (first.status !== 200) throw new Error(`big function answered ${first.status}: ${first.text}`);
+
+      // Push -> live for an AssemblyScript function: from `git push` to the first answer with the new text.
+      const pushTimes: number[] = [];
+      for (let i = 1; i <= 3; i++) {
+        await Deno.writeTextFile(join(code, "functions/hello/index.ts"), hello(`v${i}`));
+        await sh("git", ["commit", "-q", "-am", `v${i}`], code);
+        const start = performance.now();
+        await sh("git", ["push", "-q", "origin", "HEAD:main"], code);
+        for (let n = 0; n < 2000; n++) {
+          const r = await hostRequest(cloud.port, HOST, "/sdk");
+          if (r.text === `hello v${i}`) break;
+          await new Promise((r) => setTimeout(r, 2));
+        }
+        pushTimes.push(performance.now() - start);
+      }
+
+      const url = cloud.url;
+      await wrk(`${url}/sdk`, HOST); // warm-up
+      const sdk = await wrk(`${url}/sdk`, HOST);
+      const wagi = await wrk(`${url}/wagi`, HOST);
+      const file = await wrk(`${url}/file4k.txt`, HOST);
+
+      const line = (label: string, r: WrkResult, target?: string) =>
+        console.log(
+          `${label.padEnd(30)} ${r.rps.toFixed(0).padStart(8)} req/s  ratio ${(r.rps / base.rps).toFixed(2)}  ` +
+            `p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms${target ? `  (${target})` : ""}`,
+        );
+      console.log(`\ngateway, wrk -t1 -c${CONNECTIONS} -d${SECONDS}s${pinned ? ", server core 0, wrk core 1" : ""}`);
+      line("raw Deno.serve hello", base, "baseline");
+      line("(a) SDK hello function", sdk, "target ratio >= 0.50, p99 < 5 ms");
+      line("(b) WAGI hello function", wagi);
+      line("(c) 4 KB website file", file, "target ratio >= 0.50, p99 < 5 ms");
+      console.log(
+        `cold start, ${(bigSize / 1024).toFixed(0)} KB module: first request ${cold.toFixed(1)} ms, ` +
+          `next ${warm.toFixed(1)} ms, difference ${(cold - warm).toFixed(1)} ms (target < 10 ms)`,
+      );
+      pushTimes.sort((a, b) => a - b);
+      console.log(
+        `push -> live (AssemblyScript): ${pushTimes.map((t) => t.toFixed(0)).join(", ")} ms, ` +
+          `median ${pushTimes[1].toFixed(0)} ms (target < 1500 ms)`,
+      );
+    } finally {
+      await cloud.stop();
+    }
+  } finally {
+    for (const c of children) {
+      try {
+        c.kill("SIGTERM");
+      } catch { /* gone */ }
+    }
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+}

@@ -1,0 +1,10 @@
+/**
+ * `deno task bench`: every figure is printed next to a baseline measured in the same run (raw Deno.serve for the
+ * gateway, crun for containers). `deno task bench gateway` or `deno task bench containers` runs one part.
+ */
+import { runGatewayBench } from "./gateway_bench.ts";
+import { runContainerBench } from "./container_bench.ts";
+
+const only = Deno.args[0];
+if (!only || only === "gateway") await runGatewayBench();
+if (!only || only === "containers") await runContainerBench();
