@@ -36,27 +36,28 @@ async function memUsedMiB(): Promise<number> {
  * between the two readings. Each tau run gets fresh overlay dirs (as every container does), made outside the timing.
  */
 async function trueStartToExit(rt: ContainerRuntime, tmp: string, layerDir: string): Promise<void> {
-  const work = `${tmp}/true`;
-  await Deno.mkdir(`${work}/bundle`, { recursive: true });
+  // Per-run overlay dirs go where tau puts every container's (<data>/run: a tmpfs when there is one).
+  const work = `${rt.runRoot}/bench-true`;
+  await Deno.mkdir(`${tmp}/bundle`, { recursive: true });
   const cg = (await detectCgroupLayout()).v1;
   const cgroupArgs = ["pids", "memory", "cpu"].filter((c) => cg[c]).map((c) => `--cgroup ${cg[c]}/tau-bench-$i`);
   const helperCmd = [
     rt.helper,
     "run --lower",
     layerDir,
-    `--upper ${work}/$i/upper --work ${work}/$i/work --rootfs ${work}/$i/rootfs --log ${work}/$i/log`,
+    `--upper ${work}/$i/upper --work ${work}/$i/work --rootfs ${work}/$i/rootfs --log ${tmp}/true.log`,
     ...cgroupArgs,
     "--env PATH=/bin -- /bin/true",
   ].join(" ");
   let crunCmd = "";
   if (await have("crun")) {
-    await new Deno.Command("crun", { args: ["spec"], cwd: `${work}/bundle` }).output();
-    const spec = JSON.parse(await Deno.readTextFile(`${work}/bundle/config.json`));
+    await new Deno.Command("crun", { args: ["spec"], cwd: `${tmp}/bundle` }).output();
+    const spec = JSON.parse(await Deno.readTextFile(`${tmp}/bundle/config.json`));
     spec.root = { path: layerDir, readonly: true };
     spec.process.args = ["/bin/true"];
     spec.process.terminal = false;
-    await Deno.writeTextFile(`${work}/bundle/config.json`, JSON.stringify(spec));
-    crunCmd = `crun run -b ${work}/bundle tau-bench-$i`;
+    await Deno.writeTextFile(`${tmp}/bundle/config.json`, JSON.stringify(spec));
+    crunCmd = `crun run -b ${tmp}/bundle tau-bench-$i`;
   }
   const script = `
 mount -t tmpfs none /sys/fs/cgroup/unified 2>/dev/null
@@ -173,14 +174,16 @@ export async function runContainerBench(): Promise<void> {
     return;
   }
   const tmp = await Deno.makeTempDir({ prefix: "tau-cbench-" });
+  let rt: ContainerRuntime | undefined;
   try {
-    const rt = await ContainerRuntime.open(`${tmp}/data`);
+    rt = await ContainerRuntime.open(`${tmp}/data`);
     await writeOciLayout(`${tmp}/oci`, { layers: [await busyboxLayer()] }, "busybox:latest");
     const [img] = await importImage(rt.images, `${tmp}/oci`, rt.helper);
     await trueStartToExit(rt, tmp, rt.images.layerPath(img.layers[0]));
     await firstHttp200(rt);
     await hundredClones(rt);
   } finally {
+    if (rt) await Deno.remove(rt.runRoot, { recursive: true }).catch(() => {});
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
 }

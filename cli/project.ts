@@ -16,7 +16,13 @@ interface ProjectView {
 export async function newProject(
   cloud: string,
   name: string,
-  opts: { dir?: string; description?: string; log?: (line: string) => void },
+  opts: {
+    dir?: string;
+    description?: string;
+    configUpstream?: string;
+    codeUpstream?: string;
+    log?: (line: string) => void;
+  },
 ): Promise<{ project: ProjectView; dir: string }> {
   const log = opts.log ?? (() => {});
   const dir = join(opts.dir ?? ".", name);
@@ -28,7 +34,11 @@ export async function newProject(
   }
   const project = await api<ProjectView>(cloud, "/projects", {
     method: "POST",
-    json: { name, description: opts.description },
+    json: {
+      name,
+      description: opts.description,
+      upstreams: { config: opts.configUpstream, code: opts.codeUpstream },
+    },
   });
   log(`registered project ${name}`);
   await Deno.mkdir(dir, { recursive: true });
@@ -45,7 +55,12 @@ export function registerProjectCommands(program: Command, newCommand: Command): 
     .option("--cloud <url>", "the cloud's URL (default $TAU_CLOUD or the local cloud)")
     .option("--description <text>", "what the project is")
     .option("--dir <dir>", "where to create the project folder", ".")
-    .action(async (name: string, opts: { cloud?: string; description?: string; dir: string }) => {
+    .option("--config-upstream <url>", "mirror the config repo from this git URL (pushes there arrive by webhook)")
+    .option("--code-upstream <url>", "mirror the code repo from this git URL")
+    .action(async (
+      name: string,
+      opts: { cloud?: string; description?: string; dir: string; configUpstream?: string; codeUpstream?: string },
+    ) => {
       const { project, dir } = await newProject(cloudUrl(opts.cloud), name, { ...opts, log: console.log });
       console.log(`project ${name} ready in ${dir}/config and ${dir}/code`);
       console.log(`  next: cd ${dir} && tau new function ping --domains hello --paths /ping`);

@@ -96,11 +96,13 @@ export async function launchContainers(
       ports: spec.ports.map((p) => ({ container: p.container, host: p.host, socket: `${dir}/p${p.container}.sock` })),
       cgroups: planCgroups(id, spec.limits, layout).dirs,
     };
-    // The helper makes upper/work/rootfs itself; the record must exist before it runs (crash clean-up finds it).
-    await Deno.mkdir(dir, { recursive: true });
-    await writeRecord(rt.dataDir, rec);
     recs.set(id, rec);
   }
+  // The helper makes upper/work/rootfs itself; records must exist before it runs (crash clean-up finds them).
+  await Promise.all([...recs.values()].map(async (rec) => {
+    await Deno.mkdir(runDir(rt.dataDir, rec.id));
+    await writeRecord(rt.dataDir, rec);
+  }));
   // In a batch every per-container value is a template: the helper replaces "{}" with each container's id.
   const token = batch ? "{}" : ids[0];
   const dir = runDir(rt.dataDir, token);

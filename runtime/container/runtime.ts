@@ -2,11 +2,13 @@
  * The container driver: start, stop, list, exec, logs, remove and clone containers, each one supervised by a
  * detached tau-ns-helper process. Every entry point first re-derives state from /proc and the helper's status
  * file, and cleans up after helpers that died without cleaning up (kill -9): cgroups, sockets, scratch dirs.
+ * `<data>/run` may be a symlink to a tmpfs (see run_root.ts).
  * Namespaces and mounts need no such care: they live only inside the container and vanish with it.
  */
 import { TauError } from "../errors.ts";
 import { removeCgroups } from "./cgroups.ts";
 import { ensureHelper } from "./helper_build.ts";
+import { ensureRunDir } from "./run_root.ts";
 import { launchContainers, type LaunchResult, type StartedContainer, type StartOptions } from "./launch.ts";
 import { ImageStore } from "./images/store.ts";
 import {
@@ -62,7 +64,7 @@ async function killNamespace(netns: string): Promise<void> {
 
 export class ContainerRuntime {
   readonly images: ImageStore;
-  private constructor(readonly dataDir: string, readonly helper: string) {
+  private constructor(readonly dataDir: string, readonly helper: string, readonly runRoot: string) {
     this.images = new ImageStore(dataDir);
   }
 
@@ -70,9 +72,9 @@ export class ContainerRuntime {
   static async open(dataDir = DEFAULT_DATA_DIR): Promise<ContainerRuntime> {
     const problem = await containerSupportProblem();
     if (problem) throw new TauError(`cannot run containers: ${problem}`, { hint: "run tau as root on Linux" });
-    await Deno.mkdir(`${dataDir}/run`, { recursive: true });
+    await Deno.mkdir(dataDir, { recursive: true });
     const abs = await Deno.realPath(dataDir);
-    const rt = new ContainerRuntime(abs, await ensureHelper(abs));
+    const rt = new ContainerRuntime(abs, await ensureHelper(abs), await ensureRunDir(abs));
     await rt.collectGarbage();
     return rt;
   }

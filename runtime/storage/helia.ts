@@ -10,6 +10,7 @@ import { FsDatastore } from "datastore-fs";
 import { CID } from "multiformats/cid";
 import { join } from "node:path";
 import { TauError } from "../errors.ts";
+import { ensureSpace, rethrowDiskFull } from "./space.ts";
 
 export interface ContentStore {
   helia: Helia;
@@ -59,14 +60,25 @@ export async function openContentStore(dataDir: string): Promise<ContentStore> {
     helia,
     fs,
     async addBytes(bytes) {
-      return (await fs.addBytes(bytes, { rawLeaves: true })).toString();
+      await ensureSpace(dataDir, bytes.length, "content");
+      try {
+        return (await fs.addBytes(bytes, { rawLeaves: true })).toString();
+      } catch (err) {
+        rethrowDiskFull(err, dataDir, "content");
+      }
     },
     async addTree(files) {
+      const total = Object.values(files).reduce((n, b) => n + b.length, 0);
+      await ensureSpace(dataDir, total, `${Object.keys(files).length} files`);
       const entries = Object.entries(files).map(([path, content]) => ({ path: `root/${path}`, content }));
       if (entries.length === 0) return (await fs.addDirectory()).toString();
       let root: string | undefined;
-      for await (const e of fs.addAll(entries, { rawLeaves: true })) {
-        if (e.path === "root") root = e.cid.toString();
+      try {
+        for await (const e of fs.addAll(entries, { rawLeaves: true })) {
+          if (e.path === "root") root = e.cid.toString();
+        }
+      } catch (err) {
+        rethrowDiskFull(err, dataDir, "a directory tree");
       }
       if (!root) throw new TauError("storing a directory tree produced no root");
       return root;

@@ -70,13 +70,18 @@ export class Auth {
       "tags: []",
       "",
     ].join("\n");
-    if (!(await this.#git.exists(name, "config"))) {
-      await this.#git.createRepo(name, "config", { "config.yaml": configYaml });
-    }
-    if (!(await this.#git.exists(name, "code"))) {
-      await this.#git.createRepo(name, "code", {
+    const initial = {
+      config: { "config.yaml": configYaml },
+      code: {
         "README.md": `# ${name} code\n\nfunctions/<name>/ holds each function's code; websites/<name>/ each website.\n`,
-      });
+      },
+    };
+    for (const repo of ["config", "code"] as const) {
+      if (await this.#git.exists(name, repo)) continue;
+      const upstream = project.repos[repo].upstream;
+      // A mirrored repo starts as a copy of its upstream; pushes there reach us through the signed webhook.
+      if (upstream) await this.#git.createMirror(name, repo, upstream);
+      else await this.#git.createRepo(name, repo, initial[repo]);
     }
     const res = await this.#kv.atomic().check({ key, versionstamp: null }).set(key, project).commit();
     if (!res.ok) throw new TauError(`project ${name} already exists`, { status: 409 });

@@ -6,7 +6,7 @@
 import { Hono } from "hono";
 import { join } from "node:path";
 import { TauError } from "../../runtime/errors.ts";
-import { commitFiles, initBareRepo, listHeads } from "../../runtime/git/git.ts";
+import { commitFiles, git, initBareRepo, listHeads } from "../../runtime/git/git.ts";
 
 export interface PushEvent {
   project: string;
@@ -50,6 +50,26 @@ export class GitHosting {
     await Deno.mkdir(join(this.root, project), { recursive: true });
     await initBareRepo(path);
     if (initialFiles) await commitFiles(path, "main", initialFiles, "tau: new project");
+  }
+
+  async createMirror(project: string, repo: string, upstream: string): Promise<void> {
+    await this.createRepo(project, repo);
+    await this.fetchUpstream(project, repo, upstream);
+  }
+
+  /** Bring a mirrored repo's branches up to date with its upstream (forced: the upstream is the source of truth). */
+  async fetchUpstream(project: string, repo: string, upstream: string): Promise<void> {
+    try {
+      await git(["fetch", "--quiet", "--prune", upstream, "+refs/heads/*:refs/heads/*"], {
+        cwd: this.repoPath(project, repo),
+      });
+    } catch (err) {
+      throw new TauError(`cannot fetch ${upstream} for ${project}/${repo}`, {
+        status: 502,
+        hint: "check that the upstream URL is right and reachable from this node",
+        detail: (err as TauError).detail,
+      });
+    }
   }
 
   /** Hono sub-app serving /<project>/<repo>.git/... (mount it under /git). */

@@ -68,9 +68,7 @@ export async function acceptWebhook(
     throw new TauError(`webhook: repository ${url ?? name} is not one of ${projectName}'s repos`, { status: 422 });
   }
   const path = deps.git.repoPath(projectName, repo.name);
-  if (repo.upstream) {
-    await git(["fetch", "--quiet", "--prune", repo.upstream, "+refs/heads/*:refs/heads/*"], { cwd: path });
-  }
+  if (repo.upstream) await deps.git.fetchUpstream(projectName, repo.name, repo.upstream);
   try {
     await git(["cat-file", "-e", `${commit}^{commit}`], { cwd: path });
   } catch {

@@ -70,6 +70,7 @@ export function finalCleanup(): Deno.TestDefinition {
       const h = await Harness.get();
       const left = await h.rt.listContainers();
       await Deno.remove(h.tmp, { recursive: true });
+      await Deno.remove(h.rt.runRoot, { recursive: true }).catch(() => {});
       assertEquals(left.map((r) => r.id), [], "containers left at the end");
     },
   };
