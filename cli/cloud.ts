@@ -34,6 +34,12 @@ async function waitForSignal(node: TauNode): Promise<void> {
     Deno.addSignalListener("SIGINT", stop);
     Deno.addSignalListener("SIGTERM", stop);
   });
-  console.log("tau: shutting down");
+  console.log("tau: shutting down (again to force)");
+  // Open long polls (tau logs -f) would hold a graceful shutdown forever: give it 5 s, or a second signal.
+  const force = () => Deno.exit(130);
+  Deno.addSignalListener("SIGINT", force);
+  Deno.addSignalListener("SIGTERM", force);
+  const timer = setTimeout(force, 5000);
   await node.close();
+  clearTimeout(timer);
 }

@@ -1,5 +1,5 @@
 /**
- * `tau container run|ls|logs|exec|stop|rm|clone`, `tau + app.yml` and `tau image import|ls`: argument parsing over
+ * `tau container run|ls|logs|exec|stop|rm|clone`, `tau + app.yml` and `tau image import|pull|ls`: argument parsing over
  * runtime/container (ContainerRuntime, importImage, cloneContainer), which the tests call directly.
  */
 import type { Command } from "commander";
@@ -7,6 +7,7 @@ import { basename, dirname, resolve } from "node:path";
 import { TauError } from "../runtime/errors.ts";
 import { cloneContainer } from "../runtime/container/clone.ts";
 import { importImage } from "../runtime/container/images/import.ts";
+import { pullImage } from "../runtime/container/images/pull.ts";
 import type { ContainerRecord } from "../runtime/container/records.ts";
 import { ContainerRuntime, DEFAULT_DATA_DIR, type StartedContainer } from "../runtime/container/runtime.ts";
 import { parseStatefile } from "../runtime/container/statefile.ts";
@@ -142,6 +143,19 @@ export function registerContainerCommands(program: Command): void {
           `imported ${img.refs.join(", ") || "(untagged)"} ${img.id.slice(7, 19)} (${img.layers.length} layers)`,
         );
       }
+    });
+  image.command("pull").description("pull an image from an OCI distribution registry")
+    .argument("<ref>", "HOST[:PORT]/NAME[:TAG|@DIGEST], or NAME[:TAG] with --registry")
+    .option("--registry <url>", "registry to pull from (e.g. http://127.0.0.1:5000)")
+    .option("-t, --tag <ref>", "store the image under this name").option("--data <dir>", DATA_HELP)
+    .action(async (ref: string, opts: { registry?: string; tag?: string; data?: string }) => {
+      const rt = await open(opts);
+      const img = await pullImage(rt.images, rt.helper, ref, {
+        registry: opts.registry,
+        tag: opts.tag,
+        log: (line) => console.log(line),
+      });
+      console.log(`pulled ${img.refs.join(", ")} ${img.id.slice(7, 19)} (${img.layers.length} layers)`);
     });
   image.command("ls").description("list images").option("--data <dir>", DATA_HELP).action(
     async (opts: { data?: string }) => {

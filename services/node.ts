@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { TauError } from "../runtime/errors.ts";
 import { openNodeKv } from "../runtime/kv/open.ts";
 import { type ContentStore, openContentStore } from "../runtime/storage/helia.ts";
-import { FunctionRuntime } from "../runtime/wasm/mod.ts";
+import { FunctionRuntime, ModuleBuilder } from "../runtime/wasm/mod.ts";
 import { Auth } from "./auth/projects.ts";
 import { authRoutes } from "./auth/routes.ts";
 import { Gateway } from "./gateway/gateway.ts";
@@ -64,7 +64,9 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   let patrick!: Patrick;
   const git = new GitHosting(dataDir, (e) => patrick.onPush(e).then(() => {}));
   const auth = new Auth(kv, git);
-  const monkey = new Monkey({ git, store, tns, kv });
+  const builder = new ModuleBuilder();
+  builder.warm();
+  const monkey = new Monkey({ git, store, tns, kv, builder });
   patrick = new Patrick(kv, store, monkey.build, { echo: opts.echoLogs });
   const runtime = new FunctionRuntime({
     load: (cid) => store.cat(cid),
@@ -109,6 +111,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     async close() {
       await server.shutdown();
       await runtime.close();
+      builder.close();
       await store.close();
       kv.close();
     },

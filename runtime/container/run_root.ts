@@ -18,7 +18,12 @@ export function tmpfsRunRoot(dataDir: string, mountinfo: string): string | null 
 /** Makes `<data>/run` (an existing one, link or directory, is kept) and returns its real path. */
 export async function ensureRunDir(dataDir: string): Promise<string> {
   const link = `${dataDir}/run`;
-  if (!(await Deno.lstat(link).then(() => true, () => false))) {
+  const st = await Deno.lstat(link).catch(() => null);
+  if (st?.isSymlink) {
+    // After a reboot the tmpfs is empty: the link dangles until its target is made again.
+    const target = await Deno.readLink(link);
+    await Deno.mkdir(target.startsWith("/") ? target : `${dataDir}/${target}`, { recursive: true });
+  } else if (!st) {
     const target = tmpfsRunRoot(dataDir, await Deno.readTextFile("/proc/self/mountinfo").catch(() => ""));
     if (target) {
       await Deno.mkdir(target, { recursive: true });

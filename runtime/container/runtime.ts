@@ -42,16 +42,28 @@ export async function containerSupportProblem(): Promise<string | null> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Whether a process is inside `netns` or holds it open (the port forwarders do, from the host's namespace). */
+async function usesNamespace(pid: string, netns: string): Promise<boolean> {
+  if ((await Deno.readLink(`/proc/${pid}/ns/net`).catch(() => null)) === netns) return true;
+  try {
+    for await (const fd of Deno.readDir(`/proc/${pid}/fd`)) {
+      if ((await Deno.readLink(`/proc/${pid}/fd/${fd.name}`).catch(() => null)) === netns) return true;
+    }
+  } catch { /* gone, or not ours to read */ }
+  return false;
+}
+
 /**
- * SIGKILLs every process in a network namespace (a dead supervisor's container and forwarders; they normally die
- * of their parent-death signal, this covers the window until they have) and waits, bounded, until none is left.
+ * SIGKILLs every process of a dead supervisor's container: those in its network namespace and the forwarders
+ * holding it. They normally die of their parent-death signal; this covers the window until they have, and waits
+ * (bounded) until none is left.
  */
 async function killNamespace(netns: string): Promise<void> {
   for (let round = 0; round < 100; round++) {
     let found = 0;
     for await (const e of Deno.readDir("/proc")) {
-      if (!/^\d+$/.test(e.name)) continue;
-      if ((await Deno.readLink(`/proc/${e.name}/ns/net`).catch(() => null)) !== netns) continue;
+      if (!/^\d+$/.test(e.name) || Number(e.name) === Deno.pid) continue;
+      if (!(await usesNamespace(e.name, netns))) continue;
       found++;
       try {
         Deno.kill(Number(e.name), "SIGKILL");

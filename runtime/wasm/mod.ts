@@ -4,3 +4,4 @@ export { FunctionRuntime } from "./runtime.ts";
 export type { FunctionRuntimeOptions } from "./runtime.ts";
 export { prepareModule } from "./prepare.ts";
 export { compileAssemblyScript } from "./compile_as.ts";
+export { ModuleBuilder } from "./builder.ts";

@@ -13,6 +13,7 @@ import type { Job, JobLog } from "../patrick/jobs.ts";
 import type { Tns } from "../tns/tns.ts";
 import type { DeploymentRecord, FunctionDeployment, WebsiteDeployment } from "../tns/records.ts";
 import { buildFunctionModule } from "./functions.ts";
+import type { ModuleBuilder } from "../../runtime/wasm/mod.ts";
 
 type Files = Record<string, Uint8Array>;
 
@@ -21,12 +22,14 @@ export class Monkey {
   #store: ContentStore;
   #tns: Tns;
   #kv: Deno.Kv;
+  #builder: ModuleBuilder;
 
-  constructor(deps: { git: GitHosting; store: ContentStore; tns: Tns; kv: Deno.Kv }) {
+  constructor(deps: { git: GitHosting; store: ContentStore; tns: Tns; kv: Deno.Kv; builder: ModuleBuilder }) {
     this.#git = deps.git;
     this.#store = deps.store;
     this.#tns = deps.tns;
     this.#kv = deps.kv;
+    this.#builder = deps.builder;
   }
 
   build = async (job: Job, log: JobLog): Promise<{ id: string; cid: string }> => {
@@ -60,7 +63,14 @@ export class Monkey {
     for (const fn of config.functions) {
       const started = performance.now();
       const folder = functionFolder(config, fn, code);
-      const { cid, cached } = await buildFunctionModule(fn, subtree(code, folder), folder, this.#store, this.#kv);
+      const { cid, cached } = await buildFunctionModule(
+        fn,
+        subtree(code, folder),
+        folder,
+        this.#store,
+        this.#kv,
+        this.#builder,
+      );
       log(`function ${label(fn)}: ${cid} (${cached ? "unchanged, reused" : "built"} in ${ms(started)})`);
       functions.push({
         name: fn.name,

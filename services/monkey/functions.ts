@@ -6,7 +6,7 @@
 import { TauError } from "../../runtime/errors.ts";
 import type { ContentStore } from "../../runtime/storage/helia.ts";
 import type { FunctionResource } from "../../runtime/schema/mod.ts";
-import { compileAssemblyScript, prepareModule } from "../../runtime/wasm/mod.ts";
+import type { ModuleBuilder } from "../../runtime/wasm/mod.ts";
 
 const BUILD_CACHE_VERSION = "1";
 
@@ -16,6 +16,7 @@ export async function buildFunctionModule(
   folder: string,
   store: ContentStore,
   kv: Deno.Kv,
+  builder: ModuleBuilder,
 ): Promise<{ cid: string; cached: boolean }> {
   if (Object.keys(files).length === 0) {
     throw new TauError(`function ${fn.name} has no code: expected ${folder}/ in the code repo`, {
@@ -49,9 +50,9 @@ export async function buildFunctionModule(
     const sources: Record<string, string> = {};
     const dec = new TextDecoder();
     for (const [path, bytes] of Object.entries(files)) if (path.endsWith(".ts")) sources[path] = dec.decode(bytes);
-    wasm = await compileAssemblyScript(sources, entry, fn.name);
+    wasm = await builder.compileAssemblyScript(sources, entry, fn.name);
   }
-  const prepared = await prepareModule(wasm, limits, fn.name);
+  const prepared = await builder.prepareModule(wasm, limits, fn.name);
   const cid = await store.addBytes(prepared);
   await kv.set(["monkey", "module", key], cid);
   return { cid, cached: false };

@@ -1,7 +1,11 @@
-/** End to end (root): limits are enforced, mounts are read-only when asked, seccomp blocks mount, clone works. */
+/**
+ * End to end (root): limits are enforced (memory, pids, CPU), mounts are read-only when asked, seccomp blocks
+ * mount, clone works.
+ */
 import { assert, assertEquals } from "./assert.ts";
 import { e2e, finalCleanup } from "./harness.ts";
 import { cloneContainer } from "../../runtime/container/clone.ts";
+import { detectCgroupLayout } from "../../runtime/container/cgroups.ts";
 import { parseStatefile } from "../../runtime/container/statefile.ts";
 
 const sleepy = (extra = "") => parseStatefile(`container: busybox\ncommand: ["sleep", "600"]\n${extra}`);
@@ -29,6 +33,43 @@ limits: {pids: 16}
   const log = (await rt.lastLogLines(c.id, 50)).join("\n");
   assert(log.includes("can't fork"), `fork was refused (log: ${log})`);
   assert(!log.includes("all forked"), "the loop must not complete");
+}));
+
+Deno.test(e2e("container: CPU is throttled at the cpus limit", async ({ rt }) => {
+  const layout = await detectCgroupLayout();
+  if (!layout.v1.cpu && !layout.v2?.controllers.includes("cpu")) {
+    console.log("no cpu cgroup controller on this host: nothing to check");
+    return;
+  }
+  const [c] = await rt.run(parseStatefile(`container: busybox
+command: ["sh", "-c", "while :; do :; done"]
+limits: {cpus: 0.05}
+`));
+  const rec = await rt.getContainer(c.id);
+  const read = (path: string) => Deno.readTextFile(path).then((t) => t.trim(), () => null);
+  let dir: string | undefined, quota: string | null = null;
+  for (const d of rec.cgroups) {
+    // v1: cpu.cfs_quota_us + cpu.cfs_period_us; v2: cpu.max "<quota> <period>"
+    const v1 = await read(`${d}/cpu.cfs_quota_us`);
+    const v2 = await read(`${d}/cpu.max`);
+    if (v1 !== null) quota = `${v1} ${await read(`${d}/cpu.cfs_period_us`)}`;
+    else if (v2 !== null) quota = v2;
+    if (quota !== null) {
+      dir = d;
+      break;
+    }
+  }
+  assert(dir, `no cpu cgroup among ${rec.cgroups.join(", ")}`);
+  assertEquals(quota, "5000 100000", "0.05 CPU = 5 ms per 100 ms period");
+  // The busy loop wants a whole CPU, so the scheduler must hold it back (even a busy host leaves it more than 5%):
+  // wait, bounded, for the counter.
+  let throttled = 0;
+  for (let i = 0; i < 200 && throttled === 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const stat = (await read(`${dir}/cpu.stat`)) ?? "";
+    throttled = Number(stat.match(/^nr_throttled (\d+)/m)?.[1] ?? 0);
+  }
+  assert(throttled > 0, "the container was throttled (cpu.stat nr_throttled > 0)");
 }));
 
 Deno.test(e2e("container: mounts are read-only when asked, writable otherwise", async ({ rt, tmp }) => {

@@ -51,7 +51,14 @@ export async function startCloud(dataDir: string): Promise<Cloud> {
       try {
         child.kill("SIGTERM");
       } catch { /* already gone */ }
+      // A node that cannot shut down within 15 s is a bug the test should not hang on: kill it.
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* gone */ }
+      }, 15_000);
       await child.status;
+      clearTimeout(timer);
     },
   };
 }

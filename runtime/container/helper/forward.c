@@ -1,8 +1,7 @@
 /*
- * Port publishing without bridges or routes ("direct network"): for each published port a forwarder process joins
- * the container's network namespace and serves a Unix socket in the host filesystem, connecting each client to
- * 127.0.0.1:<port> inside. Optionally a second forwarder listens on the host's 127.0.0.1:<host port> and relays
- * to that Unix socket. The container only ever has loopback.
+ * Port publishing without bridges or routes ("direct network"): for each published port a forwarder process
+ * serves a Unix socket in the host filesystem and, optionally, the host's 127.0.0.1:<host port>, connecting each
+ * client to 127.0.0.1:<port> inside the container's network namespace. The container only ever has loopback.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -42,17 +41,6 @@ static int bind_unix(const char *path) {
     int saved = errno;
     close(fd);
     errno = saved;
-    return -1;
-  }
-  return fd;
-}
-
-static int connect_unix(const char *path) {
-  struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  strncpy(addr.sun_path, path, sizeof addr.sun_path - 1);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-    close(fd);
     return -1;
   }
   return fd;
@@ -104,30 +92,56 @@ static void relay(int a, int b) {
   }
 }
 
-/* Accept loop shared by both forwarders; each connection gets its own short-lived process. */
-static void serve(int listen_fd, int container_port, const char *unix_target) {
+/*
+ * The parent-death signal only covers a parent that dies after it is set: if the parent was killed between fork
+ * and prctl (tau kills a supervisor right after "started"), the child has been reparented already and must go.
+ */
+static void die_with(pid_t parent) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(0);
+}
+
+/*
+ * One forwarder per published port serves both listeners (the Unix socket and, if asked, 127.0.0.1:<host port>).
+ * It stays in the host's network namespace and holds the container's: each connection gets a short-lived process
+ * that enters the container's namespace and connects to 127.0.0.1:<port> there, so TCP clients need no extra hop.
+ */
+static void serve(const int *listen_fds, int nfds, int netns, int container_port) {
   signal(SIGCHLD, SIG_IGN); /* auto-reap connection processes */
+  struct pollfd p[2];
+  for (int i = 0; i < nfds; i++) p[i] = (struct pollfd){.fd = listen_fds[i], .events = POLLIN};
   for (;;) {
-    int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-    if (c < 0) {
-      if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE) continue;
+    if (poll(p, nfds, -1) < 0) {
+      if (errno == EINTR) continue;
       _exit(1);
     }
-    pid_t pid = fork();
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      close(listen_fd);
-      int up = unix_target ? connect_unix(unix_target) : connect_loopback(container_port);
-      if (up >= 0) relay(c, up);
-      _exit(0);
+    for (int i = 0; i < nfds; i++) {
+      if (!(p[i].revents & POLLIN)) continue;
+      int c = accept4(p[i].fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (c < 0) {
+        if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE) continue;
+        _exit(1);
+      }
+      pid_t self = getpid();
+      pid_t pid = fork();
+      if (pid == 0) {
+        die_with(self);
+        for (int k = 0; k < nfds; k++) close(listen_fds[k]);
+        int flags = fcntl(c, F_GETFL);
+        if (flags >= 0) fcntl(c, F_SETFL, flags & ~O_NONBLOCK);
+        if (setns(netns, CLONE_NEWNET) < 0) _exit(1);
+        int up = connect_loopback(container_port);
+        if (up >= 0) relay(c, up);
+        _exit(0);
+      }
+      close(c);
     }
-    close(c);
   }
 }
 
 /* Forwarders die with the supervisor, keep no copy of tau's status pipe, and take signals normally. */
-static void forwarder_reset(void) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+static void forwarder_reset(pid_t supervisor) {
+  die_with(supervisor);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
@@ -166,24 +180,17 @@ int ports_start(struct config *cfg, int netns, int *pids, char *err, size_t errl
   int n = 0;
   for (int i = 0; i < cfg->nports; i++) {
     struct port_map *p = &cfg->ports[i];
+    int fds[2] = {p->unix_fd, p->tcp_fd};
+    pid_t self = getpid();
     pid_t pid = fork();
     if (pid < 0) FAIL("fork forwarder: %s", strerror(errno));
     if (pid == 0) {
-      forwarder_reset();
-      if (setns(netns, CLONE_NEWNET) < 0) _exit(1);
-      serve(p->unix_fd, p->container_port, NULL);
+      forwarder_reset(self);
+      serve(fds, p->tcp_fd >= 0 ? 2 : 1, netns, p->container_port);
     }
     pids[n++] = pid;
     close(p->unix_fd);
-    if (p->tcp_fd < 0) continue;
-    pid = fork();
-    if (pid < 0) FAIL("fork forwarder: %s", strerror(errno));
-    if (pid == 0) {
-      forwarder_reset();
-      serve(p->tcp_fd, 0, p->socket_path);
-    }
-    pids[n++] = pid;
-    close(p->tcp_fd);
+    if (p->tcp_fd >= 0) close(p->tcp_fd);
   }
   return n;
 }

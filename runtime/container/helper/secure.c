@@ -90,8 +90,8 @@ int drop_privileges(char *err, size_t errlen) {
   for (size_t i = 0; i < sizeof kept_caps / sizeof kept_caps[0]; i++) keep |= 1ULL << kept_caps[i];
   for (int cap = 0; cap < 64; cap++) {
     if (keep & (1ULL << cap)) continue;
-    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break; /* past the last capability this kernel knows */
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+      if (errno == EINVAL) break; /* past the last capability this kernel knows */
       snprintf(err, errlen, "drop capability %d: %s", cap, strerror(errno));
       return -1;
     }

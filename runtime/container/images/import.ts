@@ -56,7 +56,7 @@ async function unpackArchive(file: string, dest: string): Promise<void> {
   }
 }
 
-function toConfig(raw: Record<string, unknown>): { config: ImageConfig; diffIds: string[] } {
+export function toConfig(raw: Record<string, unknown>): { config: ImageConfig; diffIds: string[] } {
   const c = (raw.config ?? {}) as Record<string, unknown>;
   const rootfs = (raw.rootfs ?? {}) as { diff_ids?: string[] };
   if (!Array.isArray(rootfs.diff_ids)) throw new TauError("image config has no rootfs.diff_ids");
@@ -107,7 +107,7 @@ function blobPath(dir: string, digest: string): string {
   return `${dir}/blobs/${alg}/${hex}`;
 }
 
-function goArch(): string {
+export function goArch(): string {
   return Deno.build.arch === "x86_64" ? "amd64" : "arm64";
 }
 
