@@ -1,6 +1,6 @@
 /** `tau dev` (the whole cloud on a laptop) and `tau serve` (a node on a server): the same node, other defaults. */
 import type { Command } from "commander";
-import { startNode, type TauNode } from "../services/node.ts";
+import type { TauNode } from "../services/node.ts";
 
 export function registerCloudCommands(program: Command): void {
   program.command("dev")
@@ -20,6 +20,8 @@ export function registerCloudCommands(program: Command): void {
 }
 
 async function runNode(http: string, data: string, what: string): Promise<void> {
+  // Loaded here, not at the top: every other command starts faster without the node's dependency graph.
+  const { startNode } = await import("../services/node.ts");
   const node = await startNode({ dataDir: data, http, echoLogs: true });
   console.log(
     `tau ${what} ready: gateway ${node.url} (set the Host header to a project's domain), ` +

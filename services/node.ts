@@ -9,7 +9,9 @@ import { join, resolve } from "node:path";
 import { TauError } from "../runtime/errors.ts";
 import { openNodeKv } from "../runtime/kv/open.ts";
 import { type ContentStore, openContentStore } from "../runtime/storage/helia.ts";
-import { FunctionRuntime, ModuleBuilder } from "../runtime/wasm/mod.ts";
+// Not mod.ts: it also re-exports the compiler and binaryen, which only the build worker should load.
+import { FunctionRuntime } from "../runtime/wasm/runtime.ts";
+import { ModuleBuilder } from "../runtime/wasm/builder.ts";
 import { Auth } from "./auth/projects.ts";
 import { authRoutes } from "./auth/routes.ts";
 import { Gateway } from "./gateway/gateway.ts";

@@ -3,7 +3,7 @@
  * inline attempt, an executor Worker otherwise). Everything the guest produced comes back as an Outcome.
  */
 import { assemblyScriptEnv, GuestAbort, GuestMemory, SDK_MODULE, SdkCall, sdkImports } from "./abi_sdk.ts";
-import { DeadlineExceeded, meter } from "./meter.ts";
+import { DeadlineExceeded, meter, METER_MODULE, METER_TICK } from "./meter.ts";
 import {
   type CallInput,
   concatChunks,
@@ -13,7 +13,6 @@ import {
   OutputTooLarge,
   stderrLines,
 } from "./outcome.ts";
-import { METER_MODULE, METER_TICK } from "./prepare.ts";
 import { cgiEnv, parseCgiOutput } from "./wagi.ts";
 import { ProcExit, WASI_MODULE, WasiShim, wasiUnknown } from "./wasi.ts";
 
@@ -35,6 +34,8 @@ export class CompiledFunction {
   /** Prepared by prepareModule. An unmetered module cannot be interrupted, so it only ever runs on executors. */
   readonly metered: boolean;
   warm?: WarmSdkInstance;
+  /** Calls attempted on the serving thread; the runtime treats the first one differently (lazy compilation). */
+  inlineCalls = 0;
 
   constructor(readonly key: string, readonly bytes: Uint8Array, readonly module: WebAssembly.Module) {
     this.exportNames = new Set(

@@ -4,6 +4,12 @@
  * Calls on one thread never overlap (wasm runs synchronously), so one meter per thread is enough.
  */
 
+// The import prepareModule adds. They live here, not in prepare.ts, so that running a function never loads binaryen.
+export const METER_MODULE = "tau_meter";
+export const METER_TICK = "tick";
+/** Metering points (function entries + loop iterations) between two host clock checks. */
+export const FUEL_PER_TICK = 4096;
+
 /** Thrown into the guest when its deadline has passed. */
 export class DeadlineExceeded extends Error {
   constructor() {

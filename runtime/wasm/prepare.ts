@@ -12,10 +12,8 @@ import { TauError } from "../errors.ts";
 import type { FunctionLimits } from "./types.ts";
 import { memoryInfo, setMemoryMaximum } from "./wasm_binary.ts";
 
-export const METER_MODULE = "tau_meter";
-export const METER_TICK = "tick";
-/** Metering points (function entries + loop iterations) between two host clock checks. */
-export const FUEL_PER_TICK = 4096;
+import { FUEL_PER_TICK, METER_MODULE, METER_TICK } from "./meter.ts";
+export { FUEL_PER_TICK, METER_MODULE, METER_TICK };
 const PAGE = 65536;
 /**
  * Features V8 runs without flags. Binaryen emits newer encodings (e.g. compact imports) when more are enabled.

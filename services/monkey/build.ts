@@ -13,7 +13,7 @@ import type { Job, JobLog } from "../patrick/jobs.ts";
 import type { Tns } from "../tns/tns.ts";
 import type { DeploymentRecord, FunctionDeployment, WebsiteDeployment } from "../tns/records.ts";
 import { buildFunctionModule } from "./functions.ts";
-import type { ModuleBuilder } from "../../runtime/wasm/mod.ts";
+import type { ModuleBuilder } from "../../runtime/wasm/builder.ts";
 
 type Files = Record<string, Uint8Array>;
 

@@ -6,7 +6,7 @@
 import { TauError } from "../../runtime/errors.ts";
 import type { ContentStore } from "../../runtime/storage/helia.ts";
 import type { FunctionResource } from "../../runtime/schema/mod.ts";
-import type { ModuleBuilder } from "../../runtime/wasm/mod.ts";
+import type { ModuleBuilder } from "../../runtime/wasm/builder.ts";
 
 const BUILD_CACHE_VERSION = "1";
 
