@@ -89,10 +89,17 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   control.notFound((c) => c.json({ error: `no API route ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
 
   const controlHosts = new Set(["localhost", "127.0.0.1", "::1", "[::1]", hostname.toLowerCase()]);
-  const server = Deno.serve({ hostname, port, onListen: () => {} }, (req) => {
+  const server = Deno.serve({ hostname, port, onListen: () => {} }, (req, info) => {
     const hostHeader = req.headers.get("host") ?? "";
     const host = hostHeader.replace(/:\d+$/, "").toLowerCase();
-    if (controlHosts.has(host)) return control.fetch(req);
+    if (controlHosts.has(host)) {
+      // The API and git hosting have no user accounts yet: only this machine may use them, whatever Host it sends.
+      if (isLoopback((info.remoteAddr as Deno.NetAddr).hostname)) return control.fetch(req);
+      return Response.json({
+        error: "the control plane (API, git) answers only on this machine's loopback",
+        hint: "run tau commands on the node itself, or through an SSH tunnel",
+      }, { status: 403 });
+    }
     return gateway.handle(req, host);
   });
   const addr = server.addr as Deno.NetAddr;
@@ -118,6 +125,10 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
       kv.close();
     },
   };
+}
+
+function isLoopback(address: string): boolean {
+  return address === "::1" || address.startsWith("127.") || address === "::ffff:127.0.0.1";
 }
 
 async function checkWritable(dir: string) {

@@ -1,5 +1,5 @@
 import { type CgroupLayout, planCgroups } from "./cgroups.ts";
-import { assertEquals } from "../../tests/container/assert.ts";
+import { assertEquals } from "../../tests/helpers/assert.ts";
 
 const limits = { memoryBytes: 1 << 26, cpus: 0.5, pids: 64 };
 

@@ -4,6 +4,7 @@
  */
 import { parseDocument } from "yaml";
 import { TauError } from "../errors.ts";
+import { parseSize as parseSchemaSize } from "../schema/units.ts";
 import type { Limits } from "./cgroups.ts";
 
 export interface PortSpec {
@@ -50,28 +51,15 @@ const KEYS = [
   "domains",
   "paths",
 ];
-const SIZE_UNITS: Record<string, number> = {
-  "": 1,
-  b: 1,
-  k: 1024,
-  kb: 1024,
-  kib: 1024,
-  m: 1024 ** 2,
-  mb: 1024 ** 2,
-  mib: 1024 ** 2,
-  g: 1024 ** 3,
-  gb: 1024 ** 3,
-  gib: 1024 ** 3,
-};
 
-/** "64MB", "512k", "1GiB", 1048576 -> bytes (binary units, as container tools use). */
+/** "64MB", "512k", "1GiB", 1048576 -> bytes: the project's one size syntax (binary units), plus a container minimum. */
 export function parseSize(value: unknown, where: string): number {
-  const m = String(value).trim().toLowerCase().match(/^(\d+(?:\.\d+)?)\s*([a-z]*)$/);
-  const unit = m ? SIZE_UNITS[m[2]] : undefined;
-  if (!m || unit === undefined || Number(m[1]) <= 0) {
+  let bytes: number;
+  try {
+    bytes = parseSchemaSize(typeof value === "number" ? value : String(value));
+  } catch {
     throw new TauError(`${where}: "${value}" is not a size`, { hint: "write a size like 64MB, 512KB or 1GB" });
   }
-  const bytes = Math.floor(Number(m[1]) * unit);
   if (bytes < 4 * 1024 * 1024) {
     throw new TauError(`${where}: ${value} is too small for a container`, { hint: "use at least 4MB" });
   }

@@ -1,5 +1,5 @@
 import { parseSize, parseStatefile } from "./statefile.ts";
-import { assertEquals, assertRejects } from "../../tests/container/assert.ts";
+import { assertEquals, assertRejects } from "../../tests/helpers/assert.ts";
 
 const reject = (text: string, re: RegExp) =>
   assertRejects(() => Promise.resolve().then(() => parseStatefile(text, "app.yml", "/base")), re);

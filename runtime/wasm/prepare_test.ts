@@ -1,7 +1,7 @@
 import { TauError } from "../errors.ts";
 import { compileAssemblyScript } from "./compile_as.ts";
 import { METER_MODULE, prepareModule } from "./prepare.ts";
-import { assert, assertEquals, assertRejects, assertStringIncludes } from "./test_assert.ts";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../tests/helpers/assert.ts";
 import { fixtureWasm } from "./test_support.ts";
 import { memoryInfo } from "./wasm_binary.ts";
 

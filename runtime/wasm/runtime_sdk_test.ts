@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertStringIncludes } from "./test_assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "../../tests/helpers/assert.ts";
 import { Harness, LIMITS } from "./test_support.ts";
 
 const HELLO = `

@@ -1,5 +1,5 @@
 import { ExecutorPool } from "./executor_pool.ts";
-import { assert, assertEquals, assertStringIncludes } from "./test_assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "../../tests/helpers/assert.ts";
 import { fixtureWasm, Harness, LIMITS } from "./test_support.ts";
 
 Deno.test("WAGI: hello.wasm gets the request CGI-style and answers with its headers and body", async () => {

@@ -1,5 +1,5 @@
 /** End to end (root): run, serve HTTP through the published port, exec, stop, rm, errors, kill -9 recovery. */
-import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects } from "../helpers/assert.ts";
 import { assertNoLeaks, e2e, finalCleanup, httpGet } from "./harness.ts";
 import { ContainerRuntime } from "../../runtime/container/runtime.ts";
 import { parseStatefile } from "../../runtime/container/statefile.ts";

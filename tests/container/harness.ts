@@ -2,7 +2,7 @@
  * Shared set-up for the container end-to-end tests: one temp data dir and one imported busybox image per test
  * file, a reason to skip when containers cannot run here, and a leak check run after every test.
  */
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
 import { busyboxLayer, haveBusybox, writeOciLayout } from "./fixture.ts";
 import { ContainerRuntime, containerSupportProblem } from "../../runtime/container/runtime.ts";
 import { importImage } from "../../runtime/container/images/import.ts";

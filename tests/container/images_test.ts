@@ -1,5 +1,5 @@
 /** Image import (root: whiteouts are device nodes): OCI layout dir and tar, docker save, whiteouts, dedup. */
-import { assertEquals, assertRejects } from "./assert.ts";
+import { assertEquals, assertRejects } from "../helpers/assert.ts";
 import { e2e, finalCleanup } from "./harness.ts";
 import { busyboxLayer, tar, writeDockerSave, writeOciLayout } from "./fixture.ts";
 import { importImage } from "../../runtime/container/images/import.ts";

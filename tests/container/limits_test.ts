@@ -2,7 +2,7 @@
  * End to end (root): limits are enforced (memory, pids, CPU), mounts are read-only when asked, seccomp blocks
  * mount, clone works.
  */
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
 import { e2e, finalCleanup } from "./harness.ts";
 import { cloneContainer } from "../../runtime/container/clone.ts";
 import { detectCgroupLayout } from "../../runtime/container/cgroups.ts";

@@ -1,5 +1,5 @@
 /** Registry pull (root for the store's helper): token flow, index by platform, digest checks, then run the image. */
-import { assert, assertEquals, assertRejects } from "./assert.ts";
+import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { e2e, finalCleanup } from "./harness.ts";
 import { busyboxLayer, sha256, tar, writeOciLayout } from "./fixture.ts";
 import { startTestRegistry, wrapInIndex } from "./registry_server.ts";

@@ -1,26 +1,41 @@
-// Small assertion helpers: JSR's @std/assert is not reachable here, and node:assert reads less clearly in Deno tests.
+// The project's test assertions, in one place: JSR's @std/assert is not reachable here.
 import { AssertionError } from "node:assert";
 
-export function assert(value: unknown, message = "expected a truthy value"): asserts value {
-  if (!value) throw new AssertionError({ message });
+function fail(message: string | undefined, what: string): never {
+  throw new AssertionError({ message: message ? `${message}: ${what}` : what });
+}
+
+export function assert(value: unknown, message?: string): asserts value {
+  if (!value) fail(message, "expected a truthy value");
 }
 
 export function assertEquals<T>(actual: T, expected: T, message?: string): void {
   const a = JSON.stringify(actual);
   const e = JSON.stringify(expected);
-  if (a !== e) throw new AssertionError({ message: `${message ? message + ": " : ""}expected ${e}, got ${a}` });
+  if (a !== e) fail(message, `expected ${e}, got ${a}`);
 }
 
 export function assertStringIncludes(actual: string | undefined, expected: string, message?: string): void {
   if (!actual?.includes(expected)) {
-    throw new AssertionError({
-      message: `${message ? message + ": " : ""}expected ${JSON.stringify(actual)} to include ${
-        JSON.stringify(expected)
-      }`,
-    });
+    fail(message, `expected ${JSON.stringify(actual)} to include ${JSON.stringify(expected)}`);
   }
 }
 
-export function assertMatch(actual: string, re: RegExp): void {
-  if (!re.test(actual)) throw new AssertionError({ message: `expected ${JSON.stringify(actual)} to match ${re}` });
+export function assertMatch(actual: string, re: RegExp, message?: string): void {
+  if (!re.test(actual)) fail(message, `expected ${JSON.stringify(actual)} to match ${re}`);
+}
+
+/** `fn` must reject; the error must match `check` (a RegExp on its message, or a function that asserts). */
+export async function assertRejects(
+  fn: () => Promise<unknown>,
+  check: RegExp | ((e: unknown) => void),
+): Promise<Error> {
+  try {
+    await fn();
+  } catch (err) {
+    if (check instanceof RegExp) assertMatch((err as Error).message, check, "wrong error");
+    else check(err);
+    return err as Error;
+  }
+  fail(undefined, "expected a rejection");
 }
