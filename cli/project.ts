@@ -5,6 +5,7 @@ import { TauError } from "../runtime/errors.ts";
 import { git } from "../runtime/git/git.ts";
 import type { Job } from "../services/patrick/jobs.ts";
 import type { DeploymentRef } from "../services/tns/records.ts";
+import { checkProjectName } from "../services/auth/projects.ts";
 import { api, cloudUrl, currentProject, request } from "./client.ts";
 
 interface ProjectView {
@@ -25,6 +26,7 @@ export async function newProject(
   },
 ): Promise<{ project: ProjectView; dir: string }> {
   const log = opts.log ?? (() => {});
+  checkProjectName(name); // the cloud checks too; checking here first spares a round trip and a half-made folder
   const dir = join(opts.dir ?? ".", name);
   try {
     await Deno.stat(dir);
