@@ -73,6 +73,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const runtime = new FunctionRuntime({
     load: (cid) => store.cat(cid),
     inlineBudgetMs: opts.inlineBudgetMs,
+    warmExecutor: true,
     onLog: opts.echoLogs ? (l) => console.error(`[fn ${l.fn} ${l.requestId}] ${l.stream}: ${l.text}`) : undefined,
   });
   const gateway = new Gateway({ tns, store, runtime });

@@ -37,6 +37,7 @@ export class ExecutorPool {
   private readonly queue: Pending[] = [];
   private nextJobId = 1;
   private closed = false;
+  private keepWarm = false;
 
   constructor(private readonly size: number) {}
 
@@ -58,6 +59,15 @@ export class ExecutorPool {
       slot.worker.terminate();
     }
     for (const p of this.queue.splice(0)) p.resolve(executorError("the function runtime closed before the call ran"));
+  }
+
+  /**
+   * Start one worker ahead of need: the first call that outgrows the inline budget would otherwise also wait for a
+   * worker to boot (tens of milliseconds), and so would the call after a stuck worker was replaced.
+   */
+  warm(): void {
+    this.keepWarm = true;
+    if (!this.closed && this.slots.length === 0) this.spawn();
   }
 
   private dispatch(): void {
@@ -132,6 +142,7 @@ export class ExecutorPool {
       slot.running = undefined;
     }
     this.dispatch();
+    if (this.keepWarm) this.warm();
   }
 }
 
