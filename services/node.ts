@@ -101,7 +101,15 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
         hint: "run tau commands on the node itself, or through an SSH tunnel",
       }, { status: 403 });
     }
-    return gateway.handle(req, host);
+    return gateway.handle(req, host).catch((err) => {
+      // A node-side failure (storage, KV) must still answer: one line for the client, the detail in the log.
+      const id = gateway.newRequestId();
+      console.error(`gateway error for ${host} (request ${id}):`, err);
+      return new Response(`internal error serving ${host} (request ${id})\n`, {
+        status: 500,
+        headers: { "content-type": "text/plain; charset=utf-8", "x-request-id": id },
+      });
+    });
   });
   const addr = server.addr as Deno.NetAddr;
   const urlHost = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;

@@ -17,12 +17,16 @@ export class Gateway {
   #loading = new Map<string, Promise<HostRoutes | null>>();
   #requestPrefix = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
   #requests = 0;
+  /** Bumped on every flip: a route load that started before a flip must not cache what it read. */
+  #generation = 0;
 
   constructor(deps: { tns: Tns; store: ContentStore; runtime: FunctionRuntime }) {
     this.#tns = deps.tns;
     this.#runtime = deps.runtime;
     this.#files = new WebsiteFiles(deps.store);
     deps.tns.onFlip((project) => {
+      this.#generation++;
+      this.#loading.clear(); // later requests must not join a load that read the old pointer
       for (const [host, routes] of this.#hosts) {
         // Unknown hosts (null) may just have been claimed by this deploy: drop them too.
         if (!routes || routes.project === project) this.#hosts.delete(host);
@@ -72,26 +76,30 @@ export class Gateway {
   #load(host: string): Promise<HostRoutes | null> {
     let pending = this.#loading.get(host);
     if (!pending) {
+      const generation = this.#generation;
       pending = (async () => {
         const owner = await this.#tns.resolveHost(host);
         const current = owner ? await this.#tns.current(owner.project, owner.branch) : null;
         if (!current) {
-          this.#remember(host, null);
+          this.#remember(host, null, generation);
           return null;
         }
-        const tables = compileRoutes(current.record);
-        for (const [fqdn, routes] of tables) {
-          // Only hosts this project still owns in TNS: a domain moved elsewhere must not be served from here.
-          if (fqdn === host) this.#remember(fqdn, routes);
-        }
-        return tables.get(host) ?? null;
-      })().finally(() => this.#loading.delete(host));
+        // Only the asked host is cached: the record's other hosts are looked up (and ownership checked) on their own.
+        const routes = compileRoutes(current.record).get(host) ?? null;
+        this.#remember(host, routes, generation);
+        return routes;
+      })();
+      const mine = pending;
+      mine.finally(() => {
+        if (this.#loading.get(host) === mine) this.#loading.delete(host);
+      }).catch(() => {}); // the caller handles the rejection; this side chain must not be an unhandled one
       this.#loading.set(host, pending);
     }
     return pending;
   }
 
-  #remember(host: string, routes: HostRoutes | null) {
+  #remember(host: string, routes: HostRoutes | null, generation: number) {
+    if (generation !== this.#generation) return;
     if (this.#hosts.size > 100_000) this.#hosts.clear();
     this.#hosts.set(host, routes);
   }

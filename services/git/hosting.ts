@@ -176,7 +176,7 @@ export class GitHosting {
       const err = (await stderrText).trim();
       return new Response(`git backend failed (exit ${status.code}): ${err}\n`, { status: 500 });
     }
-    const headerText = new TextDecoder().decode(buffered.subarray(0, headerEnd.valueOf()));
+    const headerText = new TextDecoder().decode(buffered.subarray(0, headerEnd));
     const bodyStart = buffered.subarray(headerEnd + (buffered[headerEnd] === 13 ? 4 : 2));
     const headers = new Headers();
     let status = 200;
