@@ -186,8 +186,11 @@ export class FunctionRuntime {
   private compiled(key: string): Promise<CompiledFunction> {
     let p = this.modules.get(key);
     if (!p) {
-      p = this.load(key).then((bytes) => {
-        const fn = CompiledFunction.compile(key, bytes);
+      p = this.load(key).then(async (bytes) => {
+        // Async compile, not `new WebAssembly.Module`: V8 compiles on background threads instead of lazily on the
+        // first call (measured on a 97 KB module whose first call touches every function: 4-6.5 ms vs 9-14.5 ms).
+        const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+        const fn = new CompiledFunction(key, bytes, module);
         this.ready.set(key, fn);
         return fn;
       });
