@@ -6,6 +6,7 @@
  *   ["auth", "project", name] -> Project
  */
 import { TauError } from "../../runtime/errors.ts";
+import { nameProblem } from "../../runtime/schema/fields.ts";
 import type { GitHosting } from "../git/hosting.ts";
 
 export interface Project {
@@ -23,14 +24,12 @@ export interface RepoInfo {
   upstream?: string;
 }
 
-export const PROJECT_NAME = /^[a-z][a-z0-9_]*$/;
-
+/** Project names follow the config schema's one naming rule (snake_case), with its suggestion in the hint. */
 export function checkProjectName(name: string): void {
-  if (!PROJECT_NAME.test(name)) {
-    const suggestion = name.toLowerCase().replace(/[^a-z0-9_]+/g, "_").replace(/^[^a-z]+/, "");
-    throw new TauError(`invalid project name '${name}': use snake_case`, {
-      hint: suggestion ? `try: ${suggestion}` : "start with a letter; use a-z, 0-9 and _",
-    });
+  const problem = nameProblem(name, "project name");
+  if (problem) {
+    const [message, example] = problem.split(", e.g. ");
+    throw new TauError(message, { hint: example ? `try: ${example}` : "start with a letter; use a-z, 0-9 and _" });
   }
 }
 

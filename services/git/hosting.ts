@@ -6,6 +6,7 @@
 import { Hono } from "hono";
 import { join } from "node:path";
 import { TauError } from "../../runtime/errors.ts";
+import { NAME_RE } from "../../runtime/schema/fields.ts";
 import { commitFiles, git, initBareRepo, listHeads } from "../../runtime/git/git.ts";
 
 export interface PushEvent {
@@ -15,8 +16,6 @@ export interface PushEvent {
   commit: string;
   source: "git" | "webhook";
 }
-
-const REPO_NAME = /^[a-z][a-z0-9_]*$/;
 
 export class GitHosting {
   readonly root: string;
@@ -30,7 +29,7 @@ export class GitHosting {
   }
 
   repoPath(project: string, repo: string): string {
-    if (!REPO_NAME.test(project) || !REPO_NAME.test(repo)) {
+    if (!NAME_RE.test(project) || !NAME_RE.test(repo)) {
       throw new TauError(`invalid repository name ${project}/${repo}`, { status: 404 });
     }
     return join(this.root, project, `${repo}.git`);
