@@ -21,11 +21,6 @@
 
 #include "helper.h"
 
-#define FAIL(...)                       \
-  do {                                  \
-    snprintf(err, errlen, __VA_ARGS__); \
-    return -1;                          \
-  } while (0)
 
 static int bind_unix(const char *path) {
   struct sockaddr_un addr = {.sun_family = AF_UNIX};

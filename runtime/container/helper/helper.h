@@ -85,4 +85,11 @@ int exec_in_container(struct config *cfg);
 /* init.c: PID 1 inside the container */
 int container_init(const struct config *cfg, int ready_fd) __attribute__((noreturn));
 
+/* Report a failure into the caller's `err` buffer (`char *err, size_t errlen` in scope) and return -1. */
+#define FAIL(...)                       \
+  do {                                  \
+    snprintf(err, errlen, __VA_ARGS__); \
+    return -1;                          \
+  } while (0)
+
 #endif

@@ -19,11 +19,6 @@
 
 #include "helper.h"
 
-#define FAIL(...)                          \
-  do {                                     \
-    snprintf(err, errlen, __VA_ARGS__);    \
-    return -1;                             \
-  } while (0)
 
 /*
  * Creates root/target one component at a time and refuses symlinks on the way: the image controls the rootfs

@@ -7,16 +7,18 @@ import { ByteReader, openMaybeGzip, readTar } from "./tar.ts";
 import { type ImageConfig, type ImageRecord, ImageStore, normalizeRef } from "./store.ts";
 
 const REF_ANNOTATIONS = ["io.containerd.image.name", "org.opencontainers.image.ref.name"];
-const INDEX_TYPES = [
+export const INDEX_TYPES = [
   "application/vnd.oci.image.index.v1+json",
   "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
 
-interface Descriptor {
+/** An OCI content descriptor, as image layouts (import) and registries (pull) both write them. */
+export interface Descriptor {
   mediaType?: string;
   digest: string;
+  size?: number;
   annotations?: Record<string, string>;
-  platform?: { os?: string; architecture?: string };
+  platform?: { os?: string; architecture?: string; variant?: string };
 }
 
 export interface ImportOptions {

@@ -4,22 +4,10 @@
  * layer again by its diff id when extracted, so nothing unverified reaches the store.
  */
 import { TauError } from "../../errors.ts";
-import { goArch, toConfig } from "./import.ts";
+import { type Descriptor, goArch, INDEX_TYPES, toConfig } from "./import.ts";
 import { parsePullRef, RegistryClient } from "./registry.ts";
 import { type ImageRecord, type ImageStore, normalizeRef } from "./store.ts";
 import { openMaybeGzip } from "./tar.ts";
-
-const INDEX_TYPES = [
-  "application/vnd.oci.image.index.v1+json",
-  "application/vnd.docker.distribution.manifest.list.v2+json",
-];
-
-interface Descriptor {
-  mediaType?: string;
-  digest: string;
-  size?: number;
-  platform?: { os?: string; architecture?: string; variant?: string };
-}
 
 export interface PullOptions {
   /** registry URL or host when REF does not name one */
