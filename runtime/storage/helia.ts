@@ -3,6 +3,7 @@
  * createHeliaLight has no libp2p, no routers and no block brokers, so nothing here ever contacts the public IPFS
  * network; replication between nodes (hoarder) adds a private block exchange on top of the same blockstore.
  */
+import { concatBytes } from "../bytes.ts";
 import { createHeliaLight, type Helia } from "helia";
 import { type UnixFS, unixfs } from "@helia/unixfs";
 import { FsBlockstore } from "blockstore-fs";
@@ -86,23 +87,14 @@ export async function openContentStore(dataDir: string): Promise<ContentStore> {
     async cat(cid, range) {
       const parsed = parseCid(cid);
       const chunks: Uint8Array[] = [];
-      let total = 0;
       try {
         for await (const c of fs.cat(parsed, range ? { offset: range.offset, length: range.length } : {})) {
           chunks.push(c);
-          total += c.length;
         }
       } catch (err) {
         throw new TauError(`content ${cid} is not in this node's store`, { status: 404, cause: err });
       }
-      if (chunks.length === 1) return chunks[0] as Uint8Array<ArrayBuffer>;
-      const out = new Uint8Array(total);
-      let at = 0;
-      for (const c of chunks) {
-        out.set(c, at);
-        at += c.length;
-      }
-      return out;
+      return concatBytes(chunks);
     },
     async resolveFile(root, path) {
       let current = root;

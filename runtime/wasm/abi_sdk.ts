@@ -3,14 +3,8 @@
  * A warm instance is reused across requests, so the imports read and write a per-call state object that the
  * engine swaps in before calling the guest's export.
  */
-import {
-  type CallInput,
-  concatChunks,
-  type LogEntry,
-  MAX_RESPONSE_BYTES,
-  type Outcome,
-  OutputTooLarge,
-} from "./outcome.ts";
+import { concatBytes } from "../bytes.ts";
+import { type CallInput, type LogEntry, MAX_RESPONSE_BYTES, type Outcome, OutputTooLarge } from "./outcome.ts";
 
 export const SDK_MODULE = "tau";
 
@@ -57,7 +51,7 @@ export class SdkCall {
   }
 
   outcome(): Outcome {
-    const body = this.size === 0 ? null : concatChunks(this.chunks, this.size);
+    const body = this.size === 0 ? null : concatBytes(this.chunks);
     return { kind: "response", status: this.status, headers: this.headers, body, logs: this.logs };
   }
 }

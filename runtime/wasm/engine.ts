@@ -2,11 +2,11 @@
  * Runs one call of a prepared module, synchronously, on whatever thread calls it (the serving thread for the
  * inline attempt, an executor Worker otherwise). Everything the guest produced comes back as an Outcome.
  */
+import { concatBytes } from "../bytes.ts";
 import { assemblyScriptEnv, GuestAbort, GuestMemory, SDK_MODULE, SdkCall, sdkImports } from "./abi_sdk.ts";
 import { DeadlineExceeded, meter, METER_MODULE, METER_TICK } from "./meter.ts";
 import {
   type CallInput,
-  concatChunks,
   type LogEntry,
   MAX_RESPONSE_BYTES,
   type Outcome,
@@ -151,12 +151,12 @@ function runWagi(
     exitCode = e.code;
   }
   const logs: LogEntry[] = [];
-  stderrLines(decoder.decode(concatChunks(stderr, stderr.reduce((n, c) => n + c.length, 0))), logs);
+  stderrLines(decoder.decode(concatBytes(stderr)), logs);
   if (exitCode !== 0 && stdoutSize === 0) {
     const message = `exited with code ${exitCode} and wrote no response`;
     return { kind: "error", reason: "trap", message, logs: [...logs, { stream: "trap", text: message }] };
   }
-  const parsed = parseCgiOutput(concatChunks(stdout, stdoutSize));
+  const parsed = parseCgiOutput(concatBytes(stdout));
   if (!parsed.ok) {
     return {
       kind: "error",
@@ -199,7 +199,7 @@ export function execute(
   } catch (e) {
     fn.warm = undefined; // its memory may be mid-update: never reuse an instance that did not return normally
     if (e instanceof DeadlineExceeded && budgetLimited) return { kind: "budget" };
-    stderrLines(decoder.decode(concatChunks(stderr, stderr.reduce((n, c) => n + c.length, 0))), logs);
+    stderrLines(decoder.decode(concatBytes(stderr)), logs);
     if (e instanceof Misconfigured) {
       return {
         kind: "error",

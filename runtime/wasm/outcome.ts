@@ -36,14 +36,3 @@ export class OutputTooLarge extends Error {
 export function stderrLines(text: string, logs: LogEntry[]) {
   for (const line of text.split("\n")) if (line.length > 0) logs.push({ stream: "stderr", text: line });
 }
-
-export function concatChunks(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
-}

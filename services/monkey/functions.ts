@@ -3,6 +3,7 @@
  * .wasm (C, Rust, TinyGo...) taken as is; both are then metered and memory-capped by prepareModule.
  * Results are cached by a hash of the folder's files and the limits, so a config-only push rebuilds nothing.
  */
+import { concatBytes } from "../../runtime/bytes.ts";
 import { TauError } from "../../runtime/errors.ts";
 import type { ContentStore } from "../../runtime/storage/helia.ts";
 import type { FunctionResource } from "../../runtime/schema/mod.ts";
@@ -64,13 +65,6 @@ async function digest(files: Record<string, Uint8Array>, salt: string): Promise<
   for (const path of Object.keys(files).sort()) {
     parts.push(enc.encode(`\0${path}\0${files[path].length}\0`), files[path]);
   }
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const all = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.length;
-  }
-  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", concatBytes(parts)));
   return [...hash].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -2,6 +2,8 @@
  * Test images built from Debian's busybox-static (no registry needed): a ustar writer, a hand-written OCI image
  * layout (oci-layout, index.json, manifest, config with diff_ids, gzip layers) and a `docker save` archive.
  */
+import { concatBytes } from "../../runtime/bytes.ts";
+
 export interface TarInput {
   name: string;
   type?: "file" | "dir" | "symlink";
@@ -51,13 +53,7 @@ export function tar(entries: TarInput[]): Uint8Array<ArrayBuffer> {
     }
   }
   parts.push(new Uint8Array(1024));
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 export async function gzip(data: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {

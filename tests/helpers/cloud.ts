@@ -2,6 +2,7 @@
  * End-to-end helpers: a real local cloud in a child process (`main.ts dev`), the real CLI as a subprocess, the real
  * git CLI, and an HTTP client that can set the Host header (fetch cannot), all on loopback.
  */
+import { concatBytes } from "../../runtime/bytes.ts";
 import { join } from "node:path";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -137,12 +138,7 @@ export async function hostRequest(
     chunks.push(buf.slice(0, n));
   }
   conn.close();
-  const all = new Uint8Array(chunks.reduce((s, c) => s + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
+  const all = concatBytes(chunks);
   const raw = new TextDecoder("latin1").decode(all);
   const headEnd = raw.indexOf("\r\n\r\n");
   const [statusLine, ...headerLines] = raw.slice(0, headEnd).split("\r\n");
@@ -172,13 +168,7 @@ function dechunk(data: Uint8Array): Uint8Array {
     out.push(data.subarray(at + lineEnd + 2, at + lineEnd + 2 + size));
     at += lineEnd + 2 + size + 2;
   }
-  const all = new Uint8Array(out.reduce((s, c) => s + c.length, 0));
-  let p = 0;
-  for (const c of out) {
-    all.set(c, p);
-    p += c.length;
-  }
-  return all;
+  return concatBytes(out);
 }
 
 /** Wait (bounded) for the build of `commit` to finish; returns the job. */

@@ -2,6 +2,7 @@
  * Streaming tar reader (ustar, pax and GNU long names): enough for image layers and image archives.
  * Entries must be consumed in order; an unread body is skipped when the next entry is requested.
  */
+import { concatBytes } from "../../bytes.ts";
 
 export interface TarEntry {
   name: string;
@@ -186,13 +187,7 @@ export function readTar(reader: ByteReader): TarStream {
     async bytes() {
       const parts: Uint8Array[] = [];
       for await (const c of this.body()) parts.push(c.slice());
-      const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-      let o = 0;
-      for (const p of parts) {
-        out.set(p, o);
-        o += p.length;
-      }
-      return out;
+      return concatBytes(parts);
     },
   };
 }
