@@ -83,7 +83,10 @@ export function registerContainerCommands(program: Command): void {
       const rt = await open(opts);
       const rows = [["ID", "NAME", "IMAGE", "STATUS", "PORTS"]];
       for (const r of await rt.listContainers()) {
-        const ports = r.status === "running" ? r.ports.map((p) => `127.0.0.1:${p.host}->${p.container}`).join(",") : "";
+        // Deployed containers publish only a Unix socket (host -1): the gateway is their way in.
+        const ports = r.status === "running"
+          ? r.ports.map((p) => `${p.host > 0 ? `127.0.0.1:${p.host}` : "unix"}->${p.container}`).join(",")
+          : "";
         rows.push([r.id, r.name, r.image, statusText(r), ports]);
       }
       console.log(table(rows));

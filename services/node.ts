@@ -21,6 +21,7 @@ import { Monkey } from "./monkey/build.ts";
 import { Patrick } from "./patrick/jobs.ts";
 import { patrickRoutes } from "./patrick/routes.ts";
 import { Tns } from "./tns/tns.ts";
+import { ContainerHost } from "./substrate/containers.ts";
 import { tnsRoutes } from "./tns/routes.ts";
 
 export interface NodeOptions {
@@ -42,6 +43,7 @@ export interface TauNode {
   patrick: Patrick;
   git: GitHosting;
   gateway: Gateway;
+  containers: ContainerHost;
   close(): Promise<void>;
 }
 
@@ -61,6 +63,14 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const kv = await openNodeKv(dataDir);
   const store = await openContentStore(join(dataDir, "storage"));
   const tns = new Tns(kv, store);
+  // substrate: the containers of every served deployment, started before TNS points at them (see containers.ts).
+  const containers = new ContainerHost({
+    dataDir: join(dataDir, "containers"),
+    wanted: () => tns.servedRecords(),
+    log: (line) => console.error(line),
+  });
+  tns.setPreparer((record, log) => containers.prepare(record, log));
+  tns.onFlip(() => containers.sweep());
   // git hosting reports pushes to patrick, which builds through monkey, which reads git: a cycle closed late.
   // deno-lint-ignore prefer-const
   let patrick!: Patrick;
@@ -68,7 +78,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const auth = new Auth(kv, git);
   const builder = new ModuleBuilder();
   builder.warm();
-  const monkey = new Monkey({ git, store, tns, kv, builder });
+  const monkey = new Monkey({ git, store, tns, kv, builder, images: (ref, log) => containers.resolveImage(ref, log) });
   patrick = new Patrick(kv, store, monkey.build, { echo: opts.echoLogs });
   const runtime = new FunctionRuntime({
     load: (cid) => store.cat(cid),
@@ -76,7 +86,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     warmExecutor: true,
     onLog: opts.echoLogs ? (l) => console.error(`[fn ${l.fn} ${l.requestId}] ${l.stream}: ${l.text}`) : undefined,
   });
-  const gateway = new Gateway({ tns, store, runtime });
+  const gateway = new Gateway({ tns, store, runtime, containers });
 
   const api = new Hono();
   api.route("/", authRoutes(auth));
@@ -101,7 +111,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
         hint: "run tau commands on the node itself, or through an SSH tunnel",
       }, { status: 403 });
     }
-    return gateway.handle(req, host).catch((err) => {
+    return gateway.handle(req, host, (info.remoteAddr as Deno.NetAddr).hostname).catch((err) => {
       // A node-side failure (storage, KV) must still answer: one line for the client, the detail in the log.
       const id = gateway.newRequestId();
       console.error(`gateway error for ${host} (request ${id}):`, err);
@@ -114,6 +124,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const addr = server.addr as Deno.NetAddr;
   const urlHost = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = `http://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${addr.port}`;
+  await containers.restore();
   await patrick.resume();
 
   return {
@@ -126,8 +137,10 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     patrick,
     git,
     gateway,
+    containers,
     async close() {
       await server.shutdown();
+      await containers.close();
       await runtime.close();
       builder.close();
       await store.close();

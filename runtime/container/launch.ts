@@ -31,6 +31,7 @@ export interface StartOptions {
   nameSuffix?: string;
   /** batch starts: container i is named `<namePrefix>-<id>` */
   namePrefix?: string;
+  labels?: Record<string, string>;
 }
 
 export interface LaunchResult {
@@ -95,6 +96,7 @@ export async function launchContainers(
       status: "running",
       ports: spec.ports.map((p) => ({ container: p.container, host: p.host, socket: `${dir}/p${p.container}.sock` })),
       cgroups: planCgroups(id, spec.limits, layout).dirs,
+      ...(opts.labels ? { labels: opts.labels } : {}),
     };
     recs.set(id, rec);
   }

@@ -35,6 +35,8 @@ export interface ContainerRecord {
   netns?: string;
   ports: PublishedPort[];
   cgroups: string[];
+  /** Who started it and why: a node marks its deployed containers here (`tau.key`), the CLI leaves it empty. */
+  labels?: Record<string, string>;
   exitCode?: number;
   oomKilled?: boolean;
   error?: string;

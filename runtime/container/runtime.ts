@@ -22,7 +22,8 @@ import {
 import type { ContainerSpec } from "./statefile.ts";
 import { checkHostResources } from "./statefile.ts";
 
-export const DEFAULT_DATA_DIR = ".tau/containers";
+/** The local cloud's container store (`tau dev` uses <data>/containers): images imported here are deployable. */
+export const DEFAULT_DATA_DIR = ".tau/dev/containers";
 
 export type { LaunchResult, StartedContainer, StartOptions } from "./launch.ts";
 
@@ -130,7 +131,10 @@ export class ContainerRuntime {
       await removeCgroups(rec.cgroups);
       for (const p of rec.ports) await Deno.remove(p.socket).catch(() => {});
     }
-    await writeRecord(this.dataDir, rec);
+    // Another tau (the node retiring a container while `tau container ls` runs) may be removing it right now.
+    await writeRecord(this.dataDir, rec).catch((err) => {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    });
     return rec;
   }
 

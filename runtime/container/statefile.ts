@@ -9,7 +9,7 @@ import type { Limits } from "./cgroups.ts";
 
 export interface PortSpec {
   container: number;
-  /** 0: pick a free port on 127.0.0.1 */
+  /** 0: pick a free port on 127.0.0.1; -1: no TCP port, only the Unix socket (containers served by the gateway) */
   host: number;
 }
 
@@ -78,25 +78,29 @@ function port(value: unknown, where: string): number {
   return n;
 }
 
-function parsePorts(doc: Record<string, unknown>, file: string): PortSpec[] {
-  const list = doc.ports !== undefined ? doc.ports : doc.port !== undefined ? [doc.port] : [];
-  if (doc.port !== undefined && doc.ports !== undefined) fail(file, "both `port` and `ports` given", "keep one");
-  if (!Array.isArray(list)) fail(`${file}: ports`, "must be a list", 'example: ports: [8080, "18080:80"]');
+/** `ports:` list items: 8080, "18080:8080" or {container, host}. `where` prefixes error messages. */
+export function readPorts(list: unknown, where: string): PortSpec[] {
+  if (!Array.isArray(list)) fail(where, "must be a list", 'example: ports: [8080, "18080:80"]');
   const out = list.map((p, i): PortSpec => {
-    const where = `${file}: ports[${i}]`;
+    const at = `${where}[${i}]`;
     if (p && typeof p === "object") {
       const o = p as Record<string, unknown>;
-      return { container: port(o.container, `${where}.container`), host: o.host ? port(o.host, `${where}.host`) : 0 };
+      return { container: port(o.container, `${at}.container`), host: o.host ? port(o.host, `${at}.host`) : 0 };
     }
     const s = String(p);
     if (s.includes(":")) {
       const [h, c] = s.split(":");
-      return { container: port(c, where), host: port(h, where) };
+      return { container: port(c, at), host: port(h, at) };
     }
-    return { container: port(p, where), host: 0 };
+    return { container: port(p, at), host: 0 };
   });
-  if (out.length > 16) fail(`${file}: ports`, "at most 16 ports", "publish fewer ports");
+  if (out.length > 16) fail(where, "at most 16 ports", "publish fewer ports");
   return out;
+}
+
+/** A single container port (`port: 8080`). */
+export function readPort(value: unknown, where: string): number {
+  return port(value, where);
 }
 
 function parseMounts(value: unknown, file: string, baseDir: string): MountSpec[] {
@@ -118,30 +122,59 @@ function parseMounts(value: unknown, file: string, baseDir: string): MountSpec[]
   });
 }
 
-function parseLimits(value: unknown, file: string): Limits {
+/** `limits: {memory, cpus, pids}`; `where` names the field in errors ("app.yml: limits"). */
+export function readLimits(value: unknown, where: string): Limits {
   if (value === undefined) return {};
-  if (!value || typeof value !== "object") fail(`${file}: limits`, "must be a mapping", "{memory: 64MB, cpus: 0.5}");
+  if (!value || typeof value !== "object" || Array.isArray(value)) {
+    fail(where, "must be a mapping", "{memory: 64MB, cpus: 0.5}");
+  }
   const o = value as Record<string, unknown>;
   for (const k of Object.keys(o)) {
     if (!["memory", "cpus", "pids"].includes(k)) {
-      fail(`${file}: limits.${k}`, "unknown limit", "known limits: memory, cpus, pids");
+      fail(`${where}.${k}`, "unknown limit", "known limits: memory, cpus, pids");
     }
   }
   const limits: Limits = {};
-  if (o.memory !== undefined) limits.memoryBytes = parseSize(o.memory, `${file}: limits.memory`);
+  if (o.memory !== undefined) limits.memoryBytes = parseSize(o.memory, `${where}.memory`);
   if (o.cpus !== undefined) {
     const c = Number(o.cpus);
     if (!Number.isFinite(c) || c <= 0 || c > 1024) {
-      fail(`${file}: limits.cpus`, `"${o.cpus}" is not a CPU count`, "e.g. 0.5 or 2");
+      fail(`${where}.cpus`, `"${o.cpus}" is not a CPU count`, "e.g. 0.5 or 2");
     }
     limits.cpus = c;
   }
   if (o.pids !== undefined) {
     const p = Number(o.pids);
-    if (!Number.isInteger(p) || p < 1) fail(`${file}: limits.pids`, `"${o.pids}" is not a process count`, "e.g. 64");
+    if (!Number.isInteger(p) || p < 1) fail(`${where}.pids`, `"${o.pids}" is not a process count`, "e.g. 64");
     limits.pids = p;
   }
   return limits;
+}
+
+/** `env: {KEY: value}`. */
+export function readEnv(value: unknown, where: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (value === undefined) return env;
+  if (!value || typeof value !== "object" || Array.isArray(value)) fail(where, "must be a mapping", "{KEY: value}");
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) fail(`${where}.${k}`, "is not a variable name", "use letters, digits, _");
+    env[k] = String(v);
+  }
+  return env;
+}
+
+/** `replicas: N`, 1 to 1000. */
+export function readReplicas(value: unknown, where: string): number {
+  const replicas = value === undefined ? 1 : Number(value);
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 1000) {
+    fail(where, `"${value}" is not a replica count`, "a whole number from 1 to 1000");
+  }
+  return replicas;
+}
+
+/** `command: [...]` or a string split on spaces. */
+export function readCommand(value: unknown, where: string): string[] | undefined {
+  return stringList(value, where, 'example: command: ["httpd", "-f", "-p", "8080"]');
 }
 
 function stringList(value: unknown, where: string, hint: string): string[] | undefined {
@@ -175,23 +208,14 @@ export function parseStatefile(text: string, file = "Statefile", baseDir = Deno.
   if (typeof image !== "string" || !image) {
     fail(file, "`container` (the image) is missing", 'add a line like: container: "busybox:latest"');
   }
-  const env: Record<string, string> = {};
-  if (o.env !== undefined) {
-    if (!o.env || typeof o.env !== "object" || Array.isArray(o.env)) {
-      fail(`${file}: env`, "must be a mapping", "{KEY: value}");
-    }
-    for (const [k, v] of Object.entries(o.env as Record<string, unknown>)) {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
-        fail(`${file}: env.${k}`, "is not a variable name", "use letters, digits, _");
-      }
-      env[k] = String(v);
-    }
-  }
-  const replicas = o.replicas === undefined ? 1 : Number(o.replicas);
-  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 1000) {
-    fail(`${file}: replicas`, `"${o.replicas}" is not a replica count`, "a whole number from 1 to 1000");
-  }
-  const ports = parsePorts(o, file);
+  const env = readEnv(o.env, `${file}: env`);
+  const replicas = readReplicas(o.replicas, `${file}: replicas`);
+  if (o.port !== undefined && o.ports !== undefined) fail(file, "both `port` and `ports` given", "keep one");
+  const ports = o.ports !== undefined
+    ? readPorts(o.ports, `${file}: ports`)
+    : o.port !== undefined
+    ? readPorts([o.port], `${file}: port`)
+    : [];
   if (replicas > 1 && ports.some((p) => p.host !== 0)) {
     fail(`${file}: ports`, "a fixed host port cannot be shared by several replicas", "leave the host port out");
   }
@@ -202,11 +226,11 @@ export function parseStatefile(text: string, file = "Statefile", baseDir = Deno.
   return {
     name,
     image,
-    command: stringList(o.command, `${file}: command`, 'example: command: ["httpd", "-f", "-p", "8080"]'),
+    command: readCommand(o.command, `${file}: command`),
     env,
     ports,
     mounts: parseMounts(o.mounts, file, baseDir),
-    limits: parseLimits(o.limits, file),
+    limits: readLimits(o.limits, `${file}: limits`),
     replicas,
     workdir: o.workdir === undefined ? undefined : String(o.workdir),
     hostname: o.hostname === undefined ? undefined : String(o.hostname),

@@ -29,6 +29,7 @@ import {
   symbolProblem,
 } from "./checks.ts";
 import type { AnyResource, DomainResource, ResourceKind } from "./types.ts";
+import { containerKind } from "./container_kind.ts";
 
 /** What every resource gets besides its own fields. */
 export interface Base {
@@ -212,7 +213,7 @@ export const KINDS: KindSpec[] = [
   {
     kind: "domain",
     folder: "domains",
-    doc: "A host name that functions and websites are served on.",
+    doc: "A host name that functions, websites and containers are served on.",
     shape: { ...common, fqdn: requiredText("Lowercase DNS name.", "api.hello.localtau", fqdnProblem), certificate },
     build: (v, base) => ({
       kind: "domain",
@@ -230,6 +231,7 @@ export const KINDS: KindSpec[] = [
     shape: { ...common, source: text('"." = code repo libraries/<name>/.', ".", relativeFolderProblem) },
     build: (v, base) => ({ kind: "library", ...base, description: v.description, tags: v.tags, source: v.source }),
   },
+  containerKind(common),
   other("database", "databases"),
   other("storage", "storages"),
   other("messaging", "messaging"),

@@ -89,6 +89,7 @@ export function parseProjectConfig(input: Record<string, string>): ParseResult {
     websites: [],
     domains: [],
     libraries: [],
+    containers: [],
     others: [],
   };
 
@@ -136,6 +137,7 @@ export function parseProjectConfig(input: Record<string, string>): ParseResult {
     else if (r.kind === "website") project.websites.push(r);
     else if (r.kind === "domain") project.domains.push(r);
     else if (r.kind === "library") project.libraries.push(r);
+    else if (r.kind === "container") project.containers.push(r);
     else project.others.push(r);
   }
 

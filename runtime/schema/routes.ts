@@ -2,7 +2,14 @@
 import type { Path } from "./fields.ts";
 import type { ParsedResource, Report } from "./parse.ts";
 import { resolveByName } from "./references.ts";
-import type { DomainResource, FunctionResource, ProjectConfig, RouteEntry, WebsiteResource } from "./types.ts";
+import type {
+  ContainerResource,
+  DomainResource,
+  FunctionResource,
+  ProjectConfig,
+  RouteEntry,
+  WebsiteResource,
+} from "./types.ts";
 
 interface SourcedRoute extends RouteEntry {
   file: string;
@@ -16,7 +23,7 @@ function resourceKey(r: { app?: string; name: string }): string {
 
 function collect(config: ProjectConfig): SourcedRoute[] {
   const out: SourcedRoute[] = [];
-  const fqdnsOf = (r: FunctionResource | WebsiteResource, names: string[]) => {
+  const fqdnsOf = (r: FunctionResource | WebsiteResource | ContainerResource, names: string[]) => {
     const fqdns = names
       .map((n) => resolveByName<DomainResource>(config.domains, "domain", r.app, n)?.fqdn)
       .filter((f): f is string => !!f);
@@ -48,6 +55,23 @@ function collect(config: ProjectConfig): SourcedRoute[] {
           method: "GET",
           path,
           file: w.file,
+          at: ["paths", i],
+        })
+      );
+    }
+  }
+  for (const c of config.containers) {
+    // A container without a port runs (a worker) but has nothing to route to.
+    if (c.port === undefined) continue;
+    for (const fqdn of fqdnsOf(c, c.domains)) {
+      c.paths.forEach((path, i) =>
+        out.push({
+          fqdn,
+          kind: "container",
+          resource: resourceKey(c),
+          method: "*",
+          path,
+          file: c.file,
           at: ["paths", i],
         })
       );

@@ -55,6 +55,22 @@ export interface LibraryResource extends Common {
   source: string;
 }
 
+export interface ContainerResource extends Common {
+  kind: "container";
+  /** Image reference; the build pins it to the image id it resolves to. */
+  image: string;
+  /** The HTTP port the gateway proxies to; a container without one runs but is not routed. */
+  port?: number;
+  command?: string[];
+  env: Record<string, string>;
+  limits: { memoryBytes?: number; cpus?: number; pids?: number };
+  replicas: number;
+  workdir?: string;
+  hostname?: string;
+  domains: string[];
+  paths: string[];
+}
+
 export interface OtherResource {
   kind: "database" | "storage" | "messaging" | "service";
   id: string;
@@ -82,10 +98,17 @@ export interface ProjectConfig {
   websites: WebsiteResource[];
   domains: DomainResource[];
   libraries: LibraryResource[];
+  containers: ContainerResource[];
   others: OtherResource[];
 }
 
-export type AnyResource = FunctionResource | WebsiteResource | DomainResource | LibraryResource | OtherResource;
+export type AnyResource =
+  | FunctionResource
+  | WebsiteResource
+  | DomainResource
+  | LibraryResource
+  | ContainerResource
+  | OtherResource;
 export type ResourceKind = AnyResource["kind"];
 
 export interface ParseResult {
@@ -96,7 +119,7 @@ export interface ParseResult {
 /** Route table entry for the TNS index. */
 export interface RouteEntry {
   fqdn: string;
-  kind: "function" | "website";
+  kind: "function" | "website" | "container";
   /** "app/name" for application resources, "name" for project resources. */
   resource: string;
   method: string;

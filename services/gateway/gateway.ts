@@ -1,11 +1,12 @@
 /**
- * The gateway: Host + path -> TNS -> CID -> a function call or a website file.
+ * The gateway: Host + path -> TNS -> CID -> a function call or a website file, or a deployed container (proxied).
  * Route tables live in a hot in-memory cache per host; TNS (Deno KV + Helia) fills it on a miss, and every TNS
  * pointer flip drops the flipped project's entries, so a deploy or rollback is visible on the next request.
  */
 import type { ContentStore } from "../../runtime/storage/helia.ts";
 import type { FunctionRuntime } from "../../runtime/wasm/mod.ts";
 import type { Tns } from "../tns/tns.ts";
+import type { ContainerHost } from "../substrate/containers.ts";
 import { compileRoutes, type HostRoutes, matchRoute } from "./routes.ts";
 import { WebsiteFiles } from "./files.ts";
 
@@ -13,6 +14,7 @@ export class Gateway {
   #tns: Tns;
   #runtime: FunctionRuntime;
   #files: WebsiteFiles;
+  #containers?: ContainerHost;
   #hosts = new Map<string, HostRoutes | null>();
   #loading = new Map<string, Promise<HostRoutes | null>>();
   #requestPrefix = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
@@ -20,8 +22,9 @@ export class Gateway {
   /** Bumped on every flip: a route load that started before a flip must not cache what it read. */
   #generation = 0;
 
-  constructor(deps: { tns: Tns; store: ContentStore; runtime: FunctionRuntime }) {
+  constructor(deps: { tns: Tns; store: ContentStore; runtime: FunctionRuntime; containers?: ContainerHost }) {
     this.#tns = deps.tns;
+    this.#containers = deps.containers;
     this.#runtime = deps.runtime;
     this.#files = new WebsiteFiles(deps.store);
     deps.tns.onFlip((project) => {
@@ -38,7 +41,7 @@ export class Gateway {
     return `${this.#requestPrefix}-${(this.#requests++).toString(36)}`;
   }
 
-  async handle(req: Request, host: string): Promise<Response> {
+  async handle(req: Request, host: string, clientIp?: string): Promise<Response> {
     const requestId = this.newRequestId();
     const routes = this.#hosts.get(host) ?? (this.#hosts.has(host) ? null : await this.#load(host));
     const url = req.url;
@@ -63,6 +66,9 @@ export class Gateway {
       }
       case "website":
         return await this.#files.serve(req, match.site, match.rest, requestId);
+      case "container":
+        if (!this.#containers) return notFound(`containers are not served by this node`, requestId);
+        return await this.#containers.proxy(req, match.container, { host, requestId, clientIp });
       case "method":
         return new Response(`method ${req.method} not allowed on ${path} (request ${requestId})\n`, {
           status: 405,

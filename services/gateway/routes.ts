@@ -3,7 +3,7 @@
  * an exact function path, then a path with :params (more static segments first), then the longest prefix among
  * function wildcards (`/files/*`) and website paths, a function winning a tie with a website.
  */
-import type { DeploymentRecord, FunctionDeployment, WebsiteDeployment } from "../tns/records.ts";
+import type { ContainerDeployment, DeploymentRecord, FunctionDeployment, WebsiteDeployment } from "../tns/records.ts";
 
 interface PatternRoute {
   method: string;
@@ -13,10 +13,11 @@ interface PatternRoute {
 }
 
 interface PrefixRoute {
-  method: string; // "*" for websites
+  method: string; // "*" for websites and containers
   prefix: string; // normalised, no trailing slash ("" for root)
   fn?: FunctionDeployment;
   site?: WebsiteDeployment;
+  container?: ContainerDeployment;
 }
 
 export interface HostRoutes {
@@ -29,6 +30,7 @@ export interface HostRoutes {
 export type RouteMatch =
   | { kind: "function"; fn: FunctionDeployment; params: Record<string, string> }
   | { kind: "website"; site: WebsiteDeployment; rest: string; prefix: string }
+  | { kind: "container"; container: ContainerDeployment }
   | { kind: "method"; allow: string[] }
   | { kind: "none" };
 
@@ -62,6 +64,11 @@ export function compileRoutes(record: DeploymentRecord): Map<string, HostRoutes>
   for (const site of record.websites) {
     for (const r of site.routes) {
       hostOf(r.fqdn).prefixes.push({ method: "*", prefix: normalisePath(r.path).replace(/\/$/, ""), site });
+    }
+  }
+  for (const container of record.containers ?? []) {
+    for (const r of container.routes) {
+      hostOf(r.fqdn).prefixes.push({ method: "*", prefix: normalisePath(r.path).replace(/\/$/, ""), container });
     }
   }
   for (const h of hosts.values()) {
@@ -101,6 +108,7 @@ export function matchRoute(h: HostRoutes, method: string, rawPath: string): Rout
   for (const p of h.prefixes) {
     if (p.prefix !== "" && path !== p.prefix && !path.startsWith(p.prefix + "/")) continue;
     if (p.site) return { kind: "website", site: p.site, rest: path.slice(p.prefix.length), prefix: p.prefix };
+    if (p.container) return { kind: "container", container: p.container };
     if (methodMatches(p.method, method)) {
       return { kind: "function", fn: p.fn!, params: { "*": path.slice(p.prefix.length + 1) } };
     }

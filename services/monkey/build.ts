@@ -11,11 +11,16 @@ import type { FunctionResource, WebsiteResource } from "../../runtime/schema/mod
 import type { GitHosting } from "../git/hosting.ts";
 import type { Job, JobLog } from "../patrick/jobs.ts";
 import type { Tns } from "../tns/tns.ts";
-import type { DeploymentRecord, FunctionDeployment, WebsiteDeployment } from "../tns/records.ts";
+import type { ContainerDeployment, DeploymentRecord, FunctionDeployment, WebsiteDeployment } from "../tns/records.ts";
+import { containerKey } from "../substrate/containers.ts";
+import type { ImageRecord } from "../../runtime/container/images/store.ts";
 import { buildFunctionModule } from "./functions.ts";
 import type { ModuleBuilder } from "../../runtime/wasm/builder.ts";
 
 type Files = Record<string, Uint8Array>;
+
+/** Resolves an image reference to the image a deployment pins (substrate's ContainerHost.resolveImage). */
+export type ImageResolver = (ref: string, log: JobLog) => Promise<ImageRecord>;
 
 export class Monkey {
   #git: GitHosting;
@@ -23,13 +28,24 @@ export class Monkey {
   #tns: Tns;
   #kv: Deno.Kv;
   #builder: ModuleBuilder;
+  #images: ImageResolver;
 
-  constructor(deps: { git: GitHosting; store: ContentStore; tns: Tns; kv: Deno.Kv; builder: ModuleBuilder }) {
+  constructor(
+    deps: {
+      git: GitHosting;
+      store: ContentStore;
+      tns: Tns;
+      kv: Deno.Kv;
+      builder: ModuleBuilder;
+      images: ImageResolver;
+    },
+  ) {
     this.#git = deps.git;
     this.#store = deps.store;
     this.#tns = deps.tns;
     this.#kv = deps.kv;
     this.#builder = deps.builder;
+    this.#images = deps.images;
   }
 
   build = async (job: Job, log: JobLog): Promise<{ id: string; cid: string }> => {
@@ -55,7 +71,8 @@ export class Monkey {
     const config = assertValid(parseProjectConfig(texts));
     log(
       `config valid: ${config.functions.length} function(s), ${config.websites.length} website(s), ` +
-        `${config.domains.length} domain(s)`,
+        `${config.domains.length} domain(s)` +
+        (config.containers.length ? `, ${config.containers.length} container(s)` : ""),
     );
     const code: Files = codeCommit ? await readTree(codeRepo, codeCommit) : {};
 
@@ -91,8 +108,30 @@ export class Monkey {
       log(`website ${label(site)}: ${root} (${Object.keys(files).length} files from ${folder}/ in ${ms(started)})`);
       websites.push({ name: site.name, app: site.app, id: site.id, root, spa: site.spa, routes: [] });
     }
+    const containers: ContainerDeployment[] = [];
+    for (const c of config.containers) {
+      const image = await this.#images(c.image, log);
+      const values = {
+        name: c.name,
+        app: c.app,
+        image: c.image,
+        imageId: image.id,
+        port: c.port,
+        command: c.command,
+        env: c.env,
+        limits: c.limits,
+        replicas: c.replicas,
+        workdir: c.workdir,
+        hostname: c.hostname,
+      };
+      const key = await containerKey(job.project, values);
+      log(`container ${label(c)}: ${c.image} = ${image.id.slice(7, 19)}, ${c.replicas} replica(s), key ${key}`);
+      containers.push({ ...values, id: c.id, key, routes: [] });
+    }
     for (const route of routesOf(config)) {
-      if (route.kind === "function") {
+      if (route.kind === "container") {
+        containers.find((c) => label(c) === route.resource)?.routes.push({ fqdn: route.fqdn, path: route.path });
+      } else if (route.kind === "function") {
         functions.find((f) => label(f) === route.resource)?.routes.push({
           fqdn: route.fqdn,
           method: route.method,
@@ -113,8 +152,9 @@ export class Monkey {
       createdAt: new Date().toISOString(),
       functions,
       websites,
+      containers,
     };
-    const ref = await this.#tns.publish(record);
+    const ref = await this.#tns.publish(record, log);
     log(`published in ${ms(t0)}: ${ref.fqdns.join(", ") || "(no domains)"}`);
     return { id: ref.id, cid: ref.cid };
   };

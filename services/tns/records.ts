@@ -24,6 +24,29 @@ export interface WebsiteDeployment {
   routes: { fqdn: string; path: string }[];
 }
 
+/** A container as deployed: the Statefile values with the image pinned to an id, so a rebuild never drifts. */
+export interface ContainerDeployment {
+  name: string;
+  app?: string;
+  id: string;
+  /** What the config said (for people) and what it resolved to at build time (what runs). */
+  image: string;
+  imageId: string;
+  port?: number;
+  command?: string[];
+  env: Record<string, string>;
+  limits: { memoryBytes?: number; cpus?: number; pids?: number };
+  replicas: number;
+  workdir?: string;
+  hostname?: string;
+  /**
+   * Hash of project, name and everything above that changes what runs. Equal keys are the same containers: a
+   * deploy that leaves a container's config alone keeps its running replicas.
+   */
+  key: string;
+  routes: { fqdn: string; path: string }[];
+}
+
 export interface DeploymentRecord {
   project: string;
   branch: string;
@@ -35,6 +58,8 @@ export interface DeploymentRecord {
   createdAt: string;
   functions: FunctionDeployment[];
   websites: WebsiteDeployment[];
+  /** Absent in records written before containers existed. */
+  containers?: ContainerDeployment[];
 }
 
 /** The KV-side pointer to a record. `id` sorts by time, so history is a prefix listing. */
@@ -53,6 +78,7 @@ export function fqdnsOf(record: DeploymentRecord): string[] {
   const all = new Set<string>();
   for (const f of record.functions) for (const r of f.routes) all.add(r.fqdn);
   for (const w of record.websites) for (const r of w.routes) all.add(r.fqdn);
+  for (const c of record.containers ?? []) for (const r of c.routes) all.add(r.fqdn);
   return [...all].sort();
 }
 

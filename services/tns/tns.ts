@@ -20,12 +20,19 @@ export interface HostOwner {
   branch: string;
 }
 
+/**
+ * Readies what a deployment needs to run (its containers) before the pointer moves to it; the returned function
+ * is called once the flip is done or has failed.
+ */
+export type Preparer = (record: DeploymentRecord, log?: (line: string) => void) => Promise<() => void>;
+
 export class Tns {
   #kv: Deno.Kv;
   #store: ContentStore;
   #records = new Map<string, DeploymentRecord>(); // by CID: records never change
   #listeners = new Set<(project: string, branch: string) => void>();
   #seq = 0;
+  #prepare: Preparer = () => Promise.resolve(() => {});
 
   constructor(kv: Deno.Kv, store: ContentStore) {
     this.#kv = kv;
@@ -38,7 +45,16 @@ export class Tns {
     return () => this.#listeners.delete(listener);
   }
 
-  async publish(record: DeploymentRecord): Promise<DeploymentRef> {
+  setPreparer(prepare: Preparer): void {
+    this.#prepare = prepare;
+  }
+
+  /** Only the served branch runs anything; other branches are recorded, not started. */
+  async #prepared(record: DeploymentRecord, log?: (line: string) => void): Promise<() => void> {
+    return record.branch === SERVED_BRANCH ? await this.#prepare(record, log) : () => {};
+  }
+
+  async publish(record: DeploymentRecord, log?: (line: string) => void): Promise<DeploymentRef> {
     const bytes = new TextEncoder().encode(JSON.stringify(record));
     const cid = await this.#store.addBytes(bytes);
     this.#records.set(cid, record);
@@ -53,7 +69,12 @@ export class Tns {
       createdAt: record.createdAt,
       fqdns: fqdnsOf(record),
     };
-    await this.#flip(record.project, record.branch, ref, true);
+    const release = await this.#prepared(record, log);
+    try {
+      await this.#flip(record.project, record.branch, ref, true);
+    } finally {
+      release();
+    }
     return ref;
   }
 
@@ -80,7 +101,12 @@ export class Tns {
         throw new TauError(`${project}/${branch} has no deployment before the current one`, { status: 409 });
       }
     }
-    await this.#flip(project, branch, target, false);
+    const release = await this.#prepared(await this.record(target.cid));
+    try {
+      await this.#flip(project, branch, target, false);
+    } finally {
+      release();
+    }
     return target;
   }
 
@@ -134,6 +160,18 @@ export class Tns {
     const ref = (await this.#kv.get<DeploymentRef>(["tns", "deploy", project, branch, id])).value;
     if (!ref) return null;
     return { ref, record: await this.record(ref.cid) };
+  }
+
+  /** The deployment every project currently serves (what should be running on this node). */
+  async servedRecords(): Promise<DeploymentRecord[]> {
+    const out: DeploymentRecord[] = [];
+    for await (const e of this.#kv.list<string>({ prefix: ["tns", "current"] })) {
+      const [, , project, branch] = e.key as string[];
+      if (branch !== SERVED_BRANCH) continue;
+      const current = await this.current(project, branch);
+      if (current) out.push(current.record);
+    }
+    return out;
   }
 
   async record(cid: string): Promise<DeploymentRecord> {

@@ -1,0 +1,346 @@
+/**
+ * substrate's container half: runs the containers of every served deployment and proxies the gateway's requests
+ * to them. What runs follows TNS and nothing else:
+ *  - before a pointer flip (publish or rollback) the target deployment's containers are started and answer HTTP,
+ *    so the flip never points at something that is still booting (a redeploy loses no request);
+ *  - after a flip, containers no deployment points at are retired: kept for a grace period (requests that
+ *    resolved the old route still reach them), drained, then stopped and removed;
+ *  - containers carry their deployment key as a label, so a node restarted after kill -9 adopts the ones still
+ *    running instead of starting them twice, and a clean shutdown stops them all.
+ * A container is identified by `key` (see ContainerDeployment): a deploy that leaves its config alone keeps it.
+ */
+import { TauError } from "../../runtime/errors.ts";
+import { ContainerRuntime } from "../../runtime/container/runtime.ts";
+import type { ContainerRecord } from "../../runtime/container/records.ts";
+import type { ContainerSpec } from "../../runtime/container/statefile.ts";
+import type { ImageRecord } from "../../runtime/container/images/store.ts";
+import { pullImage } from "../../runtime/container/images/pull.ts";
+import type { ContainerDeployment, DeploymentRecord } from "../tns/records.ts";
+import { forward, probe, type Upstream, upstreamAgent } from "./proxy.ts";
+
+const KEY_LABEL = "tau.key";
+const READY_TIMEOUT_MS = 30_000;
+const RETIRE_GRACE_MS = 2_000;
+const DRAIN_TIMEOUT_MS = 30_000;
+
+interface Instance extends Upstream {
+  id: string;
+  name: string;
+  /** false for a container without a port (it runs, nothing is routed to it) */
+  routable: boolean;
+}
+
+function instance(id: string, name: string, socket: string | undefined): Instance {
+  return { id, name, socket: socket ?? "", routable: !!socket, agent: upstreamAgent(), inflight: 0 };
+}
+
+type Log = (line: string) => void;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function containerLabel(c: { name: string; app?: string }, project?: string): string {
+  const name = c.app ? `${c.app}/${c.name}` : c.name;
+  return project ? `${project}/${name}` : name;
+}
+
+/** Hash of everything that changes what runs; containers with equal keys are interchangeable. */
+export async function containerKey(project: string, c: Omit<ContainerDeployment, "key" | "routes" | "id">) {
+  const values = [project, c.app ?? "", c.name, c.imageId, c.port ?? 0, c.command ?? null, c.env, c.limits];
+  const text = JSON.stringify([...values, c.replicas, c.workdir ?? "", c.hostname ?? ""]);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+  return Array.from(digest.subarray(0, 10), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export class ContainerHost {
+  #dataDir: string;
+  #log: Log;
+  #rt?: Promise<ContainerRuntime>;
+  #instances = new Map<string, Instance[]>();
+  #starting = new Map<string, Promise<void>>();
+  #pinned = new Map<string, number>();
+  #retiring = new Set<string>();
+  #next = 0;
+  #wanted: () => Promise<DeploymentRecord[]>;
+  #sweeping: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  /** `wanted` lists the deployments that should be running (every project's served deployment). */
+  constructor(opts: { dataDir: string; wanted: () => Promise<DeploymentRecord[]>; log?: Log }) {
+    this.#dataDir = opts.dataDir;
+    this.#wanted = opts.wanted;
+    this.#log = opts.log ?? ((line) => console.error(line));
+  }
+
+  /** Opened on first use: a node whose projects have no containers never needs root or the helper. */
+  runtime(): Promise<ContainerRuntime> {
+    if (!this.#rt) {
+      this.#rt = ContainerRuntime.open(this.#dataDir);
+      this.#rt.catch(() => (this.#rt = undefined)); // let a later call retry (and report) it
+    }
+    return this.#rt;
+  }
+
+  /**
+   * The image a deployment pins. A reference that names a registry host (`127.0.0.1:5000/app:1`) is pulled when
+   * it is not here yet; a bare name (`busybox`) must have been imported, so a build never reaches out on its own.
+   */
+  async resolveImage(ref: string, log: Log): Promise<ImageRecord> {
+    const rt = await this.runtime();
+    try {
+      return await rt.images.resolve(ref);
+    } catch (err) {
+      const first = ref.split("/")[0];
+      const namesRegistry = ref.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
+      if (!(err instanceof TauError) || err.status !== 404 || !namesRegistry) throw err;
+      log(`pulling ${ref}`);
+      return await pullImage(rt.images, rt.helper, ref, { log });
+    }
+  }
+
+  /**
+   * Starts what `record` needs and waits until each container answers HTTP. Returns a release function: until
+   * it is called, a sweep leaves these containers alone (the flip that will want them has not happened yet).
+   */
+  async prepare(record: DeploymentRecord, log: Log = this.#log): Promise<() => void> {
+    const keys = (record.containers ?? []).map((c) => c.key);
+    for (const k of keys) this.#pinned.set(k, (this.#pinned.get(k) ?? 0) + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      for (const k of keys) {
+        const n = (this.#pinned.get(k) ?? 1) - 1;
+        if (n > 0) this.#pinned.set(k, n);
+        else this.#pinned.delete(k);
+      }
+      this.sweep();
+    };
+    try {
+      await Promise.all((record.containers ?? []).map((c) => this.#ensure(record.project, c, log)));
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return release;
+  }
+
+  #ensure(project: string, c: ContainerDeployment, log: Log): Promise<void> {
+    this.#retiring.delete(c.key); // wanted again (a rollback within the grace period): keep it
+    const running = this.#instances.get(c.key);
+    if (running && running.length >= c.replicas) return Promise.resolve();
+    let pending = this.#starting.get(c.key);
+    if (!pending) {
+      pending = this.#start(project, c, log).finally(() => this.#starting.delete(c.key));
+      this.#starting.set(c.key, pending);
+    }
+    return pending;
+  }
+
+  async #start(project: string, c: ContainerDeployment, log: Log): Promise<void> {
+    const rt = await this.runtime();
+    const label = containerLabel(c, project);
+    const have = this.#instances.get(c.key) ?? [];
+    const missing = c.replicas - have.length;
+    const t0 = performance.now();
+    log(`container ${label}: starting ${missing} replica(s) of ${c.image}`);
+    const spec: ContainerSpec = {
+      name: `${project}-${c.app ? `${c.app}-` : ""}${c.name}`.replace(/[^a-zA-Z0-9_.-]/g, "-").slice(0, 50),
+      image: c.imageId,
+      command: c.command,
+      env: c.env,
+      ports: c.port ? [{ container: c.port, host: -1 }] : [],
+      mounts: [],
+      limits: c.limits,
+      replicas: c.replicas,
+      workdir: c.workdir,
+      hostname: c.hostname,
+    };
+    const started: Instance[] = [];
+    try {
+      for (let i = 0; i < missing; i++) {
+        const s = await rt.startContainer(spec, {
+          nameSuffix: `-${c.key.slice(0, 6)}-${have.length + i + 1}`,
+          labels: { [KEY_LABEL]: c.key, "tau.project": project },
+        });
+        started.push(instance(s.id, s.name, s.ports[0]?.socket));
+      }
+      await Promise.all(started.map((inst) => this.#waitReady(rt, inst, c, label)));
+    } catch (err) {
+      for (const inst of started) await this.#remove(rt, inst);
+      throw err;
+    }
+    this.#instances.set(c.key, [...(this.#instances.get(c.key) ?? []), ...started]);
+    log(`container ${label}: ${started.length} replica(s) ready in ${Math.round(performance.now() - t0)} ms`);
+  }
+
+  /** Polls (bounded) until the container answers any HTTP response on its port; fails fast when it exits. */
+  async #waitReady(rt: ContainerRuntime, inst: Instance, c: ContainerDeployment, label: string): Promise<void> {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (let attempt = 0;; attempt++) {
+      if (inst.routable) {
+        try {
+          await probe(inst);
+          return;
+        } catch { /* not listening yet */ }
+      }
+      const rec = await rt.getContainer(inst.id);
+      if (rec.status !== "running") throw await this.#crashError(rt, rec, label);
+      if (!inst.routable && attempt >= 2) return; // no port: running is all we can check
+      if (Date.now() > deadline) {
+        const lines = await rt.lastLogLines(inst.id, 5);
+        throw new TauError(`container ${label} did not answer HTTP on port ${c.port} within 30 s`, {
+          hint: `make it listen on port ${c.port} (0.0.0.0 or 127.0.0.1 inside the container)` +
+            (lines.length ? `; its last output: ${lines.join(" | ")}` : "; it printed nothing"),
+        });
+      }
+      await sleep(Math.min(10 * (attempt + 1), 100));
+    }
+  }
+
+  async #crashError(rt: ContainerRuntime, rec: ContainerRecord, label: string): Promise<TauError> {
+    const lines = await rt.lastLogLines(rec.id, 5);
+    const how = rec.oomKilled
+      ? "was killed for using more than its memory limit"
+      : rec.exitCode !== undefined
+      ? `exited with code ${rec.exitCode}`
+      : `failed (${rec.error ?? "unknown reason"})`;
+    return new TauError(`container ${label} ${how} before it was ready`, {
+      hint: lines.length ? `its last output: ${lines.join(" | ")}` : "it printed nothing; check its command and image",
+    });
+  }
+
+  async #remove(rt: ContainerRuntime, inst: Instance): Promise<void> {
+    inst.agent.destroy();
+    await rt.removeContainer(inst.id, true).catch((err) =>
+      this.#log(`could not remove container ${inst.name}: ${err}`)
+    );
+  }
+
+  /** Forwards a gateway request to one replica (round robin). */
+  async proxy(
+    req: Request,
+    c: ContainerDeployment,
+    opts: { host: string; requestId: string; clientIp?: string },
+  ): Promise<Response> {
+    const { requestId } = opts;
+    let replicas = this.#instances.get(c.key);
+    if (!replicas?.length && this.#starting.has(c.key)) {
+      await this.#starting.get(c.key)!.catch(() => {});
+      replicas = this.#instances.get(c.key);
+    }
+    if (!replicas?.length) {
+      return errorText(503, `container ${c.name} is not running on this node (request ${requestId})`, requestId);
+    }
+    const inst = replicas[this.#next++ % replicas.length];
+    try {
+      return await forward(req, inst, opts);
+    } catch (err) {
+      this.#log(`container ${inst.name} did not answer (request ${requestId}): ${(err as Error).message}`);
+      return errorText(502, `container ${c.name} did not answer (request ${requestId})`, requestId);
+    }
+  }
+
+  /** Retires every container no served deployment (or build in progress) wants. Serialised; never throws. */
+  sweep(): Promise<void> {
+    this.#sweeping = this.#sweeping.then(() => this.#sweepOnce()).catch((err) => {
+      this.#log(`container clean-up failed: ${(err as Error).message}`);
+    });
+    return this.#sweeping;
+  }
+
+  async #sweepOnce(): Promise<void> {
+    if (this.#closed || (!this.#rt && this.#instances.size === 0)) return;
+    const wanted = await this.#wantedKeys();
+    for (const key of this.#instances.keys()) {
+      if (!wanted.has(key) && !this.#retiring.has(key)) {
+        this.#retire(key).catch((err) => this.#log(`could not retire containers: ${(err as Error).message}`));
+      }
+    }
+  }
+
+  async #wantedKeys(): Promise<Set<string>> {
+    const keys = new Set(this.#pinned.keys());
+    for (const rec of await this.#wanted()) for (const c of rec.containers ?? []) keys.add(c.key);
+    return keys;
+  }
+
+  /** Grace period (requests holding the old route), then drain, then stop; cancelled if wanted again meanwhile. */
+  async #retire(key: string): Promise<void> {
+    this.#retiring.add(key);
+    await sleep(RETIRE_GRACE_MS);
+    if (this.#closed) return; // close() stops everything itself
+    if (!this.#retiring.has(key) || (await this.#wantedKeys()).has(key)) {
+      this.#retiring.delete(key);
+      return;
+    }
+    this.#retiring.delete(key);
+    const replicas = this.#instances.get(key) ?? [];
+    this.#instances.delete(key);
+    const deadline = Date.now() + DRAIN_TIMEOUT_MS;
+    while (replicas.some((r) => r.inflight > 0) && Date.now() < deadline) await sleep(50);
+    const rt = await this.runtime();
+    await Promise.all(replicas.map(async (inst) => {
+      await rt.stopContainer(inst.id, 5_000).catch(() => {});
+      await this.#remove(rt, inst);
+    }));
+    if (replicas.length) {
+      this.#log(`retired ${replicas.length} container(s): ${replicas.map((r) => r.name).join(", ")}`);
+    }
+  }
+
+  /**
+   * At node start: adopt the deployed containers still running (after kill -9 of the node), remove the rest, then
+   * start whatever the served deployments still miss. Failures are logged; the node serves everything else.
+   */
+  async restore(): Promise<void> {
+    const records = await this.#wanted();
+    const rt = await this.#openIfUsed(records);
+    if (!rt) return;
+    const wanted = new Set(records.flatMap((r) => (r.containers ?? []).map((c) => c.key)));
+    for (const rec of await rt.listContainers()) {
+      const key = rec.labels?.[KEY_LABEL];
+      if (!key) continue; // started by `tau container run`: not ours
+      if (rec.status === "running" && wanted.has(key)) {
+        const inst = instance(rec.id, rec.name, rec.ports[0]?.socket);
+        this.#instances.set(key, [...(this.#instances.get(key) ?? []), inst]);
+      } else {
+        await rt.removeContainer(rec.id, true).catch(() => {});
+      }
+    }
+    for (const record of records) {
+      for (const c of record.containers ?? []) {
+        await this.#ensure(record.project, c, this.#log).catch((err) =>
+          this.#log(`container ${containerLabel(c, record.project)} did not start: ${(err as Error).message}`)
+        );
+      }
+    }
+  }
+
+  async #openIfUsed(records: DeploymentRecord[]): Promise<ContainerRuntime | null> {
+    if (records.some((r) => r.containers?.length)) return await this.runtime();
+    // Nothing deployed needs containers; still clean up after an earlier run if the runtime is usable here.
+    const hasState = await Deno.stat(`${this.#dataDir}/run`).then(() => true, () => false);
+    return hasState ? await this.runtime().catch(() => null) : null;
+  }
+
+  /** Stops every deployed container (a clean shutdown leaves nothing running; the next start brings them back). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#starting.values()].map((p) => p.catch(() => {})));
+    const all = [...this.#instances.values()].flat();
+    this.#instances.clear();
+    if (!all.length || !this.#rt) return;
+    const rt = await this.#rt;
+    await Promise.all(all.map(async (inst) => {
+      await rt.stopContainer(inst.id, 2_000).catch(() => {});
+      await this.#remove(rt, inst);
+    }));
+  }
+}
+
+function errorText(status: number, message: string, requestId: string): Response {
+  return new Response(`${message}\n`, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", "x-request-id": requestId },
+  });
+}
