@@ -8,60 +8,11 @@
 import { join } from "node:path";
 import { compileAssemblyScript, prepareModule } from "../runtime/wasm/mod.ts";
 import { commitAndPush, hostRequest, sh, startCloud, tau, waitForBuild } from "../tests/helpers/cloud.ts";
+import { CONNECTIONS, has, pin, SECONDS, wrk, wrkOnce, type WrkResult } from "./wrk.ts";
 
 const HOST = "bench.localtau";
-const CONNECTIONS = 64;
-const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
 /** Enough functions for a ~100 KB prepared module. */
 const BIG_FUNCTIONS = 1150;
-
-interface WrkResult {
-  rps: number;
-  p50: number;
-  p99: number;
-}
-
-async function has(cmd: string): Promise<boolean> {
-  try {
-    await new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null" }).output().then((o) => {
-      if (!o.success) throw new Error();
-    });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function ms(text: string): number {
-  const m = text.match(/([\d.]+)(us|ms|s)/);
-  if (!m) return NaN;
-  const v = Number(m[1]);
-  return m[2] === "us" ? v / 1000 : m[2] === "s" ? v * 1000 : v;
-}
-
-/** Median (by requests/s) of three wrk runs: one run on a shared VM moves by 10-20%. */
-async function wrk(url: string, host?: string): Promise<WrkResult> {
-  const runs = [await wrkOnce(url, host), await wrkOnce(url, host), await wrkOnce(url, host)];
-  return runs.sort((a, b) => a.rps - b.rps)[1];
-}
-
-async function wrkOnce(url: string, host?: string): Promise<WrkResult> {
-  const args = ["-t1", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "--latency", ...(host ? ["-H", `Host: ${host}`] : []), url];
-  const pinned = await has("taskset");
-  const out = await new Deno.Command(pinned ? "taskset" : "wrk", {
-    args: pinned ? ["-c", "1", "wrk", ...args] : args,
-    stdout: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  const rps = Number(text.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN);
-  const non2xx = text.match(/Non-2xx or 3xx responses: (\d+)/);
-  if (non2xx) throw new Error(`wrk saw ${non2xx[1]} error responses from ${url} (${host})`);
-  return { rps, p50: ms(text.match(/ 50%\s+(\S+)/)?.[1] ?? ""), p99: ms(text.match(/ 99%\s+(\S+)/)?.[1] ?? "") };
-}
-
-function pin(cmd: string[], core: number): string[] {
-  return ["taskset", "-c", String(core), ...cmd];
-}
 
 /** A ~100 KB AssemblyScript module of real code (hundreds of functions all on the call path). */
 function bigModuleSource(functions: number): string {

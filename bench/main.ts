@@ -4,7 +4,9 @@
  */
 import { runGatewayBench } from "./gateway_bench.ts";
 import { runContainerBench } from "./container_bench.ts";
+import { runContainerServingBench } from "./container_serving_bench.ts";
 
 const only = Deno.args[0];
 if (!only || only === "gateway") await runGatewayBench();
 if (!only || only === "containers") await runContainerBench();
+if (!only || only === "containers" || only === "serving") await runContainerServingBench();

@@ -186,6 +186,21 @@ Deno.test({
         await waitRunning(data, 1);
       });
 
+      await t.step("a replica that dies is replaced and served again", async () => {
+        const [[before]] = await waitRunning(data, 1);
+        const stop = await tau(["container", "stop", before, "--data", join(data, "containers")]);
+        assertEquals(stop.code, 0, stop.stderr);
+        let r = await get("/");
+        for (let i = 0; i < 100 && r.status !== 200; i++) {
+          await new Promise((ok) => setTimeout(ok, 100));
+          r = await get("/");
+        }
+        assertEquals([r.status, r.text], [200, "v1\n"]);
+        const [[after]] = await waitRunning(data, 1);
+        assert(after !== before, "the stopped container is still listed as running");
+        assertMatch(cloud.output(), /exited with code \d+; restarting it/);
+      });
+
       await t.step("a clean stop stops the containers; a restart serves them again", async () => {
         await cloud.stop();
         assertEquals((await records(data)).filter((r) => r.status === "running"), []);

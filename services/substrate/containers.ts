@@ -22,6 +22,10 @@ const KEY_LABEL = "tau.key";
 const READY_TIMEOUT_MS = 30_000;
 const RETIRE_GRACE_MS = 2_000;
 const DRAIN_TIMEOUT_MS = 30_000;
+const WATCH_INTERVAL_MS = 1_000;
+/** Restart back-off: 1 s, 2 s, 4 s ... up to 60 s; forgotten after 5 minutes without a crash. */
+const BACKOFF_MAX_MS = 60_000;
+const BACKOFF_RESET_MS = 5 * 60_000;
 
 interface Instance extends Upstream {
   id: string;
@@ -63,6 +67,11 @@ export class ContainerHost {
   #wanted: () => Promise<DeploymentRecord[]>;
   #sweeping: Promise<void> = Promise.resolve();
   #closed = false;
+  /** What each running key was started from, so the watcher can replace a replica that died. */
+  #deployed = new Map<string, { project: string; c: ContainerDeployment }>();
+  #crashes = new Map<string, { count: number; last: number }>();
+  #watchTimer?: number;
+  #watching = false;
 
   /** `wanted` lists the deployments that should be running (every project's served deployment). */
   constructor(opts: { dataDir: string; wanted: () => Promise<DeploymentRecord[]>; log?: Log }) {
@@ -126,6 +135,8 @@ export class ContainerHost {
 
   #ensure(project: string, c: ContainerDeployment, log: Log): Promise<void> {
     this.#retiring.delete(c.key); // wanted again (a rollback within the grace period): keep it
+    this.#deployed.set(c.key, { project, c });
+    this.#startWatching();
     const running = this.#instances.get(c.key);
     if (running && running.length >= c.replicas) return Promise.resolve();
     let pending = this.#starting.get(c.key);
@@ -216,6 +227,59 @@ export class ContainerHost {
     );
   }
 
+  /** Checks every second (unref'd: it never keeps a process alive) that deployed replicas still run. */
+  #startWatching(): void {
+    if (this.#watchTimer !== undefined || this.#closed) return;
+    this.#watchTimer = setInterval(() => this.#watch(), WATCH_INTERVAL_MS);
+    Deno.unrefTimer(this.#watchTimer);
+  }
+
+  /**
+   * Replaces replicas that exited (a crash, an OOM kill, `tau container stop`) like a restart policy would:
+   * the dead one is dropped from the routing table at once, its replacement joins when it answers, and a key
+   * that keeps crashing is retried with exponential back-off instead of in a tight loop.
+   */
+  async #watch(): Promise<void> {
+    if (this.#watching || this.#closed || !this.#rt || this.#instances.size === 0) return;
+    this.#watching = true;
+    try {
+      const rt = await this.#rt;
+      const alive = new Set((await rt.listContainers()).filter((r) => r.status === "running").map((r) => r.id));
+      for (const [key, replicas] of this.#instances) {
+        const dead = replicas.filter((r) => !alive.has(r.id));
+        const source = this.#deployed.get(key);
+        if (this.#retiring.has(key) || this.#starting.has(key) || !source) continue;
+        if (dead.length) {
+          this.#instances.set(key, replicas.filter((r) => alive.has(r.id)));
+          for (const inst of dead) {
+            const rec = await rt.getContainer(inst.id).catch(() => null);
+            const why = rec
+              ? (await this.#crashError(rt, rec, inst.name)).message.replace(" before it was ready", "")
+              : "";
+            this.#log(`${why || `container ${inst.name} is gone`}; restarting it`);
+            await this.#remove(rt, inst);
+          }
+          const crash = this.#crashes.get(key);
+          const fresh = !crash || Date.now() - crash.last > BACKOFF_RESET_MS;
+          this.#crashes.set(key, { count: fresh ? 1 : crash.count + 1, last: Date.now() });
+        }
+        const have = this.#instances.get(key)?.length ?? 0;
+        if (have >= source.c.replicas) continue;
+        const crash = this.#crashes.get(key);
+        const wait = crash ? Math.min(BACKOFF_MAX_MS, 1000 * 2 ** (crash.count - 1)) : 0;
+        if (crash && Date.now() - crash.last < wait) continue;
+        this.#ensure(source.project, source.c, this.#log).catch((err) => {
+          this.#crashes.set(key, { count: (this.#crashes.get(key)?.count ?? 0) + 1, last: Date.now() });
+          this.#log(`container ${containerLabel(source.c, source.project)} did not restart: ${(err as Error).message}`);
+        });
+      }
+    } catch (err) {
+      this.#log(`container health check failed: ${(err as Error).message}`);
+    } finally {
+      this.#watching = false;
+    }
+  }
+
   /** Forwards a gateway request to one replica (round robin). */
   async proxy(
     req: Request,
@@ -276,6 +340,8 @@ export class ContainerHost {
     this.#retiring.delete(key);
     const replicas = this.#instances.get(key) ?? [];
     this.#instances.delete(key);
+    this.#deployed.delete(key);
+    this.#crashes.delete(key);
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
     while (replicas.some((r) => r.inflight > 0) && Date.now() < deadline) await sleep(50);
     const rt = await this.runtime();
@@ -326,6 +392,7 @@ export class ContainerHost {
   /** Stops every deployed container (a clean shutdown leaves nothing running; the next start brings them back). */
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#watchTimer);
     await Promise.all([...this.#starting.values()].map((p) => p.catch(() => {})));
     const all = [...this.#instances.values()].flat();
     this.#instances.clear();

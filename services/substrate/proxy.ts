@@ -87,32 +87,36 @@ export function forward(req: Request, upstream: Upstream, opts: ForwardOptions):
       resHeaders.set("x-request-id", opts.requestId);
       const status = res.statusCode ?? 502;
       if (NULL_BODY.has(status) || req.method === "HEAD") {
-        res.resume();
-        res.on("end", done);
-        res.on("close", done);
+        res.resume(); // nothing to stream: the exchange is over once the headers are in
+        done();
         resolve(new Response(null, { status, statusText: res.statusMessage, headers: resHeaders }));
         return;
       }
+      // The client may leave mid-body (cancel); node's stream still ends or errors afterwards, and touching a
+      // cancelled controller throws from an event handler, which would take the whole node down.
+      let open = true;
+      const finish = (fn: () => void) => {
+        done();
+        if (!open) return;
+        open = false;
+        fn();
+      };
       const body = new ReadableStream<Uint8Array>({
         start(controller) {
           res.on("data", (chunk: Uint8Array) => {
+            if (!open) return;
             controller.enqueue(new Uint8Array(chunk));
             if ((controller.desiredSize ?? 1) <= 0) res.pause();
           });
-          res.on("end", () => {
-            done();
-            controller.close();
-          });
-          res.on("error", (err) => {
-            done();
-            controller.error(err);
-          });
+          res.on("end", () => finish(() => controller.close()));
+          res.on("error", (err) => finish(() => controller.error(err)));
+          res.on("close", () => finish(() => controller.error(new Error("the container closed the connection"))));
         },
         pull() {
           res.resume();
         },
         cancel() {
-          done();
+          finish(() => {});
           res.destroy();
         },
       });
