@@ -1,5 +1,5 @@
 /**
- * `tau new function|website|domain|library|application` and `tau validate`: thin argument parsing over
+ * `tau new function|website|domain|library|container|application` and `tau validate`: thin argument parsing over
  * runtime/schema (addResource, loadProjectConfig), which the tests also call directly.
  */
 import type { Command } from "commander";
@@ -27,6 +27,7 @@ export function summarise(config: ProjectConfig): string {
     plural(config.domains.length, "domain"),
   ];
   if (config.libraries.length) parts.push(plural(config.libraries.length, "library", "libraries"));
+  if (config.containers.length) parts.push(plural(config.containers.length, "container"));
   if (config.applications.length) parts.push(plural(config.applications.length, "application"));
   if (config.others.length) parts.push(plural(config.others.length, "other resource"));
   return parts.join(", ");
@@ -92,6 +93,18 @@ export function registerResourceCommands(program: Command, newCommand: Command):
     .description("add a library: config/libraries/<name>.yaml and code/libraries/<name>/")
     .option(...appOption).option(...descOption).option(...dirOption)
     .action((name: string, opts: Record<string, unknown>) => scaffold("library", name, opts));
+
+  newCommand.command("container <name>")
+    .description("add a container served by the gateway: config/containers/<name>.yaml (needs root on the node)")
+    .requiredOption("--image <ref>", "image reference (tau image ls), e.g. busybox:latest")
+    .option("--port <port>", "the HTTP port the container listens on", "8080")
+    .option("--command <command>", 'command and arguments, e.g. "httpd -f -p 8080" (default: the image\'s)')
+    .option("--memory <size>", "memory limit", "128MB")
+    .option("--replicas <n>", "copies to run", "1")
+    .option("--domains <names>", "domain names, comma separated (default: the only domain, if just one)")
+    .option("--paths <paths>", "path prefixes, comma separated", "/")
+    .option(...appOption).option(...descOption).option(...dirOption)
+    .action((name: string, opts: Record<string, unknown>) => scaffold("container", name, opts));
 
   newCommand.command("application <name>")
     .description("add an application: config/applications/<name>/config.yaml")

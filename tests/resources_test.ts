@@ -118,3 +118,34 @@ Deno.test("tau validate prints every issue as file:line: message and exits 1", a
     assert.match(r.stderr, /has 2 issues/);
   });
 });
+
+Deno.test("tau new container writes a Statefile that validates; bad options write nothing", async () => {
+  await withProject(async (dir) => {
+    let r = await tau(["new", "domain", "web", "--fqdn", "web.hello.localtau", "--dir", dir]);
+    assert.equal(r.code, 0, r.stderr);
+    r = await tau([
+      "new",
+      "container",
+      "api",
+      "--image",
+      "busybox:latest",
+      "--command",
+      "httpd -f -p 8080",
+      "--dir",
+      dir,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const yaml = await Deno.readTextFile(join(dir, "config/containers/api.yaml"));
+    assert.match(yaml, /container: busybox:latest/);
+    assert.match(yaml, /command: \[httpd, -f, -p, "8080"\]/);
+    assert.match(yaml, /domains: \[web\]/);
+    r = await tau(["validate", "--dir", dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /1 container/);
+
+    r = await tau(["new", "container", "bad", "--image", "busybox", "--port", "70000", "--dir", dir]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /error: config\/containers\/bad\.yaml:\d+: port: "70000" is not a port/);
+    assert.equal(await Deno.stat(join(dir, "config/containers/bad.yaml")).then(() => true, () => false), false);
+  });
+});

@@ -1,5 +1,5 @@
 /**
- * `tau new function|website|domain|library|application`: writes the resource's YAML (and starter code), after
+ * `tau new function|website|domain|library|container|application`: writes the resource's YAML (and starter code), after
  * checking the result with the same validator the build uses, so a scaffolded project is always valid.
  */
 import { dirname, join, resolve } from "node:path";
@@ -13,7 +13,7 @@ import { parseProjectConfig } from "./parse.ts";
 import { functionTemplate, libraryTemplate, wasmReadme, websiteTemplate } from "./templates.ts";
 import type { ConfigIssue } from "./types.ts";
 
-export type ScaffoldKind = "function" | "website" | "domain" | "library" | "application";
+export type ScaffoldKind = "function" | "website" | "domain" | "library" | "container" | "application";
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -191,6 +191,30 @@ export async function addResource(
     comment =
       ` Library ${name}: code in code repo ${prefix}libraries/${name}/; use it with \`source: libraries/${name}\`.`;
     code.push([`code/${prefix}libraries/${name}/index.ts`, libraryTemplate(name)]);
+  } else if (kind === "container") {
+    const image = str(opts.image);
+    if (!image) {
+      throw new TauError("--image is required for a container", {
+        hint: `e.g. tau new container ${name} --image busybox`,
+      });
+    }
+    const port = Number(str(opts.port) ?? 8080);
+    const command = str(opts.command)?.split(/\s+/).filter(Boolean);
+    value = {
+      id,
+      description,
+      tags: [],
+      container: image,
+      port,
+      ...(command ? { command } : {}),
+      env: {},
+      limits: { memory: str(opts.memory) ?? "128MB" },
+      replicas: Number(str(opts.replicas) ?? 1),
+      domains: domains(),
+      paths: listOpt(opts.paths) ?? ["/"],
+    };
+    comment =
+      ` Container ${name}: image ${image}, HTTP on port ${port}, proxied by the gateway. See docs/containers.md.`;
   } else {
     value = { id, description, tags: [] };
     comment = ` Application ${name}: its resources live in the folders next to this file.`;

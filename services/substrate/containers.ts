@@ -230,8 +230,10 @@ export class ContainerHost {
   /** Checks every second (unref'd: it never keeps a process alive) that deployed replicas still run. */
   #startWatching(): void {
     if (this.#watchTimer !== undefined || this.#closed) return;
-    this.#watchTimer = setInterval(() => this.#watch(), WATCH_INTERVAL_MS);
-    Deno.unrefTimer(this.#watchTimer);
+    // Deno's timers are numbers; node:http's type declarations (loaded by proxy.ts) make TypeScript think otherwise.
+    const timer = setInterval(() => this.#watch(), WATCH_INTERVAL_MS) as unknown as number;
+    Deno.unrefTimer(timer);
+    this.#watchTimer = timer;
   }
 
   /**
