@@ -106,6 +106,8 @@ export async function runContainerServingBench(): Promise<void> {
       const id = row.split(/\s+/)[0];
       if (id) await tau(["container", "rm", "-f", id, "--data", join(data, "containers")]);
     }
+    const runRoot = await Deno.realPath(join(data, "containers/run")).catch(() => null);
+    if (runRoot) await Deno.remove(runRoot, { recursive: true }).catch(() => {});
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }
 }

@@ -8,6 +8,7 @@ import { TauError } from "../runtime/errors.ts";
 import { cloneContainer } from "../runtime/container/clone.ts";
 import { importImage } from "../runtime/container/images/import.ts";
 import { pullImage } from "../runtime/container/images/pull.ts";
+import type { Credentials } from "../runtime/container/images/registry.ts";
 import type { ContainerRecord } from "../runtime/container/records.ts";
 import { ContainerRuntime, DEFAULT_DATA_DIR, type StartedContainer } from "../runtime/container/runtime.ts";
 import { parseStatefile } from "../runtime/container/statefile.ts";
@@ -59,6 +60,27 @@ export async function runStatefile(file: string, opts: { data?: string }): Promi
     }
   }
   return started;
+}
+
+interface PullFlags {
+  registry?: string;
+  tag?: string;
+  data?: string;
+  user?: string;
+  passwordStdin?: boolean;
+}
+
+/** `--user NAME --password-stdin`; a password never goes on the command line, where `ps` would show it. */
+async function credentialsFrom(opts: PullFlags): Promise<Credentials | undefined> {
+  if (!opts.user && !opts.passwordStdin) return undefined;
+  if (!opts.user || !opts.passwordStdin) {
+    throw new TauError("--user and --password-stdin go together", {
+      hint: 'echo "$PASSWORD" | tau image pull REF --user NAME --password-stdin',
+    });
+  }
+  const password = (await new Response(Deno.stdin.readable).text()).replace(/\r?\n$/, "");
+  if (!password) throw new TauError("no password on standard input", { hint: "pipe the password into the command" });
+  return { username: opts.user, password };
 }
 
 function table(rows: string[][]): string {
@@ -151,12 +173,16 @@ export function registerContainerCommands(program: Command): void {
     .argument("<ref>", "HOST[:PORT]/NAME[:TAG|@DIGEST], or NAME[:TAG] with --registry")
     .option("--registry <url>", "registry to pull from (e.g. http://127.0.0.1:5000)")
     .option("-t, --tag <ref>", "store the image under this name").option("--data <dir>", DATA_HELP)
-    .action(async (ref: string, opts: { registry?: string; tag?: string; data?: string }) => {
+    .option("-u, --user <name>", "user name for a private registry (default: from ~/.docker/config.json)")
+    .option("--password-stdin", "read the registry password from standard input")
+    .action(async (ref: string, opts: PullFlags) => {
+      const credentials = await credentialsFrom(opts);
       const rt = await open(opts);
       const img = await pullImage(rt.images, rt.helper, ref, {
         registry: opts.registry,
         tag: opts.tag,
         log: (line) => console.log(line),
+        credentials,
       });
       console.log(`pulled ${img.refs.join(", ")} ${img.id.slice(7, 19)} (${img.layers.length} layers)`);
     });

@@ -42,3 +42,10 @@ Deno.test("an unknown command or option is reported by the parser with exit code
   assertEquals(r.code, 2);
   assertStringIncludes(r.stderr, "unknown command");
 });
+
+Deno.test("a registry password is never taken from the command line", async () => {
+  const r = await tau(["image", "pull", "127.0.0.1:1/team/app:1", "--user", "ci"]);
+  assertEquals(r.code, 1);
+  assertStringIncludes(r.stderr, "error: --user and --password-stdin go together");
+  assertStringIncludes(r.stderr, 'hint: echo "$PASSWORD" | tau image pull REF --user NAME --password-stdin');
+});

@@ -223,6 +223,9 @@ Deno.test({
       const left = await records(data);
       assertEquals(left.filter((r) => r.status === "running").map((r) => r.name), []);
       await assertNoLeaks(join(data, "containers"), left);
+      // <data>/containers/run is a link to a tmpfs directory (runtime/container/run_root.ts): remove both.
+      const runRoot = await Deno.realPath(join(data, "containers/run")).catch(() => null);
+      if (runRoot) await Deno.remove(runRoot, { recursive: true });
       await Deno.remove(work, { recursive: true });
     }
   },

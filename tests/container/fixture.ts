@@ -2,6 +2,7 @@
  * Test images built from Debian's busybox-static (no registry needed): a ustar writer, a hand-written OCI image
  * layout (oci-layout, index.json, manifest, config with diff_ids, gzip layers) and a `docker save` archive.
  */
+import zlib from "node:zlib";
 import { concatBytes } from "../../runtime/bytes.ts";
 
 export interface TarInput {
@@ -92,6 +93,8 @@ export async function busyboxLayer(): Promise<Uint8Array<ArrayBuffer>> {
 
 export interface ImageFixture {
   layers: Uint8Array<ArrayBuffer>[];
+  /** how the layout's layer blobs are compressed (default gzip) */
+  compression?: "gzip" | "zstd";
   cmd?: string[];
   env?: string[];
 }
@@ -117,12 +120,18 @@ export async function writeOciLayout(dir: string, img: ImageFixture, tag: string
   };
   const config = await put(await configBlob(img));
   const layers = [];
-  for (const l of img.layers) layers.push(await put(await gzip(l)));
+  const zstd = img.compression === "zstd";
+  // Deno's node:zlib has zstd; the bundled Node type declarations predate it.
+  const { zstdCompressSync } = zlib as unknown as { zstdCompressSync(data: Uint8Array): Uint8Array };
+  for (const l of img.layers) layers.push(await put(zstd ? new Uint8Array(zstdCompressSync(l)) : await gzip(l)));
   const manifest = await put(enc.encode(JSON.stringify({
     schemaVersion: 2,
     mediaType: "application/vnd.oci.image.manifest.v1+json",
     config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-    layers: layers.map((l) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...l })),
+    layers: layers.map((l) => ({
+      mediaType: `application/vnd.oci.image.layer.v1.tar+${zstd ? "zstd" : "gzip"}`,
+      ...l,
+    })),
   })));
   await Deno.writeTextFile(`${dir}/oci-layout`, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
   await Deno.writeTextFile(

@@ -48,4 +48,17 @@ Deno.test(e2e("image: docker save archives and OCI tars import; layers are share
   await assertRejects(() => importImage(rt.images, `${tmp}/nothing`, rt.helper), /does not exist/);
 }));
 
+Deno.test(e2e("image: zstd-compressed layers (OCI +zstd) import and run", async ({ rt, tmp }) => {
+  const extra = tar([{ name: "z.txt", data: "zstd layer\n" }]);
+  await writeOciLayout(`${tmp}/zstd`, { layers: [await busyboxLayer(), extra], compression: "zstd" }, "zstd:1");
+  const manifest = JSON.parse(await Deno.readTextFile(`${tmp}/zstd/index.json`)).manifests[0].digest.slice(7);
+  const layers = JSON.parse(await Deno.readTextFile(`${tmp}/zstd/blobs/sha256/${manifest}`)).layers;
+  assertEquals(layers[1].mediaType, "application/vnd.oci.image.layer.v1.tar+zstd");
+  const [img] = await importImage(rt.images, `${tmp}/zstd`, rt.helper);
+  const [c] = await rt.run(parseStatefile(`container: zstd:1\ncommand: ["cat", "/z.txt"]\n`));
+  assertEquals((await rt.waitContainer(c.id, 10_000)).exitCode, 0);
+  assertEquals(await rt.lastLogLines(c.id), ["zstd layer"]);
+  assertEquals(img.layers.length, 2);
+}));
+
 Deno.test(finalCleanup());

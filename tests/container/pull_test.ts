@@ -60,4 +60,46 @@ Deno.test(e2e("image: pull rejects a blob that does not match its digest and sto
   }
 }));
 
+Deno.test(e2e("image: private registries: Basic auth, tokens for credentials, Docker's config file", async (h) => {
+  const { rt, tmp } = h;
+  await writeOciLayout(`${tmp}/reg-private`, { layers: [await busyboxLayer()] }, "app:1");
+  const user = { username: "ci", password: "s3cret:with:colons" };
+  for (const mode of ["basic", "token"] as const) {
+    const reg = startTestRegistry({ "team/app": `${tmp}/reg-private` }, { mode, ...user });
+    const host = new URL(reg.url).host;
+    try {
+      await assertRejects(
+        () => pullImage(rt.images, rt.helper, `${host}/team/app:1`),
+        mode === "basic"
+          ? /wants a user name and password for team\/app/
+          : /refused a pull token for an anonymous pull/,
+      );
+      await assertRejects(
+        () => pullImage(rt.images, rt.helper, `${host}/team/app:1`, { credentials: { ...user, password: "wrong" } }),
+        mode === "basic" ? /refused user ci access to team\/app:1 \(401\)/ : /refused a pull token for user ci/,
+      );
+      const img = await pullImage(rt.images, rt.helper, `${host}/team/app:1`, { credentials: user });
+      assert(img.refs.includes(`${host}/team/app:1`), img.refs.join(", "));
+    } finally {
+      await reg.close();
+    }
+  }
+  // `docker login` leaves the credentials in config.json: a pull without --user finds them there.
+  const reg = startTestRegistry({ "team/app": `${tmp}/reg-private` }, { mode: "basic", ...user });
+  const host = new URL(reg.url).host;
+  await Deno.mkdir(`${tmp}/docker`, { recursive: true });
+  const auth = btoa(`${user.username}:${user.password}`);
+  await Deno.writeTextFile(`${tmp}/docker/config.json`, JSON.stringify({ auths: { [`http://${host}`]: { auth } } }));
+  const before = Deno.env.get("DOCKER_CONFIG");
+  Deno.env.set("DOCKER_CONFIG", `${tmp}/docker`);
+  try {
+    const img = await pullImage(rt.images, rt.helper, `${host}/team/app:1`, { tag: "from-config:1" });
+    assert(img.refs.includes("from-config:1"), img.refs.join(", "));
+  } finally {
+    if (before === undefined) Deno.env.delete("DOCKER_CONFIG");
+    else Deno.env.set("DOCKER_CONFIG", before);
+    await reg.close();
+  }
+}));
+
 Deno.test(finalCleanup());

@@ -1,6 +1,8 @@
 /**
  * A small OCI distribution registry for tests, on 127.0.0.1 only: serves manifests and blobs of local OCI
  * layouts and, like public registries, demands a bearer token (401 + WWW-Authenticate, token from /token).
+ * With `auth.mode` "basic" it wants Basic credentials on every request instead (a private registry); with
+ * "token" its token service hands out tokens only for the right Basic credentials (private images).
  */
 export interface TestRegistry {
   url: string;
@@ -14,7 +16,11 @@ export interface TestRegistry {
 const TOKEN = "test-token-" + crypto.randomUUID();
 
 /** `repos` maps a repository name ("library/busybox") to an OCI layout directory; tags come from its index. */
-export function startTestRegistry(repos: Record<string, string>): TestRegistry {
+export function startTestRegistry(
+  repos: Record<string, string>,
+  auth?: { mode: "basic" | "token"; username: string; password: string },
+): TestRegistry {
+  const basic = auth ? `Basic ${btoa(`${auth.username}:${auth.password}`)}` : "";
   const log: string[] = [];
   const corrupted = new Set<string>();
   const controller = new AbortController();
@@ -31,7 +37,16 @@ export function startTestRegistry(repos: Record<string, string>): TestRegistry {
 
   async function handle(req: Request): Promise<Response> {
     const u = new URL(req.url);
+    if (auth?.mode === "basic") {
+      if (req.headers.get("authorization") !== basic) {
+        return new Response("unauthorized", { status: 401, headers: { "www-authenticate": 'Basic realm="test"' } });
+      }
+      return await serveContent(u);
+    }
     if (u.pathname === "/token") {
+      if (auth?.mode === "token" && req.headers.get("authorization") !== basic) {
+        return new Response("bad credentials", { status: 401 });
+      }
       if (u.searchParams.get("service") !== "test-registry" || !u.searchParams.get("scope")?.endsWith(":pull")) {
         return new Response("bad token request", { status: 400 });
       }
@@ -46,6 +61,10 @@ export function startTestRegistry(repos: Record<string, string>): TestRegistry {
         },
       });
     }
+    return await serveContent(u);
+  }
+
+  async function serveContent(u: URL): Promise<Response> {
     const m = u.pathname.match(/^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/);
     const dir = m && repos[m[1]];
     if (!m || !dir) return new Response("not found", { status: 404 });

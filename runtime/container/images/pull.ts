@@ -5,7 +5,7 @@
  */
 import { TauError } from "../../errors.ts";
 import { type Descriptor, goArch, INDEX_TYPES, toConfig } from "./import.ts";
-import { parsePullRef, RegistryClient } from "./registry.ts";
+import { type Credentials, dockerConfigCredentials, parsePullRef, RegistryClient } from "./registry.ts";
 import { type ImageRecord, type ImageStore, normalizeRef } from "./store.ts";
 import { openMaybeGzip } from "./tar.ts";
 
@@ -16,6 +16,8 @@ export interface PullOptions {
   tag?: string;
   /** progress lines (layer downloads) */
   log?: (line: string) => void;
+  /** for private registries; default: the registry's entry in Docker's config file, if any */
+  credentials?: Credentials;
 }
 
 async function fetchManifest(client: RegistryClient) {
@@ -24,7 +26,7 @@ async function fetchManifest(client: RegistryClient) {
   } catch (err) {
     // One-word names live under library/ on registries that follow Docker Hub's convention.
     if (err instanceof TauError && err.status === 404 && !client.ref.name.includes("/")) {
-      const alt = new RegistryClient({ ...client.ref, name: `library/${client.ref.name}` });
+      const alt = new RegistryClient({ ...client.ref, name: `library/${client.ref.name}` }, client.credentials);
       const found = await alt.manifest(client.ref.reference).catch(() => null);
       if (found) return { client: alt, ...found };
     }
@@ -39,7 +41,9 @@ export async function pullImage(
   opts: PullOptions = {},
 ): Promise<ImageRecord> {
   const log = opts.log ?? (() => {});
-  const first = new RegistryClient(parsePullRef(ref, opts.registry));
+  const parsed = parsePullRef(ref, opts.registry);
+  const credentials = opts.credentials ?? await dockerConfigCredentials(new URL(parsed.base).host);
+  const first = new RegistryClient(parsed, credentials);
   const found = await fetchManifest(first);
   const client = "client" in found ? found.client : first;
   let { mediaType, doc } = found;
@@ -65,7 +69,6 @@ export async function pullImage(
   try {
     for (let i = 0; i < layers.length; i++) {
       if (await store.hasLayer(diffIds[i])) continue;
-      if (layers[i].mediaType?.includes("zstd")) throw new TauError(`${ref}: zstd layers are not supported yet`);
       log(`layer ${i + 1}/${layers.length} ${layers[i].digest.slice(7, 19)} (${layers[i].size ?? "?"} bytes)`);
       // Downloaded (and verified) completely before extraction, so a short read can never go unnoticed.
       const file = `${scratch}/${i}`;

@@ -1,7 +1,9 @@
 /**
- * A client for the OCI distribution API (pull only): manifests, blobs, and the bearer-token flow public
- * registries use (401 + `WWW-Authenticate: Bearer realm=...,service=...,scope=...`, then a token from the realm,
- * then the request again). Everything fetched is checked against its sha256 digest before it is trusted.
+ * A client for the OCI distribution API (pull only): manifests, blobs, and the two ways registries ask for
+ * credentials: the bearer-token flow (401 + `WWW-Authenticate: Bearer realm=...,service=...,scope=...`, then a
+ * token from the realm, anonymous or with the user's name and password, then the request again) and plain Basic
+ * auth (`WWW-Authenticate: Basic`, private registries). Everything fetched is checked against its sha256 digest
+ * before it is trusted.
  */
 import { createHash } from "node:crypto";
 import { TauError } from "../../errors.ts";
@@ -12,6 +14,11 @@ export const MANIFEST_TYPES = [
   "application/vnd.docker.distribution.manifest.list.v2+json",
   "application/vnd.docker.distribution.manifest.v2+json",
 ];
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
 
 export interface RegistryRef {
   /** base URL, e.g. http://127.0.0.1:5000 */
@@ -81,27 +88,39 @@ export function parseChallenge(header: string): Record<string, string> | null {
   return out.realm ? out : null;
 }
 
-export class RegistryClient {
-  #token: string | undefined;
-  constructor(readonly ref: RegistryRef) {}
+const CREDENTIALS_HINT =
+  "pass --user NAME (with --password-stdin), or log in with docker login: tau reads ~/.docker/config.json";
 
-  /** GET with the token flow: on 401 fetch a token once, then retry. */
+function basicHeader(c: Credentials): string {
+  return `Basic ${btoa(`${c.username}:${c.password}`)}`;
+}
+
+export class RegistryClient {
+  #authorization: string | undefined;
+  constructor(readonly ref: RegistryRef, readonly credentials?: Credentials) {}
+
+  /** GET with the registry's auth flow: on a 401, get a token (or use Basic credentials) once, then retry. */
   async get(path: string, accept?: string[]): Promise<Response> {
     const url = `${this.ref.base}/v2/${this.ref.name}/${path}`;
     const headers = (): HeadersInit => ({
       ...(accept ? { accept: accept.join(", ") } : {}),
-      ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}),
+      ...(this.#authorization ? { authorization: this.#authorization } : {}),
     });
     let res = await this.#fetch(url, headers());
-    if (res.status === 401 && !this.#token) {
+    if (res.status === 401 && !this.#authorization) {
       await res.body?.cancel();
-      const challenge = parseChallenge(res.headers.get("www-authenticate") ?? "");
-      if (!challenge) {
-        throw new TauError(`registry ${this.ref.base} wants credentials tau cannot give`, {
-          hint: "only anonymous pulls with bearer tokens are supported",
+      const header = res.headers.get("www-authenticate") ?? "";
+      const challenge = parseChallenge(header);
+      if (challenge) {
+        this.#authorization = `Bearer ${await this.#fetchToken(challenge)}`;
+      } else if (/^\s*Basic\b/i.test(header) && this.credentials) {
+        this.#authorization = basicHeader(this.credentials);
+      } else {
+        throw new TauError(`registry ${this.ref.base} wants a user name and password for ${this.ref.name}`, {
+          hint: CREDENTIALS_HINT,
+          status: 401,
         });
       }
-      this.#token = await this.#fetchToken(challenge);
       res = await this.#fetch(url, headers());
     }
     if (res.ok) return res;
@@ -109,8 +128,15 @@ export class RegistryClient {
     const what = `${this.ref.name}:${this.ref.reference}`;
     if (res.status === 404) throw new TauError(`${what} not found in ${this.ref.base}`, { status: 404 });
     if (res.status === 401 || res.status === 403) {
+      if (this.credentials) {
+        throw new TauError(
+          `registry ${this.ref.base} refused user ${this.credentials.username} access to ${what} (${res.status})`,
+          { hint: "check the user name, the password and that the user may pull this image", status: res.status },
+        );
+      }
       throw new TauError(`registry ${this.ref.base} refused access to ${what} (${res.status})`, {
-        hint: "the image may be private; only anonymous pulls are supported",
+        hint: `the image may be private: ${CREDENTIALS_HINT}`,
+        status: res.status,
       });
     }
     throw new TauError(`registry ${this.ref.base} answered ${res.status} for ${path}`);
@@ -130,13 +156,18 @@ export class RegistryClient {
     url.searchParams.set("scope", c.scope ?? `repository:${this.ref.name}:pull`);
     let res: Response;
     try {
-      res = await fetch(url);
+      // Anonymous unless the user gave credentials: private images get their token for the user's name.
+      res = await fetch(url, this.credentials ? { headers: { authorization: basicHeader(this.credentials) } } : {});
     } catch (err) {
       throw new TauError(`cannot reach the registry's token service ${url.origin}`, { detail: String(err) });
     }
     if (!res.ok) {
       await res.body?.cancel();
-      throw new TauError(`the registry's token service refused a pull token (${res.status})`);
+      const who = this.credentials ? `user ${this.credentials.username}` : "an anonymous pull";
+      throw new TauError(`the registry's token service refused a pull token for ${who} (${res.status})`, {
+        hint: this.credentials ? "check the user name and the password" : CREDENTIALS_HINT,
+        status: res.status,
+      });
     }
     const body = await res.json().catch(() => ({})) as { token?: string; access_token?: string };
     const token = body.token ?? body.access_token;
@@ -185,4 +216,28 @@ export class RegistryClient {
   async blobBytes(digest: string): Promise<Uint8Array<ArrayBuffer>> {
     return new Uint8Array(await new Response(await this.blob(digest)).arrayBuffer());
   }
+}
+
+/**
+ * Credentials for `host` from Docker's config file ($DOCKER_CONFIG/config.json or ~/.docker/config.json), where
+ * `docker login` keeps them (`auths.<host>.auth` = base64 of "user:password"). Credential helpers are not run.
+ */
+export async function dockerConfigCredentials(host: string): Promise<Credentials | undefined> {
+  const dir = Deno.env.get("DOCKER_CONFIG") ?? (Deno.env.get("HOME") ? `${Deno.env.get("HOME")}/.docker` : undefined);
+  if (!dir) return undefined;
+  let config: { auths?: Record<string, { auth?: string; username?: string; password?: string }> };
+  try {
+    config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+  } catch {
+    return undefined;
+  }
+  const entry = Object.entries(config.auths ?? {}).find(([key]) =>
+    key.replace(/^https?:\/\//, "").replace(/\/.*$/, "") === host
+  )?.[1];
+  if (!entry) return undefined;
+  if (entry.username && entry.password) return { username: entry.username, password: entry.password };
+  if (!entry.auth) return undefined;
+  const decoded = atob(entry.auth);
+  const colon = decoded.indexOf(":");
+  return colon > 0 ? { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) } : undefined;
 }
