@@ -12,7 +12,7 @@ import type { GitHosting } from "../git/hosting.ts";
 import type { Job, JobLog } from "../patrick/jobs.ts";
 import type { Tns } from "../tns/tns.ts";
 import type { ContainerDeployment, DeploymentRecord, FunctionDeployment, WebsiteDeployment } from "../tns/records.ts";
-import { containerKey } from "../substrate/containers.ts";
+import { containerKey } from "../substrate/spec.ts";
 import type { ImageRecord } from "../../runtime/container/images/store.ts";
 import { buildFunctionModule } from "./functions.ts";
 import type { ModuleBuilder } from "../../runtime/wasm/builder.ts";

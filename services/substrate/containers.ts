@@ -11,12 +11,11 @@
  */
 import { TauError } from "../../runtime/errors.ts";
 import { ContainerRuntime } from "../../runtime/container/runtime.ts";
-import type { ContainerRecord } from "../../runtime/container/records.ts";
-import type { ContainerSpec } from "../../runtime/container/statefile.ts";
 import type { ImageRecord } from "../../runtime/container/images/store.ts";
 import { pullImage } from "../../runtime/container/images/pull.ts";
 import type { ContainerDeployment, DeploymentRecord } from "../tns/records.ts";
 import { forward, probe, type Upstream, upstreamAgent } from "./proxy.ts";
+import { containerLabel, containerSpec, crashError } from "./spec.ts";
 
 const KEY_LABEL = "tau.key";
 const READY_TIMEOUT_MS = 30_000;
@@ -41,19 +40,6 @@ function instance(id: string, name: string, socket: string | undefined): Instanc
 type Log = (line: string) => void;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export function containerLabel(c: { name: string; app?: string }, project?: string): string {
-  const name = c.app ? `${c.app}/${c.name}` : c.name;
-  return project ? `${project}/${name}` : name;
-}
-
-/** Hash of everything that changes what runs; containers with equal keys are interchangeable. */
-export async function containerKey(project: string, c: Omit<ContainerDeployment, "key" | "routes" | "id">) {
-  const values = [project, c.app ?? "", c.name, c.imageId, c.port ?? 0, c.command ?? null, c.env, c.limits];
-  const text = JSON.stringify([...values, c.replicas, c.workdir ?? "", c.hostname ?? ""]);
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-  return Array.from(digest.subarray(0, 10), (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 export class ContainerHost {
   #dataDir: string;
@@ -154,18 +140,7 @@ export class ContainerHost {
     const missing = c.replicas - have.length;
     const t0 = performance.now();
     log(`container ${label}: starting ${missing} replica(s) of ${c.image}`);
-    const spec: ContainerSpec = {
-      name: `${project}-${c.app ? `${c.app}-` : ""}${c.name}`.replace(/[^a-zA-Z0-9_.-]/g, "-").slice(0, 50),
-      image: c.imageId,
-      command: c.command,
-      env: c.env,
-      ports: c.port ? [{ container: c.port, host: -1 }] : [],
-      mounts: [],
-      limits: c.limits,
-      replicas: c.replicas,
-      workdir: c.workdir,
-      hostname: c.hostname,
-    };
+    const spec = containerSpec(project, c);
     const started: Instance[] = [];
     try {
       for (let i = 0; i < missing; i++) {
@@ -195,7 +170,7 @@ export class ContainerHost {
         } catch { /* not listening yet */ }
       }
       const rec = await rt.getContainer(inst.id);
-      if (rec.status !== "running") throw await this.#crashError(rt, rec, label);
+      if (rec.status !== "running") throw await crashError(rt, rec, label);
       if (!inst.routable && attempt >= 2) return; // no port: running is all we can check
       if (Date.now() > deadline) {
         const lines = await rt.lastLogLines(inst.id, 5);
@@ -206,18 +181,6 @@ export class ContainerHost {
       }
       await sleep(Math.min(10 * (attempt + 1), 100));
     }
-  }
-
-  async #crashError(rt: ContainerRuntime, rec: ContainerRecord, label: string): Promise<TauError> {
-    const lines = await rt.lastLogLines(rec.id, 5);
-    const how = rec.oomKilled
-      ? "was killed for using more than its memory limit"
-      : rec.exitCode !== undefined
-      ? `exited with code ${rec.exitCode}`
-      : `failed (${rec.error ?? "unknown reason"})`;
-    return new TauError(`container ${label} ${how} before it was ready`, {
-      hint: lines.length ? `its last output: ${lines.join(" | ")}` : "it printed nothing; check its command and image",
-    });
   }
 
   async #remove(rt: ContainerRuntime, inst: Instance): Promise<void> {
@@ -255,9 +218,7 @@ export class ContainerHost {
           this.#instances.set(key, replicas.filter((r) => alive.has(r.id)));
           for (const inst of dead) {
             const rec = await rt.getContainer(inst.id).catch(() => null);
-            const why = rec
-              ? (await this.#crashError(rt, rec, inst.name)).message.replace(" before it was ready", "")
-              : "";
+            const why = rec ? (await crashError(rt, rec, inst.name)).message.replace(" before it was ready", "") : "";
             this.#log(`${why || `container ${inst.name} is gone`}; restarting it`);
             await this.#remove(rt, inst);
           }
@@ -362,7 +323,14 @@ export class ContainerHost {
    */
   async restore(): Promise<void> {
     const records = await this.#wanted();
-    const rt = await this.#openIfUsed(records);
+    let rt: ContainerRuntime | null;
+    try {
+      rt = await this.#openIfUsed(records);
+    } catch (err) {
+      // Not root, say: functions and websites must still be served. The log says why the containers are not.
+      this.#log(`deployed containers are not started: ${(err as Error).message}`);
+      return;
+    }
     if (!rt) return;
     const wanted = new Set(records.flatMap((r) => (r.containers ?? []).map((c) => c.key)));
     for (const rec of await rt.listContainers()) {
@@ -375,13 +343,16 @@ export class ContainerHost {
         await rt.removeContainer(rec.id, true).catch(() => {});
       }
     }
-    for (const record of records) {
-      for (const c of record.containers ?? []) {
-        await this.#ensure(record.project, c, this.#log).catch((err) =>
-          this.#log(`container ${containerLabel(c, record.project)} did not start: ${(err as Error).message}`)
-        );
-      }
-    }
+    // All at once: one slow or broken container must not hold the others (or the node's start) back.
+    await Promise.all(
+      records.flatMap((record) =>
+        (record.containers ?? []).map((c) =>
+          this.#ensure(record.project, c, this.#log).catch((err) =>
+            this.#log(`container ${containerLabel(c, record.project)} did not start: ${(err as Error).message}`)
+          )
+        )
+      ),
+    );
   }
 
   async #openIfUsed(records: DeploymentRecord[]): Promise<ContainerRuntime | null> {
