@@ -68,6 +68,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     dataDir: join(dataDir, "containers"),
     wanted: () => tns.servedRecords(),
     log: (line) => console.error(line),
+    echo: opts.echoLogs ? (name, line) => console.error(`[container ${name}] ${line}`) : undefined,
   });
   tns.setPreparer((record, log) => containers.prepare(record, log));
   tns.onFlip(() => containers.sweep());

@@ -33,7 +33,7 @@ command:
   - >-
     mkdir -p /srv/cgi-bin && echo "$GREETING" > /srv/index.html &&
     echo "$ECHO_CGI" > /srv/cgi-bin/echo && chmod +x /srv/cgi-bin/echo &&
-    exec httpd -f -p 8080 -h /srv
+    exec httpd -f -v -p 8080 -h /srv
 limits: {memory: 32MB, pids: 32}
 domains: [shop]
 paths: [/]
@@ -114,6 +114,11 @@ Deno.test({
         assertMatch(logs.stdout, /container web: busybox:latest = [0-9a-f]{12}, 1 replica\(s\)/);
         assertMatch(logs.stdout, /container shop\/web: 1 replica\(s\) ready in \d+ ms/);
         assertEquals((await waitRunning(data, 1)).length, 1);
+        // What the container prints streams to the node's terminal, prefixed with its name (httpd -v logs requests).
+        for (let i = 0; i < 50 && !/\[container shop-web-[0-9a-f]+-1\] .*response:404/.test(cloud.output()); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assertMatch(cloud.output(), /\[container shop-web-[0-9a-f]+-1\] .*response:404/);
       });
 
       await t.step("a redeploy under load fails no request, then retires the old container", async () => {
@@ -151,7 +156,7 @@ Deno.test({
       await t.step("broken deploys fail with a clear log and v2 keeps serving", async () => {
         await Deno.writeTextFile(
           join(config, "containers/web.yaml"),
-          webYaml("v3").replace("exec httpd -f -p 8080 -h /srv", "echo giving up >&2; exit 3"),
+          webYaml("v3").replace("exec httpd -f -v -p 8080 -h /srv", "echo giving up >&2; exit 3"),
         );
         const crashed = await push("web crashes");
         assertEquals(crashed.status, "failed");

@@ -261,12 +261,13 @@ export class ContainerRuntime {
     };
   }
 
-  /** The container's output; with `follow`, keeps yielding until it exits. */
-  async *logs(ref: string, follow = false): AsyncGenerator<Uint8Array> {
+  /** The container's output; with `follow`, keeps yielding until it exits; `fromEnd` skips what is there already. */
+  async *logs(ref: string, follow = false, fromEnd = false): AsyncGenerator<Uint8Array> {
     let rec = await this.getContainer(ref);
     const file = await Deno.open(`${runDir(this.dataDir, rec.id)}/log`).catch(() => null);
     if (!file) return;
     try {
+      if (fromEnd) await file.seek(0, Deno.SeekMode.End);
       const buf = new Uint8Array(65536);
       for (;;) {
         const n = await file.read(buf);

@@ -59,11 +59,42 @@ export class ContainerHost {
   #watchTimer?: number;
   #watching = false;
 
-  /** `wanted` lists the deployments that should be running (every project's served deployment). */
-  constructor(opts: { dataDir: string; wanted: () => Promise<DeploymentRecord[]>; log?: Log }) {
+  #echo?: (container: string, line: string) => void;
+
+  /**
+   * `wanted` lists the deployments that should be running (every project's served deployment); `echo`, when
+   * given, receives every line the deployed containers print (the local cloud streams them to its terminal).
+   */
+  constructor(
+    opts: {
+      dataDir: string;
+      wanted: () => Promise<DeploymentRecord[]>;
+      log?: Log;
+      echo?: (container: string, line: string) => void;
+    },
+  ) {
     this.#dataDir = opts.dataDir;
     this.#wanted = opts.wanted;
     this.#log = opts.log ?? ((line) => console.error(line));
+    this.#echo = opts.echo;
+  }
+
+  /** Streams a replica's output to `echo` until it exits (bounded by the container's life, polled by the driver). */
+  #follow(rt: ContainerRuntime, inst: Instance, fromEnd: boolean): void {
+    const echo = this.#echo;
+    if (!echo) return;
+    (async () => {
+      const dec = new TextDecoder();
+      let pending = "";
+      for await (const chunk of rt.logs(inst.id, true, fromEnd)) {
+        if (this.#closed) return;
+        pending += dec.decode(chunk, { stream: true });
+        const lines = pending.split("\n");
+        pending = lines.pop()!;
+        for (const line of lines) echo(inst.name, line);
+      }
+      if (pending) echo(inst.name, pending);
+    })().catch(() => {}); // the container was removed under us: nothing more to print
   }
 
   /** Opened on first use: a node whose projects have no containers never needs root or the helper. */
@@ -156,6 +187,7 @@ export class ContainerHost {
       throw err;
     }
     this.#instances.set(c.key, [...(this.#instances.get(c.key) ?? []), ...started]);
+    for (const inst of started) this.#follow(rt, inst, false);
     log(`container ${label}: ${started.length} replica(s) ready in ${Math.round(performance.now() - t0)} ms`);
   }
 
@@ -339,6 +371,7 @@ export class ContainerHost {
       if (rec.status === "running" && wanted.has(key)) {
         const inst = instance(rec.id, rec.name, rec.ports[0]?.socket);
         this.#instances.set(key, [...(this.#instances.get(key) ?? []), inst]);
+        this.#follow(rt, inst, true); // what it printed while the node was down is in `tau container logs`
       } else {
         await rt.removeContainer(rec.id, true).catch(() => {});
       }
