@@ -5,6 +5,7 @@
  * Without either we stop with a clear message instead of letting deno try a download that cannot work.
  */
 import { join } from "node:path";
+import { buildPrebuiltHelper } from "../runtime/container/helper_build.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const allowDownload = Deno.args.includes("--download");
@@ -28,8 +29,16 @@ if (denort) {
   }
 }
 
-// Files read at run time from next to the source: the AssemblyScript SDK (compiled into user functions) and the
-// container helper's C source (built on first use).
+// The container helper, compiled now (static) and embedded; the binary unpacks it on first use. A machine without a
+// C compiler can still build tau: the binary then compiles the helper on first use where one exists.
+try {
+  console.log(`container helper: ${await buildPrebuiltHelper()}`);
+} catch (err) {
+  console.error(`warning: the container helper was not prebuilt (${(err as Error).message}); containers will need cc`);
+}
+
+// Files read at run time from next to the source: the AssemblyScript SDK (compiled into user functions), the
+// container helper (prebuilt binary and its C source, whose hash names the binary) and the executor worker.
 const include = ["sdk/assemblyscript", "runtime/container/helper", "runtime/wasm/executor_worker.ts"];
 const args = [
   "compile",

@@ -1,7 +1,9 @@
 /**
- * Builds tau-ns-helper (the C program in ./helper) with the system C compiler into `<data>/bin`, once per source
- * version: the binary's name carries a hash of the sources, so an edited helper is rebuilt on next use and
- * concurrent builds (parallel tests) never see a half-written file.
+ * Provides tau-ns-helper (the C program in ./helper) in `<data>/bin`, once per source version: the binary's name
+ * carries a hash of the sources, so an edited helper is rebuilt on next use and concurrent builds (parallel tests)
+ * never see a half-written file. A standalone `tau` binary carries the helper prebuilt (`deno task compile` puts it
+ * in ./helper/prebuilt/ and embeds it); it is unpacked on first use, since embedded files cannot be executed. From a
+ * source checkout the helper is compiled with the system C compiler instead.
  */
 import { TauError } from "../errors.ts";
 
@@ -32,20 +34,23 @@ async function sourceHash(): Promise<string> {
   return Array.from(digest.slice(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** Where `deno task compile` leaves the prebuilt helper, named like the built one (by source hash). */
+export const PREBUILT_DIR = new URL("./helper/prebuilt/", import.meta.url).pathname;
+
 const building = new Map<string, Promise<string>>();
 
-/** Path of a helper binary matching the current sources, compiling it first if needed. */
-export function ensureHelper(dataDir: string): Promise<string> {
+/** Path of a helper binary matching the current sources: unpacked when prebuilt, else compiled, first if needed. */
+export function ensureHelper(dataDir: string, prebuiltDir = PREBUILT_DIR): Promise<string> {
   let p = building.get(dataDir);
   if (!p) {
-    p = build(dataDir);
+    p = build(dataDir, prebuiltDir);
     building.set(dataDir, p);
     p.catch(() => building.delete(dataDir));
   }
   return p;
 }
 
-async function build(dataDir: string): Promise<string> {
+async function build(dataDir: string, prebuiltDir: string): Promise<string> {
   const hash = await sourceHash();
   const binDir = `${dataDir}/bin`;
   const target = `${binDir}/tau-ns-helper-${hash}`;
@@ -55,6 +60,35 @@ async function build(dataDir: string): Promise<string> {
   } catch { /* not built yet */ }
   await Deno.mkdir(binDir, { recursive: true });
   const tmp = `${target}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  const prebuilt = await Deno.readFile(`${prebuiltDir}/tau-ns-helper-${hash}`).catch(() => null);
+  if (prebuilt) {
+    await Deno.writeFile(tmp, prebuilt, { mode: 0o755 });
+    await Deno.chmod(tmp, 0o755); // writeFile's mode is filtered by the umask
+  } else {
+    await compile(tmp);
+  }
+  await Deno.rename(tmp, target);
+  // Older builds are useless once the sources changed.
+  for await (const e of Deno.readDir(binDir)) {
+    if (e.name.startsWith("tau-ns-helper-") && `${binDir}/${e.name}` !== target && !e.name.includes(".tmp-")) {
+      await Deno.remove(`${binDir}/${e.name}`).catch(() => {});
+    }
+  }
+  return target;
+}
+
+/** Compiles the helper into `<dir>/tau-ns-helper-<source hash>` (what `deno task compile` embeds); returns the path. */
+export async function buildPrebuiltHelper(dir = PREBUILT_DIR): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true });
+  const out = `${dir}/tau-ns-helper-${await sourceHash()}`;
+  for await (const e of Deno.readDir(dir)) {
+    if (e.name.startsWith("tau-ns-helper-")) await Deno.remove(`${dir}/${e.name}`);
+  }
+  await compile(out);
+  return out;
+}
+
+async function compile(tmp: string): Promise<void> {
   const files = SOURCES.filter((s) => s.endsWith(".c")).map((s) => new URL(s, SOURCE_DIR).pathname);
   const cc = Deno.env.get("CC") ?? "cc";
   let out: Deno.CommandOutput;
@@ -77,12 +111,4 @@ async function build(dataDir: string): Promise<string> {
       detail: new TextDecoder().decode(out.stderr),
     });
   }
-  await Deno.rename(tmp, target);
-  // Older builds are useless once the sources changed.
-  for await (const e of Deno.readDir(binDir)) {
-    if (e.name.startsWith("tau-ns-helper-") && `${binDir}/${e.name}` !== target && !e.name.includes(".tmp-")) {
-      await Deno.remove(`${binDir}/${e.name}`).catch(() => {});
-    }
-  }
-  return target;
 }
