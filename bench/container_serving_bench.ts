@@ -85,7 +85,8 @@ export async function runContainerServingBench(): Promise<void> {
     const line = (label: string, r: WrkResult, note = "") =>
       console.log(
         `${label.padEnd(34)} ${r.rps.toFixed(0).padStart(8)} req/s  ratio ${(r.rps / base.rps).toFixed(2)}  ` +
-          `p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms${note}`,
+          `p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms${note}` +
+          (r.socketErrors ? `  socket errors: ${r.socketErrorText}` : ""),
       );
     console.log(`\ncontainers behind the gateway, wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, median of 3`);
     line("busybox httpd, direct TCP port", base, "  (baseline)");
@@ -93,7 +94,7 @@ export async function runContainerServingBench(): Promise<void> {
     console.log(`push -> first 200 of a new container deploy: ${pushToLive.toFixed(0)} ms`);
     console.log(
       `redeploy under load: push -> live ${redeploy.toFixed(0)} ms; during 8 s of wrk: ${during.requests} requests, ` +
-        `${during.failed} non-2xx, ${during.socketErrors} socket errors`,
+        `${during.failed} non-2xx, socket errors: ${during.socketErrorText || "none"}`,
     );
   } catch (err) {
     console.error(`container serving bench failed; the node's last output:\n${cloud.output().slice(-3000)}`);

@@ -8,6 +8,8 @@ export interface WrkResult {
   /** non-2xx/3xx answers (only with countErrors; otherwise they throw) */
   failed: number;
   socketErrors: number;
+  /** e.g. "connect 0, read 0, write 0, timeout 4" (empty when wrk saw none) */
+  socketErrorText: string;
   rps: number;
   p50: number;
   p99: number;
@@ -64,6 +66,7 @@ export async function wrkOnce(
     requests: Number(text.match(/(\d+) requests in/)?.[1] ?? NaN),
     failed: Number(non2xx?.[1] ?? 0),
     socketErrors: socketErrors ? socketErrors.slice(1).reduce((n, v) => n + Number(v), 0) : 0,
+    socketErrorText: socketErrors ? socketErrors[0].replace("Socket errors: ", "") : "",
     rps,
     p50: ms(text.match(/ 50%\s+(\S+)/)?.[1] ?? ""),
     p99: ms(text.match(/ 99%\s+(\S+)/)?.[1] ?? ""),
