@@ -164,6 +164,23 @@ Deno.test({
         assertStringIncludes((await cli(["logs", crashed.id])).stdout, "giving up");
         assertEquals((await get("/")).text, "v2\n");
 
+        // Runs, but never listens: the deploy gives up after readiness.timeout.
+        await Deno.writeTextFile(
+          join(config, "containers/web.yaml"),
+          webYaml("v3", "readiness: {timeout: 1s}\n").replace(
+            "exec httpd -f -v -p 8080 -h /srv",
+            "echo still booting; exec sleep 600",
+          ),
+        );
+        const silent = await push("web never listens");
+        assertEquals(silent.status, "failed");
+        assertMatch(silent.error, /container shop\/web did not answer HTTP on port 8080 within 1 s/);
+        assertMatch(
+          (await cli(["logs", silent.id])).stdout,
+          /hint: .*raise readiness.timeout; its last output: still booting/,
+        );
+        assertEquals((await get("/")).text, "v2\n");
+
         await Deno.writeTextFile(
           join(config, "containers/web.yaml"),
           webYaml("v3").replace("busybox:latest", "nothere"),

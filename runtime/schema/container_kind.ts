@@ -8,7 +8,7 @@
 import { TauError } from "../errors.ts";
 import { readCommand, readEnv, readLimits, readPort, readReplicas } from "../container/statefile.ts";
 import { refItem, routePathProblem } from "./checks.ts";
-import { type Field, list, type Path, pathText, type ReadContext, requiredText, text } from "./fields.ts";
+import { duration, type Field, list, type Path, pathText, type ReadContext, requiredText, text } from "./fields.ts";
 import type { KindSpec } from "./kinds.ts";
 import type { ContainerResource } from "./types.ts";
 
@@ -60,6 +60,13 @@ export function containerKind(common: KindSpec["shape"]): KindSpec {
         "Not available in projects.",
         "containers deployed from git cannot mount host paths; build the files into the image, or pass settings in env",
       ),
+      readiness: {
+        doc: "When a new container counts as started: it answers `path` on `port`, within `timeout`.",
+        fields: {
+          path: text("Path asked; any HTTP answer counts.", "/", (v) => routePathProblem(v, false)),
+          timeout: duration("How long it may take; longer fails the deploy.", "30s", { min: 100, max: 10 * 60_000 }),
+        },
+      },
       domains: list("Names of domain resources.", { unique: true, item: refItem("domain") }),
       paths: list("Path prefixes proxied to the container.", {
         def: ["/"],
@@ -84,6 +91,7 @@ export function containerKind(common: KindSpec["shape"]): KindSpec {
       replicas: v.replicas,
       ...(v.workdir ? { workdir: v.workdir } : {}),
       ...(v.hostname ? { hostname: v.hostname } : {}),
+      readiness: { path: v.readiness.path, timeoutMs: v.readiness.timeout },
       domains: v.domains,
       paths: v.paths,
     }),

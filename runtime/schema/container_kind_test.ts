@@ -20,6 +20,7 @@ command: ["httpd", "-f", "-p", "8080"]
 env: {GREETING: hi}
 limits: {memory: 64MB, cpus: 0.5, pids: 64}
 replicas: 2
+readiness: {path: /healthz, timeout: 5s}
 domains: [hello]
 paths: [/app]
 `,
@@ -33,9 +34,11 @@ paths: [/app]
   assert.deepEqual(web.env, { GREETING: "hi" });
   assert.deepEqual(web.limits, { memoryBytes: 64 * 1024 * 1024, cpus: 0.5, pids: 64 });
   assert.equal(web.replicas, 2);
+  assert.deepEqual(web.readiness, { path: "/healthz", timeoutMs: 5000 });
   const worker = config!.containers.find((c) => c.name === "worker")!;
   assert.deepEqual(worker.command, ["sleep", "600"]);
   assert.equal(worker.replicas, 1);
+  assert.deepEqual(worker.readiness, { path: "/", timeoutMs: 30_000 });
   assert.deepEqual(
     routesOf(config!).filter((r) => r.kind === "container"),
     [{ fqdn: "hello.localtau", kind: "container", resource: "web", method: "*", path: "/app" }],
@@ -53,6 +56,7 @@ mounts: [{source: /etc, target: /etc}]
 ports: ["8080:80"]
 domains: [nowhere]
 paths: [app]
+readiness: {path: healthz, timeout: forever}
 `,
   });
   const text = issues.map((i) => `${i.line}: ${i.message}`).join("\n");
@@ -66,6 +70,8 @@ paths: [app]
       /^7: ports: a deployed container serves one HTTP port/m,
       /domain 'nowhere' does not exist/,
       /paths\[0\] 'app' must start with "\/"/,
+      /readiness.path .*'healthz' must start with "\/"/,
+      /readiness.timeout .*forever/,
     ]
   ) assert.match(text, re);
 });

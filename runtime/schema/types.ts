@@ -67,6 +67,8 @@ export interface ContainerResource extends Common {
   replicas: number;
   workdir?: string;
   hostname?: string;
+  /** A deploy waits (at most timeoutMs) until the container answers `path` on its port. */
+  readiness: { path: string; timeoutMs: number };
   domains: string[];
   paths: string[];
 }

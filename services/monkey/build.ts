@@ -123,6 +123,7 @@ export class Monkey {
         replicas: c.replicas,
         workdir: c.workdir,
         hostname: c.hostname,
+        readiness: c.readiness,
       };
       const key = await containerKey(job.project, values);
       log(`container ${label(c)}: ${c.image} = ${image.id.slice(7, 19)}, ${c.replicas} replica(s), key ${key}`);

@@ -18,7 +18,8 @@ import { forward, probe, type Upstream, upstreamAgent } from "./proxy.ts";
 import { containerLabel, containerSpec, crashError } from "./spec.ts";
 
 const KEY_LABEL = "tau.key";
-const READY_TIMEOUT_MS = 30_000;
+/** Readiness for records written before `readiness` existed. */
+const READINESS = { path: "/", timeoutMs: 30_000 };
 const RETIRE_GRACE_MS = 2_000;
 const DRAIN_TIMEOUT_MS = 30_000;
 const WATCH_INTERVAL_MS = 1_000;
@@ -193,11 +194,12 @@ export class ContainerHost {
 
   /** Polls (bounded) until the container answers any HTTP response on its port; fails fast when it exits. */
   async #waitReady(rt: ContainerRuntime, inst: Instance, c: ContainerDeployment, label: string): Promise<void> {
-    const deadline = Date.now() + READY_TIMEOUT_MS;
+    const readiness = c.readiness ?? READINESS;
+    const deadline = Date.now() + readiness.timeoutMs;
     for (let attempt = 0;; attempt++) {
       if (inst.routable) {
         try {
-          await probe(inst);
+          await probe(inst, readiness.path, Math.min(2_000, readiness.timeoutMs));
           return;
         } catch { /* not listening yet */ }
       }
@@ -206,8 +208,10 @@ export class ContainerHost {
       if (!inst.routable && attempt >= 2) return; // no port: running is all we can check
       if (Date.now() > deadline) {
         const lines = await rt.lastLogLines(inst.id, 5);
-        throw new TauError(`container ${label} did not answer HTTP on port ${c.port} within 30 s`, {
-          hint: `make it listen on port ${c.port} (0.0.0.0 or 127.0.0.1 inside the container)` +
+        const within = readiness.timeoutMs >= 1000 ? `${readiness.timeoutMs / 1000} s` : `${readiness.timeoutMs} ms`;
+        throw new TauError(`container ${label} did not answer HTTP on port ${c.port} within ${within}`, {
+          hint: `make it listen on port ${c.port} (0.0.0.0 or 127.0.0.1 inside the container), or raise ` +
+            `readiness.timeout` +
             (lines.length ? `; its last output: ${lines.join(" | ")}` : "; it printed nothing"),
         });
       }

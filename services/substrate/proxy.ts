@@ -142,14 +142,14 @@ export function forward(req: Request, upstream: Upstream, opts: ForwardOptions):
   });
 }
 
-/** Resolves when the container answers any HTTP response on `/` (readiness); rejects when nothing listens yet. */
-export function probe(upstream: Upstream, timeoutMs = 2_000): Promise<number> {
+/** Resolves when the container answers any HTTP response on `path` (readiness); rejects when nothing listens yet. */
+export function probe(upstream: Upstream, path = "/", timeoutMs = 2_000): Promise<number> {
   return new Promise((resolve, reject) => {
     const out = http.request({
       socketPath: upstream.socket,
       agent: upstream.agent,
       method: "GET",
-      path: "/",
+      path,
       headers: { host: "localhost", "user-agent": "tau-readiness" },
       timeout: timeoutMs,
     }, (res) => {

@@ -39,6 +39,8 @@ export interface ContainerDeployment {
   replicas: number;
   workdir?: string;
   hostname?: string;
+  /** Absent in records written before it existed: path "/", 30 s. */
+  readiness?: { path: string; timeoutMs: number };
   /**
    * Hash of project, name and everything above that changes what runs. Equal keys are the same containers: a
    * deploy that leaves a container's config alone keeps its running replicas.
