@@ -29,15 +29,16 @@ export async function ensureSpace(dir: string, bytes: number, what: string): Pro
 }
 
 /** Turn an ENOSPC from a write into the same clear error. */
-export function rethrowDiskFull(err: unknown, dir: string, what: string): never {
+export function rethrowDiskFull(
+  err: unknown,
+  dir: string,
+  what: string,
+  hint = "free disk space on the node, then push again",
+): never {
   const code = (err as { code?: string })?.code;
   const message = String((err as Error)?.message ?? err);
   if (code === "ENOSPC" || /ENOSPC|No space left/i.test(message)) {
-    throw new TauError(`disk full while storing ${what} in ${dir}`, {
-      status: 507,
-      hint: "free disk space on the node, then push again",
-      cause: err,
-    });
+    throw new TauError(`disk full while storing ${what} in ${dir}`, { status: 507, hint, cause: err });
   }
   throw err;
 }

@@ -1,5 +1,7 @@
 /** Image import (root: whiteouts are device nodes): OCI layout dir and tar, docker save, whiteouts, dedup. */
-import { assertEquals, assertRejects } from "../helpers/assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
+import { tau } from "../helpers/cloud.ts";
+import { ContainerRuntime } from "../../runtime/container/runtime.ts";
 import { e2e, finalCleanup } from "./harness.ts";
 import { busyboxLayer, tar, writeDockerSave, writeOciLayout } from "./fixture.ts";
 import { importImage } from "../../runtime/container/images/import.ts";
@@ -59,6 +61,39 @@ Deno.test(e2e("image: zstd-compressed layers (OCI +zstd) import and run", async 
   assertEquals((await rt.waitContainer(c.id, 10_000)).exitCode, 0);
   assertEquals(await rt.lastLogLines(c.id), ["zstd layer"]);
   assertEquals(img.layers.length, 2);
+}));
+
+Deno.test(e2e("image: a full disk fails an import clearly and keeps the images already stored", async ({ tmp }) => {
+  // Its own small data dir (a 16 MB tmpfs): the helper binary and busybox fit, a 24 MB layer does not.
+  const data = `${tmp}/small`;
+  await Deno.mkdir(data);
+  const mount = await new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", "size=16m", "tau-test-images", data] })
+    .output();
+  assert(mount.success, "mount a small tmpfs");
+  try {
+    await writeOciLayout(`${tmp}/small-oci`, { layers: [await busyboxLayer()] }, "busybox:latest");
+    const ok = await tau(["image", "import", `${tmp}/small-oci`, "--data", data]);
+    assertEquals(ok.code, 0, ok.stderr);
+    const noise = new Uint8Array(24 << 20);
+    for (let i = 0; i < noise.length; i += 65536) crypto.getRandomValues(noise.subarray(i, i + 65536));
+    await writeOciLayout(`${tmp}/big-oci`, { layers: [tar([{ name: "noise.bin", data: noise }])] }, "big:1");
+    const full = await tau(["image", "import", `${tmp}/big-oci`, "--data", data]);
+    assertEquals(full.code, 1);
+    const [error, hint] = full.stderr.trim().split("\n");
+    assertMatch(error, /^error: disk full while storing image layer [0-9a-f]{12} in .*\/layers$/);
+    assertEquals(hint.trim(), "hint: free disk space, then import again");
+    const ls = await tau(["image", "ls", "--data", data]);
+    assertStringIncludes(ls.stdout, "busybox:latest");
+    assert(!ls.stdout.includes("big:1"), "the half-imported image is not listed");
+    const rt = await ContainerRuntime.open(data);
+    const [c] = await rt.run(parseStatefile(`container: busybox\ncommand: ["echo", "still here"]\n`));
+    assertEquals((await rt.waitContainer(c.id, 10_000)).exitCode, 0);
+    assertEquals(await rt.lastLogLines(c.id), ["still here"]);
+    await rt.removeContainer(c.id);
+    await Deno.remove(rt.runRoot, { recursive: true });
+  } finally {
+    await new Deno.Command("umount", { args: [data] }).output();
+  }
 }));
 
 Deno.test(finalCleanup());

@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { TauError } from "../../errors.ts";
+import { rethrowDiskFull } from "../../storage/space.ts";
 import { ByteReader } from "./tar.ts";
 import { extractLayer } from "./extract.ts";
 
@@ -82,8 +83,9 @@ export class ImageStore {
       await Deno.rename(tmp, final);
       await Deno.writeTextFile(`${final}.done`, new Date().toISOString());
     } catch (err) {
+      // Nothing half-extracted is kept: the images already stored stay as they were.
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
-      throw err;
+      rethrowDiskFull(err, this.layersDir, `image layer ${diffId.slice(7, 19)}`, "free disk space, then import again");
     }
   }
 
