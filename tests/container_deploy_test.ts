@@ -7,12 +7,13 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./helpers/assert.ts";
 import { join } from "node:path";
 import { commitAndPush, hostRequest, startCloud, tau, waitForBuild } from "./helpers/cloud.ts";
-import { busyboxLayer, writeOciLayout } from "./container/fixture.ts";
+import { busyboxLayer, tar, writeOciLayout } from "./container/fixture.ts";
 import { assertNoLeaks, skipReason } from "./container/harness.ts";
 import type { ContainerRecord } from "../runtime/container/records.ts";
 
 const SKIP = await skipReason();
 const HOST = "web.shop.localtau";
+const UNIXGET_C = new URL("./fixtures/unixget/unixget.c", import.meta.url).pathname;
 
 /** busybox httpd serving $GREETING at / and a CGI that echoes the request at /cgi-bin/echo. */
 function webYaml(greeting: string, extra = ""): string {
@@ -199,6 +200,50 @@ Deno.test({
         assertEquals(job.status, "success", job.error);
         assertEquals((await get("/")).text, "v2\n");
         assertEquals((await running(data)).map((r) => r[0]), [before]);
+      });
+
+      await t.step("containers of one project reach each other through /run/tau/<name>.sock", async () => {
+        // An image with a Unix-socket HTTP client (busybox has none), built from the fixture's C source.
+        const client = join(work, "unixget");
+        const cc = await new Deno.Command("cc", { args: ["-static", "-O2", "-o", client, UNIXGET_C] }).output();
+        assert(cc.success, new TextDecoder().decode(cc.stderr));
+        const tools = tar([{ name: "bin", type: "dir" }, {
+          name: "bin/unixget",
+          data: await Deno.readFile(client),
+          mode: 0o755,
+        }]);
+        await writeOciLayout(join(work, "tools-oci"), { layers: [await busyboxLayer(), tools] }, "tools:1");
+        const imp = await tau(["image", "import", join(work, "tools-oci"), "--data", join(data, "containers")]);
+        assertEquals(imp.code, 0, imp.stderr);
+        await Deno.writeTextFile(
+          join(config, "containers/api.yaml"),
+          `container: tools:1\nport: 9000\ncommand: ["sh", "-c", "mkdir /w && echo from api > /w/index.html && ` +
+            `exec httpd -f -p 9000 -h /w"]\n`,
+        );
+        const job = await push("add api");
+        assertEquals(job.status, "success", job.error);
+        const rows = await waitRunning(data, 2);
+        const api = rows.find((r) => r[1].startsWith("shop-api-"))![0];
+        const exec = (path: string) =>
+          tau(["container", "exec", api, "--data", join(data, "containers"), "--", "unixget", `/run/tau/${path}`, "/"]);
+        const toWeb = await exec("web.sock");
+        assertEquals(toWeb.code, 0, toWeb.stderr);
+        assertMatch(toWeb.stdout, /^HTTP\/1\.[01] 200 /);
+        assertMatch(toWeb.stdout, /\r\n\r\nv2\n$/);
+        const toSelf = await exec("api.sock");
+        assertMatch(toSelf.stdout, /\r\n\r\nfrom api\n$/);
+        // The sockets are read-only from inside: a container cannot replace a sibling's address.
+        const write = await tau([
+          "container",
+          "exec",
+          api,
+          "--data",
+          join(data, "containers"),
+          "--",
+          "rm",
+          "/run/tau/web.sock",
+        ]);
+        assert(write.code !== 0, "removing a sibling socket must fail");
       });
 
       await t.step("rollback starts the old version's container before it flips", async () => {

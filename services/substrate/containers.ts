@@ -15,7 +15,7 @@ import type { ImageRecord } from "../../runtime/container/images/store.ts";
 import { pullImage } from "../../runtime/container/images/pull.ts";
 import type { ContainerDeployment, DeploymentRecord } from "../tns/records.ts";
 import { forward, probe, type Upstream, upstreamAgent } from "./proxy.ts";
-import { containerLabel, containerSpec, crashError } from "./spec.ts";
+import { containerLabel, containerSpec, crashError, siblingSocketName } from "./spec.ts";
 
 const KEY_LABEL = "tau.key";
 /** Readiness for records written before `readiness` existed. */
@@ -61,6 +61,9 @@ export class ContainerHost {
   #watching = false;
 
   #echo?: (container: string, line: string) => void;
+  /** Sibling sockets served by this node, by path; `current` follows the served deployment of that name. */
+  #siblings = new Map<string, { server: Deno.HttpServer; current: ContainerDeployment }>();
+  #siblingRequests = 0;
 
   /**
    * `wanted` lists the deployments that should be running (every project's served deployment); `echo`, when
@@ -172,7 +175,9 @@ export class ContainerHost {
     const missing = c.replicas - have.length;
     const t0 = performance.now();
     log(`container ${label}: starting ${missing} replica(s) of ${c.image}`);
-    const spec = containerSpec(project, c);
+    const siblings = this.#siblingsDir(rt, project);
+    await Deno.mkdir(siblings, { recursive: true });
+    const spec = containerSpec(project, c, siblings);
     const started: Instance[] = [];
     try {
       for (let i = 0; i < missing; i++) {
@@ -313,11 +318,62 @@ export class ContainerHost {
 
   async #sweepOnce(): Promise<void> {
     if (this.#closed || (!this.#rt && this.#instances.size === 0)) return;
-    const wanted = await this.#wantedKeys();
+    const records = await this.#wanted();
+    await this.#syncSiblings(records);
+    const wanted = new Set([...this.#pinned.keys(), ...records.flatMap((r) => (r.containers ?? []).map((c) => c.key))]);
     for (const key of this.#instances.keys()) {
       if (!wanted.has(key) && !this.#retiring.has(key)) {
         this.#retire(key).catch((err) => this.#log(`could not retire containers: ${(err as Error).message}`));
       }
+    }
+  }
+
+  #siblingsDir(rt: ContainerRuntime, project: string): string {
+    return `${rt.dataDir}/siblings/${project}`;
+  }
+
+  /**
+   * "Containers of one project may talk through shared Unix sockets": for every served container with a port, the
+   * node listens on `<siblings dir>/<name>.sock` (mounted read-only at /run/tau in each container of the project)
+   * and proxies to the current deployment's replicas, so a sibling's address survives its redeploys and restarts.
+   */
+  async #syncSiblings(records: DeploymentRecord[]): Promise<void> {
+    if (!this.#rt) return;
+    const rt = await this.#rt;
+    const want = new Map<string, ContainerDeployment>();
+    for (const r of records) {
+      for (const c of r.containers ?? []) {
+        if (c.port) want.set(`${this.#siblingsDir(rt, r.project)}/${siblingSocketName(c)}`, c);
+      }
+    }
+    for (const [path, svc] of this.#siblings) {
+      if (want.has(path)) continue;
+      this.#siblings.delete(path);
+      await svc.server.shutdown().catch(() => {});
+      await Deno.remove(path).catch(() => {});
+    }
+    for (const [path, c] of want) {
+      const svc = this.#siblings.get(path);
+      if (svc) {
+        svc.current = c;
+        continue;
+      }
+      if (path.length > 107) {
+        this.#log(`no sibling socket for container ${c.name}: ${path} is longer than a Unix socket path may be`);
+        continue;
+      }
+      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+      await Deno.remove(path).catch(() => {}); // left by a node that was killed
+      const entry: { server: Deno.HttpServer; current: ContainerDeployment } = {
+        current: c,
+        server: Deno.serve({ path, onListen: () => {} }, (req): Promise<Response> => {
+          const requestId = `sibling-${(this.#siblingRequests++).toString(36)}`;
+          return this.proxy(req, entry.current, { host: req.headers.get("host") ?? c.name, requestId });
+        }),
+      };
+      // Processes in containers may run as any user: anyone who can see the socket may connect to it.
+      await Deno.chmod(path, 0o666);
+      this.#siblings.set(path, entry);
     }
   }
 
@@ -390,6 +446,7 @@ export class ContainerHost {
         )
       ),
     );
+    await this.#syncSiblings(records);
   }
 
   async #openIfUsed(records: DeploymentRecord[]): Promise<ContainerRuntime | null> {
@@ -403,6 +460,11 @@ export class ContainerHost {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#watchTimer);
+    for (const [path, svc] of this.#siblings) {
+      await svc.server.shutdown().catch(() => {});
+      await Deno.remove(path).catch(() => {});
+    }
+    this.#siblings.clear();
     await Promise.all([...this.#starting.values()].map((p) => p.catch(() => {})));
     const all = [...this.#instances.values()].flat();
     this.#instances.clear();

@@ -21,15 +21,26 @@ export async function containerKey(project: string, c: Omit<ContainerDeployment,
   return Array.from(digest.subarray(0, 10), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** What the container driver runs for a deployed container: only a Unix socket for its port, no mounts. */
-export function containerSpec(project: string, c: ContainerDeployment): ContainerSpec {
+/** Inside every container of a project: one Unix socket per sibling container with a port (`<name>.sock`). */
+export const SIBLINGS_TARGET = "/run/tau";
+
+/** The socket file name of a container for its siblings: `web.sock`, `shop.web.sock` for application `shop`. */
+export function siblingSocketName(c: { name: string; app?: string }): string {
+  return `${c.app ? `${c.app}.` : ""}${c.name}.sock`;
+}
+
+/**
+ * What the container driver runs for a deployed container: only a Unix socket for its port, and no mount but the
+ * project's sibling sockets (`siblingsDir`, read-only at /run/tau).
+ */
+export function containerSpec(project: string, c: ContainerDeployment, siblingsDir: string): ContainerSpec {
   return {
     name: `${project}-${c.app ? `${c.app}-` : ""}${c.name}`.replace(/[^a-zA-Z0-9_.-]/g, "-").slice(0, 50),
     image: c.imageId,
     command: c.command,
     env: c.env,
     ports: c.port ? [{ container: c.port, host: -1 }] : [],
-    mounts: [],
+    mounts: [{ source: siblingsDir, target: SIBLINGS_TARGET, readonly: true }],
     limits: c.limits,
     replicas: c.replicas,
     workdir: c.workdir,
