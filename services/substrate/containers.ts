@@ -14,7 +14,7 @@ import { ContainerRuntime } from "../../runtime/container/runtime.ts";
 import type { ImageRecord } from "../../runtime/container/images/store.ts";
 import { pullImage } from "../../runtime/container/images/pull.ts";
 import type { ContainerDeployment, DeploymentRecord } from "../tns/records.ts";
-import { forward, probe, type Upstream, upstreamAgent } from "./proxy.ts";
+import { forward, probe, type Upstream, upstream } from "./proxy.ts";
 import { containerLabel, containerSpec, crashError, siblingSocketName } from "./spec.ts";
 
 const KEY_LABEL = "tau.key";
@@ -35,7 +35,7 @@ interface Instance extends Upstream {
 }
 
 function instance(id: string, name: string, socket: string | undefined): Instance {
-  return { id, name, socket: socket ?? "", routable: !!socket, agent: upstreamAgent(), inflight: 0 };
+  return { id, name, routable: !!socket, ...upstream(socket ?? "") };
 }
 
 type Log = (line: string) => void;
@@ -225,7 +225,7 @@ export class ContainerHost {
   }
 
   async #remove(rt: ContainerRuntime, inst: Instance): Promise<void> {
-    inst.agent.destroy();
+    inst.pool.close();
     await rt.removeContainer(inst.id, true).catch((err) =>
       this.#log(`could not remove container ${inst.name}: ${err}`)
     );
@@ -234,7 +234,7 @@ export class ContainerHost {
   /** Checks every second (unref'd: it never keeps a process alive) that deployed replicas still run. */
   #startWatching(): void {
     if (this.#watchTimer !== undefined || this.#closed) return;
-    // Deno's timers are numbers; node:http's type declarations (loaded by proxy.ts) make TypeScript think otherwise.
+    // Deno's timers are numbers; Node's type declarations (loaded with node: modules) make TypeScript think otherwise.
     const timer = setInterval(() => this.#watch(), WATCH_INTERVAL_MS) as unknown as number;
     Deno.unrefTimer(timer);
     this.#watchTimer = timer;
