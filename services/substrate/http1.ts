@@ -214,20 +214,20 @@ export class UnixHttpPool {
 
   /**
    * Sends one request and resolves with the response head and a body stream. A pooled connection the container
-   * had already closed (its keep-alive timeout) is noticed before anything was answered; a request without a body
-   * is then sent again on a fresh connection, once.
+   * had already closed (its keep-alive timeout) is noticed before anything was answered; the request (idempotent,
+   * without a body: the only kind sent on pooled connections) is then sent again on a fresh connection, once.
    */
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
-    const pooled = this.#idle.pop();
-    if (pooled && !req.body) {
+    // Only a request that may be sent twice goes over a pooled connection: the retry below would repeat it.
+    const replayable = !req.body && IDEMPOTENT.has(req.method);
+    const pooled = replayable ? this.#idle.pop() : undefined;
+    if (pooled) {
       const res = await this.#exchange(pooled, req).catch((err) => {
         pooled.close();
         if (err instanceof StaleConnection) return null;
         throw err;
       });
       if (res) return res;
-    } else if (pooled) {
-      this.#idle.push(pooled); // a body cannot be replayed: use a fresh connection
     }
     const fresh = await this.#connect();
     try {
@@ -369,6 +369,9 @@ export class UnixHttpPool {
 }
 
 class StaleConnection extends Error {}
+
+/** Methods RFC 9110 lets a client repeat (section 9.2.2). */
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 /** Bodies up to this size are buffered instead of streamed. */
 const SMALL_BODY = 64 * 1024;
