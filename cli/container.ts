@@ -109,7 +109,7 @@ export function registerContainerCommands(program: Command): void {
         const ports = r.status === "running"
           ? r.ports.map((p) => `${p.host > 0 ? `127.0.0.1:${p.host}` : "unix"}->${p.container}`).join(",")
           : "";
-        rows.push([r.id, r.name, r.image, statusText(r), ports]);
+        rows.push([r.id, r.name, r.labels?.["tau.image"] ?? r.image, statusText(r), ports]);
       }
       console.log(table(rows));
     },

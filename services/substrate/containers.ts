@@ -183,7 +183,8 @@ export class ContainerHost {
       for (let i = 0; i < missing; i++) {
         const s = await rt.startContainer(spec, {
           nameSuffix: `-${c.key.slice(0, 6)}-${have.length + i + 1}`,
-          labels: { [KEY_LABEL]: c.key, "tau.project": project },
+          // `tau container ls` shows tau.image: what the config named, and the image id it was pinned to.
+          labels: { [KEY_LABEL]: c.key, "tau.project": project, "tau.image": `${c.image}@${c.imageId.slice(7, 19)}` },
         });
         started.push(instance(s.id, s.name, s.ports[0]?.socket));
       }
