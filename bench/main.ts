@@ -1,6 +1,8 @@
 /**
  * `deno task bench`: every figure is printed next to a baseline measured in the same run (raw Deno.serve for the
- * gateway, crun for containers). `deno task bench gateway` or `deno task bench containers` runs one part.
+ * gateway, crun for containers, the container's own port for containers behind the gateway).
+ * `deno task bench gateway`, `deno task bench containers` (runtime and serving) or `deno task bench serving` runs
+ * one part.
  */
 import { runGatewayBench } from "./gateway_bench.ts";
 import { runContainerBench } from "./container_bench.ts";
