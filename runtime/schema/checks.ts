@@ -1,5 +1,5 @@
 /** Value checks shared by several resource types. Each returns the problem as a sentence tail, or undefined. */
-import { nameProblem, type Path, type ReadContext, type RefKind } from "./fields.ts";
+import { nameProblem, type Path, pathText, type ReadContext, type RefKind } from "./fields.ts";
 
 export const HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
@@ -27,6 +27,13 @@ export function routePathProblem(p: string, allowPatterns: boolean): string | un
     }
   }
   return undefined;
+}
+
+/** List item reader for path prefixes (websites, containers): plain paths, no :params or *. */
+export function prefixPathItem(v: string, path: Path, ctx: ReadContext): string | undefined {
+  const problem = routePathProblem(v, false);
+  if (problem) ctx.issue(path, `${pathText(path)} ${problem}`);
+  return problem ? undefined : v;
 }
 
 /** Lowercase DNS name: labels of a-z, 0-9 and inner dashes, at most 63 characters each, 253 in total. */

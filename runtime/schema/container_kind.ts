@@ -7,7 +7,7 @@
  */
 import { TauError } from "../errors.ts";
 import { readCommand, readEnv, readLimits, readPort, readReplicas } from "../container/statefile.ts";
-import { refItem, routePathProblem } from "./checks.ts";
+import { prefixPathItem, refItem, routePathProblem } from "./checks.ts";
 import { duration, type Field, list, type Path, pathText, type ReadContext, requiredText, text } from "./fields.ts";
 import type { KindSpec } from "./kinds.ts";
 import type { ContainerResource } from "./types.ts";
@@ -68,15 +68,7 @@ export function containerKind(common: KindSpec["shape"]): KindSpec {
         },
       },
       domains: list("Names of domain resources.", { unique: true, item: refItem("domain") }),
-      paths: list("Path prefixes proxied to the container.", {
-        def: ["/"],
-        unique: true,
-        item: (v, path, ctx) => {
-          const problem = routePathProblem(v, false);
-          if (problem) ctx.issue(path, `${pathText(path)} ${problem}`);
-          return problem ? undefined : v;
-        },
-      }),
+      paths: list("Path prefixes proxied to the container.", { def: ["/"], unique: true, item: prefixPathItem }),
     },
     build: (v, base): ContainerResource => ({
       kind: "container",

@@ -23,6 +23,7 @@ import {
   fqdnProblem,
   HTTP_METHODS,
   normaliseMethod,
+  prefixPathItem,
   refItem,
   relativeFolderProblem,
   routePathProblem,
@@ -181,15 +182,7 @@ export const KINDS: KindSpec[] = [
     shape: {
       ...common,
       domains: list("Names of domain resources.", { required: "[hello]", unique: true, item: refItem("domain") }),
-      paths: list("Path prefixes served.", {
-        def: ["/"],
-        unique: true,
-        item: (v, path, ctx) => {
-          const problem = routePathProblem(v, false);
-          if (problem) ctx.issue(path, `${pathText(path)} ${problem}`);
-          return problem ? undefined : v;
-        },
-      }),
+      paths: list("Path prefixes served.", { def: ["/"], unique: true, item: prefixPathItem }),
       source: text('"." = code repo websites/<name>/, or a folder of the code repo.', ".", relativeFolderProblem),
       build: text(
         "Folder inside the website's code to serve (default: build/ when it exists).",

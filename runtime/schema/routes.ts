@@ -44,39 +44,17 @@ function collect(config: ProjectConfig): SourcedRoute[] {
       );
     }
   }
-  for (const w of config.websites) {
-    for (const fqdn of fqdnsOf(w, w.domains)) {
-      w.paths.forEach((path, i) =>
-        // Websites answer GET (and HEAD, which the gateway maps to GET).
-        out.push({
-          fqdn,
-          kind: "website",
-          resource: resourceKey(w),
-          method: "GET",
-          path,
-          file: w.file,
-          at: ["paths", i],
-        })
+  // Websites answer GET (and HEAD, which the gateway maps to GET); containers take every method.
+  const prefixes = (r: WebsiteResource | ContainerResource, kind: "website" | "container", method: string) => {
+    for (const fqdn of fqdnsOf(r, r.domains)) {
+      r.paths.forEach((path, i) =>
+        out.push({ fqdn, kind, resource: resourceKey(r), method, path, file: r.file, at: ["paths", i] })
       );
     }
-  }
-  for (const c of config.containers) {
-    // A container without a port runs (a worker) but has nothing to route to.
-    if (c.port === undefined) continue;
-    for (const fqdn of fqdnsOf(c, c.domains)) {
-      c.paths.forEach((path, i) =>
-        out.push({
-          fqdn,
-          kind: "container",
-          resource: resourceKey(c),
-          method: "*",
-          path,
-          file: c.file,
-          at: ["paths", i],
-        })
-      );
-    }
-  }
+  };
+  for (const w of config.websites) prefixes(w, "website", "GET");
+  // A container without a port runs (a worker) but has nothing to route to.
+  for (const c of config.containers) if (c.port !== undefined) prefixes(c, "container", "*");
   return out;
 }
 

@@ -12,10 +12,12 @@
 import { TauError } from "../../runtime/errors.ts";
 import { ContainerRuntime } from "../../runtime/container/runtime.ts";
 import type { ImageRecord } from "../../runtime/container/images/store.ts";
-import { pullImage } from "../../runtime/container/images/pull.ts";
 import type { ContainerDeployment, DeploymentRecord } from "../tns/records.ts";
 import { forward, probe, type Upstream, upstream } from "./proxy.ts";
-import { containerLabel, containerSpec, crashError, siblingSocketName } from "./spec.ts";
+import { containerLabel, containerSpec, crashError } from "./spec.ts";
+import { followOutput } from "./output.ts";
+import { resolveOrPull } from "./images.ts";
+import { siblingsDir, SiblingSockets, siblingsRoot } from "./siblings.ts";
 
 const KEY_LABEL = "tau.key";
 /** Readiness for records written before `readiness` existed. */
@@ -61,9 +63,7 @@ export class ContainerHost {
   #watching = false;
 
   #echo?: (container: string, line: string) => void;
-  /** Sibling sockets served by this node, by path; `current` follows the served deployment of that name. */
-  #siblings = new Map<string, { server: Deno.HttpServer; current: ContainerDeployment }>();
-  #siblingRequests = 0;
+  #siblings: SiblingSockets;
 
   /**
    * `wanted` lists the deployments that should be running (every project's served deployment); `echo`, when
@@ -81,24 +81,14 @@ export class ContainerHost {
     this.#wanted = opts.wanted;
     this.#log = opts.log ?? ((line) => console.error(line));
     this.#echo = opts.echo;
+    this.#siblings = new SiblingSockets(
+      (req, c, requestId) => this.proxy(req, c, { host: req.headers.get("host") ?? c.name, requestId }),
+      this.#log,
+    );
   }
 
-  /** Streams a replica's output to `echo` until it exits (bounded by the container's life, polled by the driver). */
   #follow(rt: ContainerRuntime, inst: Instance, fromEnd: boolean): void {
-    const echo = this.#echo;
-    if (!echo) return;
-    (async () => {
-      const dec = new TextDecoder();
-      let pending = "";
-      for await (const chunk of rt.logs(inst.id, true, fromEnd)) {
-        if (this.#closed) return;
-        pending += dec.decode(chunk, { stream: true });
-        const lines = pending.split("\n");
-        pending = lines.pop()!;
-        for (const line of lines) echo(inst.name, line);
-      }
-      if (pending) echo(inst.name, pending);
-    })().catch(() => {}); // the container was removed under us: nothing more to print
+    if (this.#echo) followOutput(rt, inst.id, inst.name, fromEnd, this.#echo, () => this.#closed);
   }
 
   /** Opened on first use: a node whose projects have no containers never needs root or the helper. */
@@ -110,21 +100,9 @@ export class ContainerHost {
     return this.#rt;
   }
 
-  /**
-   * The image a deployment pins. A reference that names a registry host (`127.0.0.1:5000/app:1`) is pulled when
-   * it is not here yet; a bare name (`busybox`) must have been imported, so a build never reaches out on its own.
-   */
+  /** The image a deployment pins (see images.ts): found here, or pulled when the reference names a registry. */
   async resolveImage(ref: string, log: Log): Promise<ImageRecord> {
-    const rt = await this.runtime();
-    try {
-      return await rt.images.resolve(ref);
-    } catch (err) {
-      const first = ref.split("/")[0];
-      const namesRegistry = ref.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
-      if (!(err instanceof TauError) || err.status !== 404 || !namesRegistry) throw err;
-      log(`pulling ${ref}`);
-      return await pullImage(rt.images, rt.helper, ref, { log });
-    }
+    return await resolveOrPull(await this.runtime(), ref, log);
   }
 
   /**
@@ -175,7 +153,7 @@ export class ContainerHost {
     const missing = c.replicas - have.length;
     const t0 = performance.now();
     log(`container ${label}: starting ${missing} replica(s) of ${c.image}`);
-    const siblings = this.#siblingsDir(rt, project);
+    const siblings = siblingsDir(siblingsRoot(rt), project);
     await Deno.mkdir(siblings, { recursive: true });
     const spec = containerSpec(project, c, siblings);
     const started: Instance[] = [];
@@ -329,53 +307,8 @@ export class ContainerHost {
     }
   }
 
-  #siblingsDir(rt: ContainerRuntime, project: string): string {
-    return `${rt.dataDir}/siblings/${project}`;
-  }
-
-  /**
-   * "Containers of one project may talk through shared Unix sockets": for every served container with a port, the
-   * node listens on `<siblings dir>/<name>.sock` (mounted read-only at /run/tau in each container of the project)
-   * and proxies to the current deployment's replicas, so a sibling's address survives its redeploys and restarts.
-   */
   async #syncSiblings(records: DeploymentRecord[]): Promise<void> {
-    if (!this.#rt) return;
-    const rt = await this.#rt;
-    const want = new Map<string, ContainerDeployment>();
-    for (const r of records) {
-      for (const c of r.containers ?? []) {
-        if (c.port) want.set(`${this.#siblingsDir(rt, r.project)}/${siblingSocketName(c)}`, c);
-      }
-    }
-    for (const [path, svc] of this.#siblings) {
-      if (want.has(path)) continue;
-      this.#siblings.delete(path);
-      await svc.server.shutdown().catch(() => {});
-      await Deno.remove(path).catch(() => {});
-    }
-    for (const [path, c] of want) {
-      const svc = this.#siblings.get(path);
-      if (svc) {
-        svc.current = c;
-        continue;
-      }
-      if (path.length > 107) {
-        this.#log(`no sibling socket for container ${c.name}: ${path} is longer than a Unix socket path may be`);
-        continue;
-      }
-      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-      await Deno.remove(path).catch(() => {}); // left by a node that was killed
-      const entry: { server: Deno.HttpServer; current: ContainerDeployment } = {
-        current: c,
-        server: Deno.serve({ path, onListen: () => {} }, (req): Promise<Response> => {
-          const requestId = `sibling-${(this.#siblingRequests++).toString(36)}`;
-          return this.proxy(req, entry.current, { host: req.headers.get("host") ?? c.name, requestId });
-        }),
-      };
-      // Processes in containers may run as any user: anyone who can see the socket may connect to it.
-      await Deno.chmod(path, 0o666);
-      this.#siblings.set(path, entry);
-    }
+    if (this.#rt) await this.#siblings.sync(siblingsRoot(await this.#rt), records);
   }
 
   async #wantedKeys(): Promise<Set<string>> {
@@ -461,11 +394,7 @@ export class ContainerHost {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#watchTimer);
-    for (const [path, svc] of this.#siblings) {
-      await svc.server.shutdown().catch(() => {});
-      await Deno.remove(path).catch(() => {});
-    }
-    this.#siblings.clear();
+    await this.#siblings.close();
     await Promise.all([...this.#starting.values()].map((p) => p.catch(() => {})));
     const all = [...this.#instances.values()].flat();
     this.#instances.clear();
