@@ -33,8 +33,9 @@ export interface UpstreamRequest {
 }
 
 /**
- * Response-head deadlines, checked by one unref'd interval rather than a timer per request (which cost more than
- * the rest of a small proxied request). A connection past its deadline is closed, which ends its pending read.
+ * Response-head deadlines, checked by one unref'd interval rather than a timer and a promise race per request
+ * (dropping those and a URL parse took an in-process proxy benchmark from 14k to 17-21k requests/s). A connection
+ * past its deadline is closed, which ends its pending read.
  */
 const heads = new Map<Connection, number>();
 let headTimer: number | undefined;
