@@ -61,7 +61,7 @@ function watchHead(c: Connection, timeoutMs: number): void {
 /** One connection: a read buffer over the socket. */
 class Connection {
   #buf = new Uint8Array(0);
-  /** reused for every read: a fresh 64 KB buffer per read (zeroed by V8) cost more than the proxying itself */
+  /** reused for every read: a fresh 64 KB buffer per read would be allocated and zeroed each time */
   #scratch = new Uint8Array(64 * 1024);
   #closed = false;
   constructor(readonly conn: Deno.UnixConn) {}
