@@ -16,7 +16,7 @@ import { Auth } from "./auth/projects.ts";
 import { authRoutes } from "./auth/routes.ts";
 import { Gateway } from "./gateway/gateway.ts";
 import { GitHosting } from "./git/hosting.ts";
-import { errorResponse } from "./http/errors.ts";
+import { errorResponse, requestFailed } from "./http/errors.ts";
 import { Monkey } from "./monkey/build.ts";
 import { Patrick } from "./patrick/jobs.ts";
 import { patrickRoutes } from "./patrick/routes.ts";
@@ -116,10 +116,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
       // A node-side failure (storage, KV) must still answer: one line for the client, the detail in the log.
       const id = gateway.newRequestId();
       console.error(`gateway error for ${host} (request ${id}):`, err);
-      return new Response(`internal error serving ${host} (request ${id})\n`, {
-        status: 500,
-        headers: { "content-type": "text/plain; charset=utf-8", "x-request-id": id },
-      });
+      return requestFailed(500, `internal error serving ${host}`, id);
     });
   });
   const addr = server.addr as Deno.NetAddr;

@@ -5,6 +5,7 @@
  */
 import type { ContentStore } from "../../runtime/storage/helia.ts";
 import type { WebsiteDeployment } from "../tns/records.ts";
+import { requestFailed } from "../http/errors.ts";
 
 const TYPES: Record<string, string> = {
   html: "text/html; charset=utf-8",
@@ -71,17 +72,11 @@ export class WebsiteFiles {
 
   async serve(req: Request, site: WebsiteDeployment, rest: string, requestId: string): Promise<Response> {
     if (req.method !== "GET" && req.method !== "HEAD") {
-      return new Response(`method ${req.method} not allowed on a website (request ${requestId})\n`, {
-        status: 405,
-        headers: { allow: "GET, HEAD", "x-request-id": requestId },
-      });
+      return requestFailed(405, `method ${req.method} not allowed on a website`, requestId, { allow: "GET, HEAD" });
     }
     const file = this.#resolved.get(`${site.root}|${site.spa ? 1 : 0}|${rest}`) ?? await this.#resolve(site, rest);
     if (!file) {
-      return new Response(`not found: ${rest || "/"} (request ${requestId})\n`, {
-        status: 404,
-        headers: { "content-type": "text/plain; charset=utf-8", "x-request-id": requestId },
-      });
+      return requestFailed(404, `not found: ${rest || "/"}`, requestId);
     }
     // Conditional and range requests are rare: read those request headers only when the client sent any.
     const conditional = req.headers.has("if-none-match") || req.headers.has("range");

@@ -9,6 +9,7 @@ import type { Tns } from "../tns/tns.ts";
 import type { ContainerHost } from "../substrate/containers.ts";
 import { compileRoutes, type HostRoutes, matchRoute } from "./routes.ts";
 import { WebsiteFiles } from "./files.ts";
+import { requestFailed } from "../http/errors.ts";
 
 export class Gateway {
   #tns: Tns;
@@ -70,9 +71,8 @@ export class Gateway {
         if (!this.#containers) return notFound(`containers are not served by this node`, requestId);
         return await this.#containers.proxy(req, match.container, { host, requestId, clientIp });
       case "method":
-        return new Response(`method ${req.method} not allowed on ${path} (request ${requestId})\n`, {
-          status: 405,
-          headers: { allow: match.allow.join(", "), "x-request-id": requestId },
+        return requestFailed(405, `method ${req.method} not allowed on ${path}`, requestId, {
+          allow: match.allow.join(", "),
         });
       default:
         return notFound(`no route for ${host}${path}`, requestId);
@@ -112,8 +112,5 @@ export class Gateway {
 }
 
 function notFound(message: string, requestId: string): Response {
-  return new Response(`${message} (request ${requestId})\n`, {
-    status: 404,
-    headers: { "content-type": "text/plain; charset=utf-8", "x-request-id": requestId },
-  });
+  return requestFailed(404, message, requestId);
 }

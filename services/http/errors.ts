@@ -10,6 +10,22 @@ export function errorResponse(err: Error, c: Context): Response {
   return c.json({ error: `internal error: ${err.message}`, hint: "see the node's terminal for details" }, 500);
 }
 
+/**
+ * What a client of the gateway gets when its request fails: one line naming what went wrong and the request id
+ * to look for in the node's log, which the X-Request-Id header repeats.
+ */
+export function requestFailed(
+  status: number,
+  message: string,
+  requestId: string,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(`${message} (request ${requestId})\n`, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", "x-request-id": requestId, ...headers },
+  });
+}
+
 export async function jsonBody<T>(req: Request): Promise<T> {
   try {
     return await req.json() as T;

@@ -17,6 +17,7 @@ import { forward, probe, type Upstream, upstream } from "./proxy.ts";
 import { containerLabel, containerSpec, crashError } from "./spec.ts";
 import { followOutput } from "./output.ts";
 import { resolveOrPull } from "./images.ts";
+import { requestFailed } from "../http/errors.ts";
 import { siblingsDir, SiblingSockets, siblingsRoot } from "./siblings.ts";
 
 const KEY_LABEL = "tau.key";
@@ -180,6 +181,8 @@ export class ContainerHost {
   async #waitReady(rt: ContainerRuntime, inst: Instance, c: ContainerDeployment, label: string): Promise<void> {
     const readiness = c.readiness ?? READINESS;
     const deadline = Date.now() + readiness.timeoutMs;
+    // Read once, then only re-derived from /proc and the status file on each poll (getContainer reads every record).
+    let rec = await rt.getContainer(inst.id);
     for (let attempt = 0;; attempt++) {
       if (inst.routable) {
         try {
@@ -187,7 +190,7 @@ export class ContainerHost {
           return;
         } catch { /* not listening yet */ }
       }
-      const rec = await rt.getContainer(inst.id);
+      rec = await rt.refresh(rec);
       if (rec.status !== "running") throw await crashError(rt, rec, label);
       if (!inst.routable && attempt >= 2) return; // no port: running is all we can check
       if (Date.now() > deadline) {
@@ -229,7 +232,8 @@ export class ContainerHost {
     this.#watching = true;
     try {
       const rt = await this.#rt;
-      const alive = new Set((await rt.listContainers()).filter((r) => r.status === "running").map((r) => r.id));
+      const records = new Map((await rt.listContainers()).map((r) => [r.id, r]));
+      const alive = new Set([...records.values()].filter((r) => r.status === "running").map((r) => r.id));
       for (const [key, replicas] of this.#instances) {
         const dead = replicas.filter((r) => !alive.has(r.id));
         const source = this.#deployed.get(key);
@@ -237,7 +241,7 @@ export class ContainerHost {
         if (dead.length) {
           this.#instances.set(key, replicas.filter((r) => alive.has(r.id)));
           for (const inst of dead) {
-            const rec = await rt.getContainer(inst.id).catch(() => null);
+            const rec = records.get(inst.id);
             const why = rec ? (await crashError(rt, rec, inst.name)).message.replace(" before it was ready", "") : "";
             this.#log(`${why || `container ${inst.name} is gone`}; restarting it`);
             await this.#remove(rt, inst);
@@ -276,14 +280,14 @@ export class ContainerHost {
       replicas = this.#instances.get(c.key);
     }
     if (!replicas?.length) {
-      return errorText(503, `container ${c.name} is not running on this node (request ${requestId})`, requestId);
+      return requestFailed(503, `container ${c.name} is not running on this node`, requestId);
     }
     const inst = replicas[this.#next++ % replicas.length];
     try {
       return await forward(req, inst, opts);
     } catch (err) {
       this.#log(`container ${inst.name} did not answer (request ${requestId}): ${(err as Error).message}`);
-      return errorText(502, `container ${c.name} did not answer (request ${requestId})`, requestId);
+      return requestFailed(502, `container ${c.name} did not answer`, requestId);
     }
   }
 
@@ -405,11 +409,4 @@ export class ContainerHost {
       await this.#remove(rt, inst);
     }));
   }
-}
-
-function errorText(status: number, message: string, requestId: string): Response {
-  return new Response(`${message}\n`, {
-    status,
-    headers: { "content-type": "text/plain; charset=utf-8", "x-request-id": requestId },
-  });
 }

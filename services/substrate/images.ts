@@ -3,6 +3,7 @@ import { TauError } from "../../runtime/errors.ts";
 import type { ContainerRuntime } from "../../runtime/container/runtime.ts";
 import type { ImageRecord } from "../../runtime/container/images/store.ts";
 import { pullImage } from "../../runtime/container/images/pull.ts";
+import { registryHostOf } from "../../runtime/container/images/registry.ts";
 
 /**
  * A reference that names a registry host (`127.0.0.1:5000/app:1`) is pulled when it is not here yet; a bare name
@@ -16,9 +17,7 @@ export async function resolveOrPull(
   try {
     return await rt.images.resolve(ref);
   } catch (err) {
-    const first = ref.split("/")[0];
-    const namesRegistry = ref.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
-    if (!(err instanceof TauError) || err.status !== 404 || !namesRegistry) throw err;
+    if (!(err instanceof TauError) || err.status !== 404 || !registryHostOf(ref)) throw err;
     log(`pulling ${ref}`);
     return await pullImage(rt.images, rt.helper, ref, { log });
   }

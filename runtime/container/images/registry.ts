@@ -36,6 +36,13 @@ function baseUrl(host: string): string {
   return `${local ? "http" : "https"}://${host}`;
 }
 
+/** The registry host a reference names (`127.0.0.1:5000/app:1`, `ghcr.io/x/y`), or undefined for `busybox:1`. */
+export function registryHostOf(ref: string): string | undefined {
+  const first = ref.split("/")[0];
+  const isHost = ref.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
+  return isHost ? first : undefined;
+}
+
 /**
  * `host[:port]/name[:tag|@digest]`, or `name[:tag]` with `registry` (a URL or host). There is deliberately no
  * built-in default registry: the user names the one to use.
@@ -43,10 +50,10 @@ function baseUrl(host: string): string {
 export function parsePullRef(ref: string, registry?: string): RegistryRef {
   let rest = ref.trim();
   let base: string | undefined;
-  const first = rest.split("/")[0];
-  if (rest.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost")) {
-    base = baseUrl(first);
-    rest = rest.slice(first.length + 1);
+  const host = registryHostOf(rest);
+  if (host) {
+    base = baseUrl(host);
+    rest = rest.slice(host.length + 1);
   }
   if (registry) base = /^https?:\/\//.test(registry) ? registry.replace(/\/+$/, "") : baseUrl(registry);
   if (!base) {
