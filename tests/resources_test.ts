@@ -3,14 +3,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { compileAssemblyScript } from "../runtime/wasm/compile_as.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
+import { type Run, tau as runTau } from "./helpers/cloud.ts";
 
-async function tau(args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", MAIN, ...args], cwd, stdin: "null" })
-    .output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
+const tau = (args: string[], cwd?: string): Promise<Run> => runTau(args, { cwd, stdin: "null" });
 
 async function withProject(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "tau-resources-" });

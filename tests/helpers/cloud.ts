@@ -6,7 +6,32 @@ import { concatBytes } from "../../runtime/bytes.ts";
 import { join } from "node:path";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const MAIN = join(ROOT, "main.ts");
+export const MAIN = join(ROOT, "main.ts");
+
+let installed: Promise<void> | undefined;
+
+/**
+ * Every package the CLI imports installed and Deno's cache settled (deploy/install.ts) before the first CLI child
+ * starts. A child that finds something missing prints Deno's `Download ...` lines on its stderr, which would break the
+ * tests that hold the CLI to its promise of exactly one `error:` and one `hint:` line. `deno task test` installs first
+ * too; this keeps a test file run on its own, or on a cold cache, independent of which process fills the cache first.
+ */
+export function ensureInstalled(): Promise<void> {
+  installed ??= (async () => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", join(ROOT, "deploy/install.ts"), "--quiet"],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      const dec = new TextDecoder();
+      throw new Error(`deno task install failed (${out.code}):\n${dec.decode(out.stderr)}${dec.decode(out.stdout)}`);
+    }
+  })();
+  return installed;
+}
 
 export interface Cloud {
   url: string;
@@ -19,6 +44,7 @@ export interface Cloud {
 
 /** Start `tau dev` on a free loopback port; resolves once it prints its ready line. */
 export async function startCloud(dataDir: string): Promise<Cloud> {
+  await ensureInstalled();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, "dev", "--http", "127.0.0.1:0", "--data", dataDir],
     stdout: "piped",
@@ -70,11 +96,16 @@ export interface Run {
   stderr: string;
 }
 
-export async function tau(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Run> {
+export async function tau(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string>; stdin?: "null" } = {},
+): Promise<Run> {
+  await ensureInstalled();
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, ...args],
     cwd: opts.cwd ?? ROOT,
     env: opts.env,
+    stdin: opts.stdin,
     stdout: "piped",
     stderr: "piped",
   }).output();
