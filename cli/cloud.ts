@@ -1,6 +1,8 @@
 /** `tau dev` (the whole cloud on a laptop) and `tau serve` (a node on a server): the same node, other defaults. */
 import type { Command } from "commander";
 import type { TauNode } from "../services/node.ts";
+import type { ShapeConfig } from "../services/config/shape.ts";
+import { TauError } from "../runtime/errors.ts";
 
 export function registerCloudCommands(program: Command): void {
   program.command("dev")
@@ -10,22 +12,37 @@ export function registerCloudCommands(program: Command): void {
     .action(async (opts: { http: string; data: string }) => {
       await runNode(opts.http, opts.data, "local cloud");
     });
-  program.command("serve")
-    .description("run a tau node on this machine")
-    .option("--http <host:port>", "where to listen", "0.0.0.0:8080")
-    .option("--data <dir>", "where everything is stored", ".tau/node")
-    .action(async (opts: { http: string; data: string }) => {
-      await runNode(opts.http, opts.data, "node");
-    });
+  const serve = (name: string, description: string) =>
+    program.command(name)
+      .description(description)
+      .option("--root <dir>", "a node folder written by tau config generate (with --shape)")
+      .option("-s, --shape <name>", "the node's shape: runs <root>/config/<shape>.yaml")
+      .option("--http <host:port>", "where to listen without --root", "0.0.0.0:8080")
+      .option("--data <dir>", "where everything is stored without --root", ".tau/node")
+      .action(async (opts: { root?: string; shape?: string; http: string; data: string }) => {
+        if (!opts.root && !opts.shape) return await runNode(opts.http, opts.data, "node");
+        if (!opts.root || !opts.shape) {
+          throw new TauError(`${name} needs --root and --shape together`, {
+            hint: `tau ${name} --root DIR --shape NAME (write them with tau config generate)`,
+          });
+        }
+        const { readShapeConfig } = await import("../services/config/shape.ts");
+        const shape = await readShapeConfig(opts.root, opts.shape);
+        await runNode(`${shape.ip}:${shape.ports.http}`, shape.dataDir, `node ${shape.shape}`, shape);
+      });
+  serve("serve", "run a tau node on this machine");
+  // Taubyte's spelling: `tau start -s SHAPE --root DIR`.
+  serve("start", "run a tau node (the same as serve)");
 }
 
-async function runNode(http: string, data: string, what: string): Promise<void> {
+async function runNode(http: string, data: string, what: string, shape?: ShapeConfig): Promise<void> {
   // Loaded here, not at the top: every other command starts faster without the node's dependency graph.
   const { startNode } = await import("../services/node.ts");
-  const node = await startNode({ dataDir: data, http, echoLogs: true });
+  const node = await startNode({ dataDir: data, http, echoLogs: true, shape });
+  const p2p = node.cluster ? `, p2p ${node.cluster.p2p.addresses()[0] ?? "(no address)"}` : "";
   console.log(
     `tau ${what} ready: gateway ${node.url} (set the Host header to a project's domain), ` +
-      `git ${node.url}/git/<project>/{config,code}.git, api ${node.url}/api, data ${node.dataDir}`,
+      `git ${node.url}/git/<project>/{config,code}.git, api ${node.url}/api, data ${node.dataDir}${p2p}`,
   );
   await waitForSignal(node);
 }

@@ -8,6 +8,8 @@ import { registerCloudCommands } from "./cloud.ts";
 import { registerProjectCommands } from "./project.ts";
 import { registerResourceCommands } from "./resources.ts";
 import { registerContainerCommands } from "./container.ts";
+import { registerConfigCommands } from "./config.ts";
+import { registerNodeCommands } from "./nodes.ts";
 
 export async function run(args: string[]): Promise<number> {
   const program = new Command("tau")
@@ -21,6 +23,8 @@ export async function run(args: string[]): Promise<number> {
   registerProjectCommands(program, newCommand);
   registerResourceCommands(program, newCommand);
   registerContainerCommands(program);
+  registerConfigCommands(program);
+  registerNodeCommands(program);
   const verbose = args.includes("--verbose");
   try {
     await program.parseAsync(args, { from: "user" });

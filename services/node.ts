@@ -23,6 +23,12 @@ import { patrickRoutes } from "./patrick/routes.ts";
 import { Tns } from "./tns/tns.ts";
 import { ContainerHost } from "./substrate/containers.ts";
 import { tnsRoutes } from "./tns/routes.ts";
+import type { ShapeConfig } from "./config/shape.ts";
+import { type Cluster, startCluster } from "./cluster/cluster.ts";
+import { clusterRoutes } from "./cluster/routes.ts";
+import { SERVICES } from "./config/shape.ts";
+import { freeBytes } from "../runtime/storage/space.ts";
+import { loadavg } from "node:os";
 
 export interface NodeOptions {
   dataDir: string;
@@ -31,6 +37,8 @@ export interface NodeOptions {
   /** Print build logs and function logs to this process's terminal. */
   echoLogs?: boolean;
   inlineBudgetMs?: number;
+  /** A node of a multi-node cloud (`tau serve --root --shape`): starts libp2p and the service directory. */
+  shape?: ShapeConfig;
 }
 
 export interface TauNode {
@@ -44,6 +52,7 @@ export interface TauNode {
   git: GitHosting;
   gateway: Gateway;
   containers: ContainerHost;
+  cluster?: Cluster;
   close(): Promise<void>;
 }
 
@@ -89,7 +98,22 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   });
   const gateway = new Gateway({ tns, store, runtime, containers });
 
+  let cluster: Cluster | undefined;
+  const startedAt = Date.now();
   const api = new Hono();
+  api.route("/", clusterRoutes(() => cluster, async () => ({
+    peer: "local",
+    cloud: "local",
+    shape: "dev",
+    services: [...SERVICES],
+    addrs: [],
+    http: url,
+    ip: hostname,
+    load: Math.round((loadavg()[0] / (navigator.hardwareConcurrency || 1)) * 100) / 100,
+    freeDiskBytes: await freeBytes(dataDir),
+    rssBytes: Deno.memoryUsage().rss,
+    startedAt,
+  })));
   api.route("/", authRoutes(auth));
   api.route("/", tnsRoutes(tns, auth));
   api.route("/", patrickRoutes(patrick, { auth, git }));
@@ -122,6 +146,9 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const addr = server.addr as Deno.NetAddr;
   const urlHost = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = `http://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${addr.port}`;
+  if (opts.shape) {
+    cluster = await startCluster(opts.shape, { kv, httpUrl: url, dataDir, log: (line) => console.error(line) });
+  }
   await containers.restore();
   await patrick.resume();
 
@@ -136,8 +163,12 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     git,
     gateway,
     containers,
+    get cluster() {
+      return cluster;
+    },
     async close() {
       await server.shutdown();
+      await cluster?.stop();
       await containers.close();
       await runtime.close();
       builder.close();

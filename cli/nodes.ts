@@ -1,0 +1,31 @@
+/** `tau nodes`: every node the cloud knows, one line each (or JSON). */
+import type { Command } from "commander";
+import { api, cloudUrl } from "./client.ts";
+import type { NodeView } from "../services/cluster/routes.ts";
+
+function size(bytes: number): string {
+  if (bytes >= 1 << 30) return `${(bytes / (1 << 30)).toFixed(1)}G`;
+  return `${Math.round(bytes / (1 << 20))}M`;
+}
+
+export function formatNode(n: NodeView): string {
+  const health = n.alive
+    ? `up, heartbeat ${(n.lastHeartbeatMs / 1000).toFixed(1)}s ago`
+    : `DOWN since ${Math.round(n.lastHeartbeatMs / 1000)}s`;
+  const addrs = [n.http, ...n.addrs.map((a) => a.replace(/\/p2p\/.*$/, ""))].join(" ");
+  return `${n.peer}  ${n.shape}  ${n.services.join(",")}  ${addrs}  ${health}, load ${n.load}, ${
+    size(n.freeDiskBytes)
+  } free`;
+}
+
+export function registerNodeCommands(program: Command): void {
+  program.command("nodes")
+    .description("the nodes of the cloud: peer id, shape, services, addresses, health")
+    .option("--cloud <url>", "the cloud's API (default $TAU_CLOUD or http://127.0.0.1:8080)")
+    .option("--json", "print the list as JSON")
+    .action(async (o: { cloud?: string; json?: boolean }) => {
+      const nodes = await api<NodeView[]>(cloudUrl(o.cloud), "/nodes");
+      if (o.json) console.log(JSON.stringify(nodes, null, 2));
+      else for (const n of nodes) console.log(formatNode(n));
+    });
+}
