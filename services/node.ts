@@ -21,12 +21,17 @@ import { Monkey } from "./monkey/build.ts";
 import { Patrick } from "./patrick/jobs.ts";
 import { patrickRoutes } from "./patrick/routes.ts";
 import { Tns } from "./tns/tns.ts";
+import { migrateTns } from "./tns/migrate.ts";
+import { Rollout } from "./rollout/rollout.ts";
+import { Kvdb } from "./kvdb/store.ts";
+import { ReplicaStore } from "./kvdb/mod.ts";
 import { ContainerHost } from "./substrate/containers.ts";
 import { tnsRoutes } from "./tns/routes.ts";
 import type { ShapeConfig } from "./config/shape.ts";
 import { type Cluster, startCluster } from "./cluster/cluster.ts";
+import { clusterState } from "./cluster/state.ts";
 import { clusterRoutes } from "./cluster/routes.ts";
-import { SERVICES } from "./config/shape.ts";
+import { type ServiceName, SERVICES } from "./config/shape.ts";
 import { freeBytes } from "../runtime/storage/space.ts";
 import { loadavg } from "node:os";
 
@@ -70,8 +75,17 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   await Deno.mkdir(dataDir, { recursive: true });
   await checkWritable(dataDir);
   const kv = await openNodeKv(dataDir);
-  const store = await openContentStore(join(dataDir, "storage"));
-  const tns = new Tns(kv, store);
+  const kvdb = await Kvdb.open({ kv, writer: opts.shape?.identity.peerId ?? "local" });
+  await migrateTns(kv, kvdb);
+  // Filled in once the listener is bound (port 0 picks one); the directory reads it at each heartbeat.
+  let url = "";
+  const cluster = opts.shape
+    ? await startCluster(opts.shape, { kv, httpUrl: () => url, dataDir, log: (line) => console.error(line) })
+    : undefined;
+  const shared = cluster ? await clusterState(cluster, kvdb, (line) => console.error(line)) : undefined;
+  const store = await openContentStore(join(dataDir, "storage"), { libp2p: cluster?.p2p.libp2p });
+  const state = shared?.state ?? new ReplicaStore(kvdb);
+  const tns = new Tns(state, store, opts.shape?.identity.peerId ?? "local");
   // substrate: the containers of every served deployment, started before TNS points at them (see containers.ts).
   const containers = new ContainerHost({
     dataDir: join(dataDir, "containers"),
@@ -79,16 +93,25 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     log: (line) => console.error(line),
     echo: opts.echoLogs ? (name, line) => console.error(`[container ${name}] ${line}`) : undefined,
   });
-  tns.setPreparer((record, log) => containers.prepare(record, log));
+  const rollout = new Rollout(tns, (record, log) => containers.prepare(record, log));
   tns.onFlip(() => containers.sweep());
   // git hosting reports pushes to patrick, which builds through monkey, which reads git: a cycle closed late.
   // deno-lint-ignore prefer-const
   let patrick!: Patrick;
   const git = new GitHosting(dataDir, (e) => patrick.onPush(e).then(() => {}));
   const auth = new Auth(kv, git);
+  // What this node's shape runs (`tau dev`: everything). Services it does not run are not started here.
+  const runs = (service: ServiceName) => !opts.shape || opts.shape.services.includes(service);
   const builder = new ModuleBuilder();
-  builder.warm();
-  const monkey = new Monkey({ git, store, tns, kv, builder, images: (ref, log) => containers.resolveImage(ref, log) });
+  if (runs("monkey")) builder.warm();
+  const monkey = new Monkey({
+    git,
+    store,
+    publish: (r, log) => rollout.publish(r, log),
+    kv,
+    builder,
+    images: (ref, log) => containers.resolveImage(ref, log),
+  });
   patrick = new Patrick(kv, store, monkey.build, { echo: opts.echoLogs });
   const runtime = new FunctionRuntime({
     load: (cid) => store.cat(cid),
@@ -98,24 +121,26 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   });
   const gateway = new Gateway({ tns, store, runtime, containers });
 
-  let cluster: Cluster | undefined;
   const startedAt = Date.now();
   const api = new Hono();
-  api.route("/", clusterRoutes(() => cluster, async () => ({
-    peer: "local",
-    cloud: "local",
-    shape: "dev",
-    services: [...SERVICES],
-    addrs: [],
-    http: url,
-    ip: hostname,
-    load: Math.round((loadavg()[0] / (navigator.hardwareConcurrency || 1)) * 100) / 100,
-    freeDiskBytes: await freeBytes(dataDir),
-    rssBytes: Deno.memoryUsage().rss,
-    startedAt,
-  })));
+  api.route(
+    "/",
+    clusterRoutes(() => cluster, async () => ({
+      peer: "local",
+      cloud: "local",
+      shape: "dev",
+      services: [...SERVICES],
+      addrs: [],
+      http: url,
+      ip: hostname,
+      load: Math.round((loadavg()[0] / (navigator.hardwareConcurrency || 1)) * 100) / 100,
+      freeDiskBytes: await freeBytes(dataDir),
+      rssBytes: Deno.memoryUsage().rss,
+      startedAt,
+    })),
+  );
   api.route("/", authRoutes(auth));
-  api.route("/", tnsRoutes(tns, auth));
+  api.route("/", tnsRoutes(tns, rollout, auth));
   api.route("/", patrickRoutes(patrick, { auth, git }));
   const control = new Hono();
   control.onError(errorResponse);
@@ -145,12 +170,10 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   });
   const addr = server.addr as Deno.NetAddr;
   const urlHost = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-  const url = `http://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${addr.port}`;
-  if (opts.shape) {
-    cluster = await startCluster(opts.shape, { kv, httpUrl: url, dataDir, log: (line) => console.error(line) });
-  }
-  await containers.restore();
-  await patrick.resume();
+  url = `http://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${addr.port}`;
+  await cluster?.directory.start();
+  if (runs("substrate")) await containers.restore();
+  if (runs("patrick")) await patrick.resume();
 
   return {
     url,
@@ -163,11 +186,10 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     git,
     gateway,
     containers,
-    get cluster() {
-      return cluster;
-    },
+    cluster,
     async close() {
       await server.shutdown();
+      shared?.stop();
       await cluster?.stop();
       await containers.close();
       await runtime.close();

@@ -1,10 +1,13 @@
 /**
  * The node's content-addressed store: a lean Helia with file-backed blocks under the data dir.
  * createHeliaLight has no libp2p, no routers and no block brokers, so nothing here ever contacts the public IPFS
- * network; replication between nodes (hoarder) adds a private block exchange on top of the same blockstore.
+ * network. A node of a multi-node cloud hands in its own libp2p node: bitswap then fetches a missing block from the
+ * cloud's peers (inside the private swarm), bounded by FETCH_TIMEOUT_MS, instead of answering "not here".
  */
 import { concatBytes } from "../bytes.ts";
 import { createHeliaLight, type Helia } from "helia";
+import { withBitswap } from "@helia/bitswap";
+import type { Libp2p } from "@libp2p/interface";
 import { type UnixFS, unixfs } from "@helia/unixfs";
 import { FsBlockstore } from "blockstore-fs";
 import { FsDatastore } from "datastore-fs";
@@ -28,11 +31,21 @@ export interface ContentStore {
   close(): Promise<void>;
 }
 
-export async function openContentStore(dataDir: string): Promise<ContentStore> {
+/** How long a read waits for peers to send a block this node lacks. */
+export const FETCH_TIMEOUT_MS = 15_000;
+
+export async function openContentStore(dataDir: string, opts: { libp2p?: Libp2p } = {}): Promise<ContentStore> {
   const blockstore = new FsBlockstore(join(dataDir, "blocks"));
   const datastore = new FsDatastore(join(dataDir, "datastore"));
   const helia = createHeliaLight({ blockstore, datastore });
+  if (opts.libp2p) {
+    // Bitswap reads `libp2p` off the node it is given; the light Helia has none of its own, so it gets ours.
+    Object.defineProperty(helia, "libp2p", { value: opts.libp2p, enumerable: true });
+    withBitswap(helia as Parameters<typeof withBitswap>[0]);
+  }
   await helia.start();
+  const networked = opts.libp2p !== undefined;
+  const bounded = () => networked ? { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) } : {};
   const fs = unixfs(helia);
 
   // Listings and stats are immutable per CID, so both are cached (bounded); a miss costs block reads.
@@ -47,13 +60,13 @@ export async function openContentStore(dataDir: string): Promise<ContentStore> {
     const hit = dirCache.get(cid);
     if (hit) return hit;
     const entries = new Map<string, string>();
-    for await (const e of fs.ls(CID.parse(cid))) entries.set(e.name, e.cid.toString());
+    for await (const e of fs.ls(CID.parse(cid), bounded())) entries.set(e.name, e.cid.toString());
     return remember(dirCache, cid, entries);
   }
   async function statOf(cid: string) {
     const hit = statCache.get(cid);
     if (hit) return hit;
-    const st = await fs.stat(CID.parse(cid));
+    const st = await fs.stat(CID.parse(cid), bounded());
     return remember(statCache, cid, { dir: st.type === "directory", size: Number(st.size) });
   }
 
@@ -88,7 +101,8 @@ export async function openContentStore(dataDir: string): Promise<ContentStore> {
       const parsed = parseCid(cid);
       const chunks: Uint8Array[] = [];
       try {
-        for await (const c of fs.cat(parsed, range ? { offset: range.offset, length: range.length } : {})) {
+        const options = range ? { offset: range.offset, length: range.length, ...bounded() } : bounded();
+        for await (const c of fs.cat(parsed, options)) {
           chunks.push(c);
         }
       } catch (err) {

@@ -20,7 +20,7 @@ export interface Cluster {
 
 export async function startCluster(
   config: ShapeConfig,
-  deps: { kv: Deno.Kv; httpUrl: string; dataDir: string; log: (line: string) => void },
+  deps: { kv: Deno.Kv; httpUrl: () => string; dataDir: string; log: (line: string) => void },
 ): Promise<Cluster> {
   const p2p = await startP2p({
     identity: config.identity,
@@ -44,7 +44,7 @@ export async function startCluster(
       shape: config.shape,
       services: config.services,
       addrs: p2p.addresses(),
-      http: deps.httpUrl,
+      http: deps.httpUrl(),
       dns: config.services.includes("seer") ? `${config.ip}:${config.ports.dns}` : undefined,
       ip: config.ip,
       load: Math.round((loadavg()[0] / cores) * 100) / 100,
@@ -53,7 +53,7 @@ export async function startCluster(
       startedAt,
     }),
   });
-  await directory.start();
+  // The directory starts announcing once the node's HTTP listener is bound (node.ts calls directory.start()).
   const rpc = new RpcClient(p2p.libp2p);
   return {
     config,

@@ -33,7 +33,7 @@ export class Gateway {
       this.#loading.clear(); // later requests must not join a load that read the old pointer
       for (const [host, routes] of this.#hosts) {
         // Unknown hosts (null) may just have been claimed by this deploy: drop them too.
-        if (!routes || routes.project === project) this.#hosts.delete(host);
+        if (!routes || routes.project === project || project === "*") this.#hosts.delete(host);
       }
     });
   }

@@ -10,8 +10,13 @@ import { assertValid, parseProjectConfig, type ProjectConfig, routesOf } from ".
 import type { FunctionResource, WebsiteResource } from "../../runtime/schema/mod.ts";
 import type { GitHosting } from "../git/hosting.ts";
 import type { Job, JobLog } from "../patrick/jobs.ts";
-import type { Tns } from "../tns/tns.ts";
-import type { ContainerDeployment, DeploymentRecord, FunctionDeployment, WebsiteDeployment } from "../tns/records.ts";
+import type {
+  ContainerDeployment,
+  DeploymentRecord,
+  DeploymentRef,
+  FunctionDeployment,
+  WebsiteDeployment,
+} from "../tns/records.ts";
 import { containerKey } from "../substrate/spec.ts";
 import type { ImageRecord } from "../../runtime/container/images/store.ts";
 import { buildFunctionModule } from "./functions.ts";
@@ -19,13 +24,15 @@ import type { ModuleBuilder } from "../../runtime/wasm/builder.ts";
 
 type Files = Record<string, Uint8Array>;
 
+export type Publish = (record: DeploymentRecord, log: JobLog) => Promise<DeploymentRef>;
+
 /** Resolves an image reference to the image a deployment pins (substrate's ContainerHost.resolveImage). */
 export type ImageResolver = (ref: string, log: JobLog) => Promise<ImageRecord>;
 
 export class Monkey {
   #git: GitHosting;
   #store: ContentStore;
-  #tns: Tns;
+  #publish: Publish;
   #kv: Deno.Kv;
   #builder: ModuleBuilder;
   #images: ImageResolver;
@@ -34,7 +41,8 @@ export class Monkey {
     deps: {
       git: GitHosting;
       store: ContentStore;
-      tns: Tns;
+      /** The rollout's publish: prepare, flip, release (services/rollout). */
+      publish: Publish;
       kv: Deno.Kv;
       builder: ModuleBuilder;
       images: ImageResolver;
@@ -42,7 +50,7 @@ export class Monkey {
   ) {
     this.#git = deps.git;
     this.#store = deps.store;
-    this.#tns = deps.tns;
+    this.#publish = deps.publish;
     this.#kv = deps.kv;
     this.#builder = deps.builder;
     this.#images = deps.images;
@@ -155,7 +163,7 @@ export class Monkey {
       websites,
       containers,
     };
-    const ref = await this.#tns.publish(record, log);
+    const ref = await this.#publish(record, log);
     log(`published in ${ms(t0)}: ${ref.fqdns.join(", ") || "(no domains)"}`);
     return { id: ref.id, cid: ref.cid };
   };

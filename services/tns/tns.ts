@@ -1,16 +1,21 @@
 /**
- * TNS, the name system: which deployment each project branch currently serves, and which project owns each host.
+ * TNS, the name system: which deployment each project branch serves, and which project owns each host. A plain name
+ * store over the cloud's replicated state (services/kvdb): the same code on one node (`tau dev`) and on many.
+ * Orchestration (start containers before the flip, release after) is the rollout's job (services/rollout).
  *
- * Keys (Deno KV, prefix "tns"):
- *   ["tns", "deploy", project, branch, deployId] -> DeploymentRef   immutable once written
- *   ["tns", "current", project, branch]          -> deployId         the only mutable pointer per branch
- *   ["tns", "host", reversedFqdn]                -> { project, branch }
- * A publish or rollback is one atomic KV commit that moves `current` and the host entries together, guarded by a
- * versionstamp check, so concurrent builds can never leave a half-deployed project.
+ * Keys (first part "tns"):
+ *   ["tns", "deploy", project, branch, deployId] -> DeploymentRef   written once
+ *   ["tns", "current", project, branch]          -> { id }          the one pointer per branch that moves
+ *   ["tns", "claim", fqdn, project]              -> Claim           each project writes only its own claim keys
+ * Who owns an FQDN: of the projects with an active claim on it, the one that claimed it first (the version of its
+ * claim entry: the replicated store's clock, ordered the same on every node), then by project name. Every replica
+ * computes the same owner from the same entries, so two projects claiming one FQDN (even on two sides of a partition)
+ * end with exactly one owner everywhere once the replicas meet; the other is told its claim was lost.
  */
 import { TauError } from "../../runtime/errors.ts";
 import type { ContentStore } from "../../runtime/storage/helia.ts";
-import { type DeploymentRecord, type DeploymentRef, fqdnsOf, reverseFqdn } from "./records.ts";
+import type { Entry, StateStore } from "../kvdb/mod.ts";
+import { type DeploymentRecord, type DeploymentRef, fqdnsOf } from "./records.ts";
 
 /** Only this branch is served on the project's domains; other branches get records and pointers (previews later). */
 export const SERVED_BRANCH = "main";
@@ -21,44 +26,84 @@ export interface HostOwner {
 }
 
 /**
- * Readies what a deployment needs to run (its containers) before the pointer moves to it; the returned function
- * is called once the flip is done or has failed.
+ * A project's claim on an FQDN. Its version in the store (hybrid clock time, counter, writer) is when it became
+ * active: it is written only when it changes, so an active claim keeps the version of its activation.
  */
-export type Preparer = (record: DeploymentRecord, log?: (line: string) => void) => Promise<() => void>;
+interface Claim {
+  active: boolean;
+}
+
+const claimKey = (fqdn: string, project: string) => ["tns", "claim", fqdn.toLowerCase(), project];
+
+export interface ClaimLost {
+  fqdn: string;
+  project: string;
+  owner: string;
+}
+
+function compareSince(a: [number, number, string], b: [number, number, string]): number {
+  return a[0] - b[0] || a[1] - b[1] || (a[2] < b[2] ? -1 : a[2] > b[2] ? 1 : 0);
+}
 
 export class Tns {
-  #kv: Deno.Kv;
+  #state: StateStore;
   #store: ContentStore;
   #records = new Map<string, DeploymentRecord>(); // by CID: records never change
-  #listeners = new Set<(project: string, branch: string) => void>();
+  #flipListeners = new Set<(project: string, branch: string) => void>();
+  #lostListeners = new Set<(lost: ClaimLost) => void>();
   #seq = 0;
-  #prepare: Preparer = () => Promise.resolve(() => {});
 
-  constructor(kv: Deno.Kv, store: ContentStore) {
-    this.#kv = kv;
+  constructor(state: StateStore, store: ContentStore, readonly nodeId = "local") {
+    this.#state = state;
     this.#store = store;
+    // Pointer moves and claim changes made anywhere (here, or merged from another replica) are events.
+    state.onChange((entries) => this.#changed(entries));
   }
 
-  /** Called after every pointer flip (publish or rollback): caches in front of TNS drop what they hold. */
+  /**
+   * Called after every pointer flip or ownership change, wherever it was made: caches drop what they hold.
+   * project "*" means any project may have changed.
+   */
   onFlip(listener: (project: string, branch: string) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    this.#flipListeners.add(listener);
+    return () => this.#flipListeners.delete(listener);
   }
 
-  setPreparer(prepare: Preparer): void {
-    this.#prepare = prepare;
+  /** Called when a project's claim on an FQDN turns out to have lost to an earlier one (seen after a partition). */
+  onClaimLost(listener: (lost: ClaimLost) => void): () => void {
+    this.#lostListeners.add(listener);
+    return () => this.#lostListeners.delete(listener);
   }
 
-  /** Only the served branch runs anything; other branches are recorded, not started. */
-  async #prepared(record: DeploymentRecord, log?: (line: string) => void): Promise<() => void> {
-    return record.branch === SERVED_BRANCH ? await this.#prepare(record, log) : () => {};
+  async #changed(entries: Entry[]): Promise<void> {
+    const flipped = new Map<string, [string, string]>();
+    for (const e of entries) {
+      // "Anything may have changed" (a cache found the store moved under it): every listener drops everything.
+      if (e.key[0] === "*") flipped.set("*", ["*", "*"]);
+      if (e.key[0] !== "tns") continue;
+      if (e.key[1] === "current") flipped.set(`${e.key[2]}/${e.key[3]}`, [e.key[2], e.key[3]]);
+      if (e.key[1] === "claim") {
+        const owner = await this.resolveHost(e.key[2]).catch(() => null);
+        if (owner) flipped.set(`${owner.project}/${owner.branch}`, [owner.project, owner.branch]);
+        for (const c of await this.#claims(e.key[2])) {
+          if (c.active && owner && c.project !== owner.project) {
+            for (const l of this.#lostListeners) l({ fqdn: e.key[2], project: c.project, owner: owner.project });
+          }
+        }
+      }
+    }
+    for (const [project, branch] of flipped.values()) for (const l of this.#flipListeners) l(project, branch);
   }
 
-  async publish(record: DeploymentRecord, log?: (line: string) => void): Promise<DeploymentRef> {
+  /** Store the record (content-addressed) and a reference to it; the pointer does not move yet. */
+  async add(record: DeploymentRecord): Promise<DeploymentRef> {
     const bytes = new TextEncoder().encode(JSON.stringify(record));
     const cid = await this.#store.addBytes(bytes);
     this.#records.set(cid, record);
-    const id = `${Date.now().toString().padStart(14, "0")}-${(this.#seq++ % 1000).toString().padStart(3, "0")}`;
+    // Unique across nodes and sorted by time: ms, then this node's id, then a counter within this process.
+    const id = `${Date.now().toString().padStart(14, "0")}-${this.nodeId.slice(-8)}-${
+      (this.#seq++ % 1000).toString().padStart(3, "0")
+    }`;
     const ref: DeploymentRef = {
       id,
       cid,
@@ -69,23 +114,54 @@ export class Tns {
       createdAt: record.createdAt,
       fqdns: fqdnsOf(record),
     };
-    const release = await this.#prepared(record, log);
-    try {
-      await this.#flip(record.project, record.branch, ref, true);
-    } finally {
-      release();
-    }
+    await this.#state.set(["tns", "deploy", record.project, record.branch, id], ref);
     return ref;
   }
 
-  /** Point the branch back at an earlier deployment: the previous one, or the one built from `to` (commit prefix). */
-  async rollback(project: string, branch: string, to?: string): Promise<DeploymentRef> {
+  /**
+   * Point the branch at `ref`. On the served branch this claims its FQDNs first and refuses (nothing moved, the
+   * claims it made released) when another project owns one; FQDNs the branch no longer serves are released after.
+   */
+  async flip(project: string, branch: string, ref: DeploymentRef): Promise<void> {
+    const served = branch === SERVED_BRANCH;
+    if (served) {
+      const made: string[] = [];
+      for (const fqdn of ref.fqdns) {
+        const mine = await this.#state.get<Claim>(claimKey(fqdn, project));
+        if (!mine?.active) {
+          await this.#state.set(claimKey(fqdn, project), { active: true } satisfies Claim);
+          made.push(fqdn);
+        }
+      }
+      for (const fqdn of ref.fqdns) {
+        const owner = await this.resolveHost(fqdn);
+        if (owner && owner.project !== project) {
+          for (const f of made) await this.#state.set(claimKey(f, project), { active: false } satisfies Claim);
+          throw new TauError(`domain ${fqdn} is already served by project ${owner.project}`, {
+            hint: "use another fqdn, or remove the domain from the other project first",
+            status: 409,
+          });
+        }
+      }
+    }
+    const previous = await this.current(project, branch).catch(() => null);
+    await this.#state.set(["tns", "current", project, branch], { id: ref.id });
+    if (served) {
+      for (const old of previous?.ref.fqdns ?? []) {
+        if (!ref.fqdns.includes(old)) {
+          await this.#state.set(claimKey(old, project), { active: false } satisfies Claim);
+        }
+      }
+    }
+  }
+
+  /** The deployment to go back to: the one before the current, or the one built from `to` (commit prefix, id, CID). */
+  async rollbackTarget(project: string, branch: string, to?: string): Promise<DeploymentRef> {
     const history = await this.history(project, branch);
     const currentId = await this.currentId(project, branch);
     if (!currentId) throw new TauError(`project ${project} has no deployment on branch ${branch}`, { status: 404 });
-    let target: DeploymentRef | undefined;
     if (to) {
-      target = history.find((r) =>
+      const target = history.find((r) =>
         [r.commit, r.configCommit, r.codeCommit].some((c) => c && c.startsWith(to)) || r.id === to || r.cid === to
       );
       if (!target) {
@@ -94,61 +170,16 @@ export class Tns {
           hint: `list deployments with: tau deployments ${project}`,
         });
       }
-    } else {
-      const at = history.findIndex((r) => r.id === currentId);
-      target = history[at + 1];
-      if (!target) {
-        throw new TauError(`${project}/${branch} has no deployment before the current one`, { status: 409 });
-      }
+      return target;
     }
-    const release = await this.#prepared(await this.record(target.cid));
-    try {
-      await this.#flip(project, branch, target, false);
-    } finally {
-      release();
-    }
+    const at = history.findIndex((r) => r.id === currentId);
+    const target = history[at + 1];
+    if (!target) throw new TauError(`${project}/${branch} has no deployment before the current one`, { status: 409 });
     return target;
   }
 
-  async #flip(project: string, branch: string, ref: DeploymentRef, isNew: boolean): Promise<void> {
-    const served = branch === SERVED_BRANCH;
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const current = await this.#kv.get<string>(["tns", "current", project, branch]);
-      const previous = current.value
-        ? (await this.#kv.get<DeploymentRef>(["tns", "deploy", project, branch, current.value])).value
-        : null;
-      const op = this.#kv.atomic().check(current);
-      if (isNew) op.set(["tns", "deploy", project, branch, ref.id], ref);
-      op.set(["tns", "current", project, branch], ref.id);
-      if (served) {
-        const hostEntries = await Promise.all(
-          ref.fqdns.map((f) => this.#kv.get<HostOwner>(["tns", "host", reverseFqdn(f)])),
-        );
-        for (let i = 0; i < ref.fqdns.length; i++) {
-          const owner = hostEntries[i].value;
-          if (owner && owner.project !== project) {
-            throw new TauError(`domain ${ref.fqdns[i]} is already served by project ${owner.project}`, {
-              hint: "use another fqdn, or remove the domain from the other project first",
-              status: 409,
-            });
-          }
-          op.check(hostEntries[i]);
-          op.set(["tns", "host", reverseFqdn(ref.fqdns[i])], { project, branch });
-        }
-        for (const old of previous?.fqdns ?? []) {
-          if (!ref.fqdns.includes(old)) op.delete(["tns", "host", reverseFqdn(old)]);
-        }
-      }
-      if ((await op.commit()).ok) {
-        for (const l of this.#listeners) l(project, branch);
-        return;
-      }
-    }
-    throw new TauError(`could not update ${project}/${branch}: too many concurrent deploys`, { status: 503 });
-  }
-
   async currentId(project: string, branch: string): Promise<string | null> {
-    return (await this.#kv.get<string>(["tns", "current", project, branch])).value;
+    return (await this.#state.get<{ id: string }>(["tns", "current", project, branch]))?.id ?? null;
   }
 
   async current(
@@ -157,7 +188,7 @@ export class Tns {
   ): Promise<{ ref: DeploymentRef; record: DeploymentRecord } | null> {
     const id = await this.currentId(project, branch);
     if (!id) return null;
-    const ref = (await this.#kv.get<DeploymentRef>(["tns", "deploy", project, branch, id])).value;
+    const ref = await this.#state.get<DeploymentRef>(["tns", "deploy", project, branch, id]);
     if (!ref) return null;
     return { ref, record: await this.record(ref.cid) };
   }
@@ -165,8 +196,8 @@ export class Tns {
   /** The deployment every project currently serves (what should be running on this node). */
   async servedRecords(): Promise<DeploymentRecord[]> {
     const out: DeploymentRecord[] = [];
-    for await (const e of this.#kv.list<string>({ prefix: ["tns", "current"] })) {
-      const [, , project, branch] = e.key as string[];
+    for (const e of await this.#state.list<{ id: string }>(["tns", "current"])) {
+      const [, , project, branch] = e.key;
       if (branch !== SERVED_BRANCH) continue;
       const current = await this.current(project, branch);
       if (current) out.push(current.record);
@@ -185,16 +216,19 @@ export class Tns {
 
   /** Newest first. */
   async history(project: string, branch = SERVED_BRANCH): Promise<DeploymentRef[]> {
-    const out: DeploymentRef[] = [];
-    for await (
-      const e of this.#kv.list<DeploymentRef>({ prefix: ["tns", "deploy", project, branch] }, { reverse: true })
-    ) {
-      out.push(e.value);
-    }
-    return out;
+    const refs = await this.#state.list<DeploymentRef>(["tns", "deploy", project, branch], { reverse: true });
+    return refs.map((e) => e.value);
+  }
+
+  async #claims(fqdn: string): Promise<{ active: boolean; project: string; since: [number, number, string] }[]> {
+    const list = await this.#state.list<Claim>(["tns", "claim", fqdn.toLowerCase()]);
+    return list.map((e) => ({ active: e.value.active, project: e.key[3], since: e.version }));
   }
 
   async resolveHost(fqdn: string): Promise<HostOwner | null> {
-    return (await this.#kv.get<HostOwner>(["tns", "host", reverseFqdn(fqdn)])).value;
+    const active = (await this.#claims(fqdn)).filter((c) => c.active);
+    if (active.length === 0) return null;
+    active.sort((a, b) => compareSince(a.since, b.since) || (a.project < b.project ? -1 : 1));
+    return { project: active[0].project, branch: SERVED_BRANCH };
   }
 }
