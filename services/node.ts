@@ -21,7 +21,7 @@ import { Monkey } from "./monkey/build.ts";
 import { Patrick } from "./patrick/jobs.ts";
 import { patrickRoutes } from "./patrick/routes.ts";
 import { Tns } from "./tns/tns.ts";
-import { migrateTns } from "./tns/migrate.ts";
+import { adoptOldKeys } from "./kvdb/migrate.ts";
 import { Rollout } from "./rollout/rollout.ts";
 import { Kvdb } from "./kvdb/store.ts";
 import { ReplicaStore } from "./kvdb/mod.ts";
@@ -76,7 +76,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   await checkWritable(dataDir);
   const kv = await openNodeKv(dataDir);
   const kvdb = await Kvdb.open({ kv, writer: opts.shape?.identity.peerId ?? "local" });
-  await migrateTns(kv, kvdb);
+  await adoptOldKeys(kv, kvdb);
   // Filled in once the listener is bound (port 0 picks one); the directory reads it at each heartbeat.
   let url = "";
   const cluster = opts.shape
@@ -99,7 +99,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   // deno-lint-ignore prefer-const
   let patrick!: Patrick;
   const git = new GitHosting(dataDir, (e) => patrick.onPush(e).then(() => {}));
-  const auth = new Auth(kv, git);
+  const auth = new Auth(state, git);
   // What this node's shape runs (`tau dev`: everything). Services it does not run are not started here.
   const runs = (service: ServiceName) => !opts.shape || opts.shape.services.includes(service);
   const builder = new ModuleBuilder();

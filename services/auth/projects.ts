@@ -2,12 +2,16 @@
  * auth: the registry of projects and their repositories. A project is registered once; its config and code repos
  * live in the cloud's git hosting (or are mirrored from an external git host, fed by signed webhooks).
  *
- * Keys (Deno KV, prefix "auth"):
+ * Keys (the cloud's replicated store, services/kvdb; first part "auth"):
  *   ["auth", "project", name] -> Project
+ * Creating a project is check-then-write: two nodes creating the same name within one push round trip would both
+ * succeed, and the later write wins everywhere (last-writer-wins); the API is loopback/admin-only, so that race is an
+ * operator racing themselves.
  */
 import { TauError } from "../../runtime/errors.ts";
 import { nameProblem } from "../../runtime/schema/fields.ts";
 import type { GitHosting } from "../git/hosting.ts";
+import type { StateStore } from "../kvdb/mod.ts";
 
 export interface Project {
   id: string;
@@ -34,11 +38,11 @@ export function checkProjectName(name: string): void {
 }
 
 export class Auth {
-  #kv: Deno.Kv;
+  #state: StateStore;
   #git: GitHosting;
 
-  constructor(kv: Deno.Kv, git: GitHosting) {
-    this.#kv = kv;
+  constructor(state: StateStore, git: GitHosting) {
+    this.#state = state;
     this.#git = git;
   }
 
@@ -48,7 +52,7 @@ export class Auth {
   ): Promise<Project> {
     checkProjectName(name);
     const key = ["auth", "project", name];
-    if ((await this.#kv.get(key)).value) {
+    if (await this.#state.get(key)) {
       throw new TauError(`project ${name} already exists`, { status: 409, hint: `clone it: tau clone ${name}` });
     }
     const project: Project = {
@@ -82,13 +86,13 @@ export class Auth {
       if (upstream) await this.#git.createMirror(name, repo, upstream);
       else await this.#git.createRepo(name, repo, initial[repo]);
     }
-    const res = await this.#kv.atomic().check({ key, versionstamp: null }).set(key, project).commit();
-    if (!res.ok) throw new TauError(`project ${name} already exists`, { status: 409 });
+    if (await this.#state.get(key)) throw new TauError(`project ${name} already exists`, { status: 409 });
+    await this.#state.set(key, project);
     return project;
   }
 
   async getProject(name: string): Promise<Project> {
-    const project = (await this.#kv.get<Project>(["auth", "project", name])).value;
+    const project = await this.#state.get<Project>(["auth", "project", name]);
     if (!project) {
       throw new TauError(`project ${name} does not exist`, {
         status: 404,
@@ -99,9 +103,7 @@ export class Auth {
   }
 
   async listProjects(): Promise<Project[]> {
-    const out: Project[] = [];
-    for await (const e of this.#kv.list<Project>({ prefix: ["auth", "project"] })) out.push(e.value);
-    return out;
+    return (await this.#state.list<Project>(["auth", "project"])).map((e) => e.value);
   }
 }
 

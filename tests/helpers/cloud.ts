@@ -154,8 +154,9 @@ export async function hostRequest(
   host: string,
   path: string,
   opts: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  hostname = "127.0.0.1",
 ): Promise<HostResponse> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const conn = await Deno.connect({ hostname, port });
   const body = opts.body ?? "";
   const lines = [`${opts.method ?? "GET"} ${path} HTTP/1.1`, `Host: ${host}`, "Connection: close"];
   for (const [k, v] of Object.entries(opts.headers ?? {})) lines.push(`${k}: ${v}`);
