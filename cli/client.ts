@@ -1,5 +1,6 @@
 /** The CLI's view of a cloud: its HTTP API, with remote TauErrors turned back into local ones. */
 import { TauError } from "../runtime/errors.ts";
+import { tokenFor } from "./credentials.ts";
 
 export const DEFAULT_CLOUD = "http://127.0.0.1:8080";
 
@@ -18,11 +19,15 @@ export async function request(
   init: RequestInit & { json?: unknown } = {},
 ): Promise<Response> {
   const { json, ...rest } = init;
+  const headers = new Headers(rest.headers);
+  if (json !== undefined) headers.set("content-type", "application/json");
+  const token = await tokenFor(cloud);
+  if (token) headers.set("authorization", `Bearer ${token}`);
   let res: Response;
   try {
     res = await fetch(`${cloud}/api${path}`, {
       ...rest,
-      headers: json !== undefined ? { "content-type": "application/json" } : rest.headers,
+      headers,
       body: json !== undefined ? JSON.stringify(json) : rest.body,
     });
   } catch (err) {

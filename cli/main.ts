@@ -10,6 +10,7 @@ import { registerResourceCommands } from "./resources.ts";
 import { registerContainerCommands } from "./container.ts";
 import { registerConfigCommands } from "./config.ts";
 import { registerNodeCommands } from "./nodes.ts";
+import { registerLoginCommands } from "./login.ts";
 
 export async function run(args: string[]): Promise<number> {
   const program = new Command("tau")
@@ -25,6 +26,7 @@ export async function run(args: string[]): Promise<number> {
   registerContainerCommands(program);
   registerConfigCommands(program);
   registerNodeCommands(program);
+  registerLoginCommands(program);
   const verbose = args.includes("--verbose");
   try {
     await program.parseAsync(args, { from: "user" });

@@ -30,6 +30,7 @@ import { tnsRoutes } from "./tns/routes.ts";
 import type { ShapeConfig } from "./config/shape.ts";
 import { type Cluster, startCluster } from "./cluster/cluster.ts";
 import { clusterState } from "./cluster/state.ts";
+import { bearerOrBasicSecret, readAdminToken, sameSecret } from "./access/token.ts";
 import { clusterRoutes } from "./cluster/routes.ts";
 import { type ServiceName, SERVICES } from "./config/shape.ts";
 import { freeBytes } from "../runtime/storage/space.ts";
@@ -150,16 +151,23 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   control.notFound((c) => c.json({ error: `no API route ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
 
   const controlHosts = new Set(["localhost", "127.0.0.1", "::1", "[::1]", hostname.toLowerCase()]);
+  const adminToken = await readAdminToken(opts.shape?.adminTokenFile);
   const server = Deno.serve({ hostname, port, onListen: () => {} }, (req, info) => {
     const hostHeader = req.headers.get("host") ?? "";
     const host = hostHeader.replace(/:\d+$/, "").toLowerCase();
     if (controlHosts.has(host)) {
       // The API and git hosting have no user accounts yet: only this machine may use them, whatever Host it sends.
       if (isLoopback((info.remoteAddr as Deno.NetAddr).hostname)) return control.fetch(req);
+      if (adminToken && sameSecret(bearerOrBasicSecret(req), adminToken)) return control.fetch(req);
+      const headers = adminToken ? { "www-authenticate": 'Basic realm="tau"' } : undefined;
       return Response.json({
-        error: "the control plane (API, git) answers only on this machine's loopback",
-        hint: "run tau commands on the node itself, or through an SSH tunnel",
-      }, { status: 403 });
+        error: adminToken
+          ? "the control plane (API, git) needs the cloud's admin token from other machines"
+          : "the control plane (API, git) answers only on this machine's loopback",
+        hint: adminToken
+          ? "tau login --cloud URL --token TOKEN (the token is in the node's keys/admin.token)"
+          : "run tau commands on the node itself, or through an SSH tunnel",
+      }, { status: adminToken ? 401 : 403, headers });
     }
     return gateway.handle(req, host, (info.remoteAddr as Deno.NetAddr).hostname).catch((err) => {
       // A node-side failure (storage, KV) must still answer: one line for the client, the detail in the log.

@@ -40,6 +40,48 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
+/** One node on its own (a new swarm key): config generated under `root`, started. */
+export async function startTestNode(
+  root: string,
+  opts: { ip: string; http: number; shape: string; services?: string },
+): Promise<TestNode> {
+  await ensureInstalled();
+  const r = await tau([
+    "config",
+    "generate",
+    "--root",
+    root,
+    "--cloud",
+    "example.test",
+    "--shape",
+    opts.shape,
+    "--ip",
+    opts.ip,
+    "--services",
+    opts.services ?? "all",
+    "--http",
+    String(opts.http),
+    "--p2p",
+    String(opts.http + 1),
+    "--dns",
+    String(opts.http + 2),
+    "--new-swarm-key",
+  ]);
+  if (r.code !== 0) throw new Error(`tau config generate failed: ${r.stderr}`);
+  const node = testNode(
+    0,
+    opts.ip,
+    opts.shape,
+    root,
+    opts.http,
+    opts.http + 1,
+    opts.http + 2,
+    r.stdout.trim().split("\n").pop()!,
+  );
+  await node.start();
+  return node;
+}
+
 /** Ports from a base that differs per test file, so files run in parallel without clashes. */
 export async function startTestCluster(
   specs: NodeSpec[],
