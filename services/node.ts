@@ -15,6 +15,7 @@ import { ModuleBuilder } from "../runtime/wasm/builder.ts";
 import { Auth } from "./auth/projects.ts";
 import { authRoutes } from "./auth/routes.ts";
 import { Gateway } from "./gateway/gateway.ts";
+import { Forwarder, serveForwarded } from "./gateway/forward.ts";
 import { GitHosting } from "./git/hosting.ts";
 import { errorResponse, requestFailed } from "./http/errors.ts";
 import { Monkey } from "./monkey/build.ts";
@@ -120,7 +121,16 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     warmExecutor: true,
     onLog: opts.echoLogs ? (l) => console.error(`[fn ${l.fn} ${l.requestId}] ${l.stream}: ${l.text}`) : undefined,
   });
-  const gateway = new Gateway({ tns, store, runtime, containers });
+  const gateway = new Gateway({
+    tns,
+    store,
+    runtime,
+    containers,
+    forwarder: cluster && !runs("substrate") ? new Forwarder(cluster.rpc, cluster.directory) : undefined,
+  });
+  if (cluster && runs("substrate")) {
+    await serveForwarded(cluster.p2p.libp2p, (req, host, ip, requestId) => gateway.handle(req, host, ip, { requestId }));
+  }
 
   const startedAt = Date.now();
   const api = new Hono();

@@ -10,12 +10,15 @@ import type { ContainerHost } from "../substrate/containers.ts";
 import { compileRoutes, type HostRoutes, matchRoute } from "./routes.ts";
 import { WebsiteFiles } from "./files.ts";
 import { requestFailed } from "../http/errors.ts";
+import type { Forwarder } from "./forward.ts";
 
 export class Gateway {
   #tns: Tns;
   #runtime: FunctionRuntime;
   #files: WebsiteFiles;
   #containers?: ContainerHost;
+  /** Set on a node that serves HTTP but runs no substrate: every request goes to a substrate node (forward.ts). */
+  #forwarder?: Forwarder;
   #hosts = new Map<string, HostRoutes | null>();
   #loading = new Map<string, Promise<HostRoutes | null>>();
   #requestPrefix = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
@@ -23,8 +26,11 @@ export class Gateway {
   /** Bumped on every flip: a route load that started before a flip must not cache what it read. */
   #generation = 0;
 
-  constructor(deps: { tns: Tns; store: ContentStore; runtime: FunctionRuntime; containers?: ContainerHost }) {
+  constructor(
+    deps: { tns: Tns; store: ContentStore; runtime: FunctionRuntime; containers?: ContainerHost; forwarder?: Forwarder },
+  ) {
     this.#tns = deps.tns;
+    this.#forwarder = deps.forwarder;
     this.#containers = deps.containers;
     this.#runtime = deps.runtime;
     this.#files = new WebsiteFiles(deps.store);
@@ -42,8 +48,10 @@ export class Gateway {
     return `${this.#requestPrefix}-${(this.#requests++).toString(36)}`;
   }
 
-  async handle(req: Request, host: string, clientIp?: string): Promise<Response> {
-    const requestId = this.newRequestId();
+  /** `opts.requestId`: a request forwarded from another gateway keeps its id; such a request is never forwarded. */
+  async handle(req: Request, host: string, clientIp?: string, opts: { requestId?: string } = {}): Promise<Response> {
+    const requestId = opts.requestId ?? this.newRequestId();
+    if (this.#forwarder && !opts.requestId) return await this.#forwarder.forward(req, host, requestId, clientIp);
     const routes = this.#hosts.get(host) ?? (this.#hosts.has(host) ? null : await this.#load(host));
     const url = req.url;
     const pathStart = url.indexOf("/", url.indexOf("//") + 2);
