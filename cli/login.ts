@@ -45,10 +45,12 @@ export function registerLoginCommands(program: Command): void {
     .action(async (operation: string) => {
       if (operation !== "get") return;
       const text = await new Response(Deno.stdin.readable).text();
-      const fields = Object.fromEntries(text.split("\n").filter((l) => l.includes("=")).map((l) => {
-        const i = l.indexOf("=");
-        return [l.slice(0, i), l.slice(i + 1)];
-      }));
+      const fields = Object.fromEntries(
+        text.split("\n").filter((l) => l.includes("=")).map((l) => {
+          const i = l.indexOf("=");
+          return [l.slice(0, i), l.slice(i + 1)];
+        }),
+      );
       if (!fields.protocol || !fields.host) return;
       const token = await tokenFor(`${fields.protocol}://${fields.host}`);
       if (token) console.log(`username=tau\npassword=${token}\n`);

@@ -15,7 +15,7 @@ import { ModuleBuilder } from "../runtime/wasm/builder.ts";
 import { Auth } from "./auth/projects.ts";
 import { authRoutes } from "./auth/routes.ts";
 import { Gateway } from "./gateway/gateway.ts";
-import { Forwarder, serveForwarded } from "./gateway/forward.ts";
+import type { Forwarder } from "./gateway/forward.ts";
 import { GitHosting } from "./git/hosting.ts";
 import { errorResponse, requestFailed } from "./http/errors.ts";
 import { Monkey } from "./monkey/build.ts";
@@ -29,11 +29,11 @@ import { ReplicaStore } from "./kvdb/mod.ts";
 import { ContainerHost } from "./substrate/containers.ts";
 import { tnsRoutes } from "./tns/routes.ts";
 import type { ShapeConfig } from "./config/shape.ts";
-import { type Cluster, startCluster } from "./cluster/cluster.ts";
-import { clusterState } from "./cluster/state.ts";
+// The multi-node modules (libp2p, gossipsub, RPC) load only for a shaped node: `tau dev` starts without them.
+import type { Cluster } from "./cluster/cluster.ts";
 import { bearerOrBasicSecret, readAdminToken, sameSecret } from "./access/token.ts";
 import { clusterRoutes } from "./cluster/routes.ts";
-import { type ServiceName, SERVICES } from "./config/shape.ts";
+import { type ServiceName, SERVICES } from "./config/services.ts";
 import { freeBytes } from "../runtime/storage/space.ts";
 import { loadavg } from "node:os";
 
@@ -81,10 +81,11 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   await adoptOldKeys(kv, kvdb);
   // Filled in once the listener is bound (port 0 picks one); the directory reads it at each heartbeat.
   let url = "";
+  const log = (line: string) => console.error(line);
   const cluster = opts.shape
-    ? await startCluster(opts.shape, { kv, httpUrl: () => url, dataDir, log: (line) => console.error(line) })
+    ? await (await import("./cluster/cluster.ts")).startCluster(opts.shape, { kv, httpUrl: () => url, dataDir, log })
     : undefined;
-  const shared = cluster ? await clusterState(cluster, kvdb, (line) => console.error(line)) : undefined;
+  const shared = cluster ? await (await import("./cluster/state.ts")).clusterState(cluster, kvdb, log) : undefined;
   const store = await openContentStore(join(dataDir, "storage"), { libp2p: cluster?.p2p.libp2p });
   const state = shared?.state ?? new ReplicaStore(kvdb);
   const tns = new Tns(state, store, opts.shape?.identity.peerId ?? "local");
@@ -121,15 +122,15 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     warmExecutor: true,
     onLog: opts.echoLogs ? (l) => console.error(`[fn ${l.fn} ${l.requestId}] ${l.stream}: ${l.text}`) : undefined,
   });
-  const gateway = new Gateway({
-    tns,
-    store,
-    runtime,
-    containers,
-    forwarder: cluster && !runs("substrate") ? new Forwarder(cluster.rpc, cluster.directory) : undefined,
-  });
-  if (cluster && runs("substrate")) {
-    await serveForwarded(cluster.p2p.libp2p, (req, host, ip, requestId) => gateway.handle(req, host, ip, { requestId }));
+  const forwarding = cluster ? await import("./gateway/forward.ts") : undefined;
+  let forwarder: Forwarder | undefined;
+  if (cluster && forwarding && !runs("substrate")) forwarder = new forwarding.Forwarder(cluster.rpc, cluster.directory);
+  const gateway = new Gateway({ tns, store, runtime, containers, forwarder });
+  if (cluster && forwarding && runs("substrate")) {
+    await forwarding.serveForwarded(
+      cluster.p2p.libp2p,
+      (req, host, ip, id) => gateway.handle(req, host, ip, { requestId: id }),
+    );
   }
 
   const startedAt = Date.now();

@@ -6,7 +6,6 @@
  */
 import { concatBytes } from "../bytes.ts";
 import { createHeliaLight, type Helia } from "helia";
-import { withBitswap } from "@helia/bitswap";
 import type { Libp2p } from "@libp2p/interface";
 import { type UnixFS, unixfs } from "@helia/unixfs";
 import { FsBlockstore } from "blockstore-fs";
@@ -41,6 +40,8 @@ export async function openContentStore(dataDir: string, opts: { libp2p?: Libp2p 
   if (opts.libp2p) {
     // Bitswap reads `libp2p` off the node it is given; the light Helia has none of its own, so it gets ours.
     Object.defineProperty(helia, "libp2p", { value: opts.libp2p, enumerable: true });
+    // Loaded only here: `tau dev` has no peers and starts without it.
+    const { withBitswap } = await import("@helia/bitswap");
     withBitswap(helia as Parameters<typeof withBitswap>[0]);
   }
   await helia.start();

@@ -12,10 +12,8 @@ import { isMap, isScalar, parseDocument } from "yaml";
 import { TauError } from "../../runtime/errors.ts";
 import { parseYaml } from "../../runtime/schema/yaml_source.ts";
 import { decodeIdentity, type NodeIdentity, parseSwarmKey } from "../p2p/keys.ts";
-
-/** What a node can run; a shape enables a subset. */
-export const SERVICES = ["auth", "tns", "patrick", "monkey", "hoarder", "seer", "substrate", "gateway"] as const;
-export type ServiceName = typeof SERVICES[number];
+import { type ServiceName, SERVICES } from "./services.ts";
+export { type ServiceName, SERVICES };
 
 export interface ShapeConfig {
   root: string;

@@ -32,7 +32,12 @@ interface ForwardedResult {
 }
 
 /** How the serving node answers a forwarded request: its own gateway, never forwarding again. */
-export type LocalHandler = (req: Request, host: string, clientIp: string | undefined, requestId: string) => Promise<Response>;
+export type LocalHandler = (
+  req: Request,
+  host: string,
+  clientIp: string | undefined,
+  requestId: string,
+) => Promise<Response>;
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"]);
 

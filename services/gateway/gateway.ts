@@ -27,7 +27,13 @@ export class Gateway {
   #generation = 0;
 
   constructor(
-    deps: { tns: Tns; store: ContentStore; runtime: FunctionRuntime; containers?: ContainerHost; forwarder?: Forwarder },
+    deps: {
+      tns: Tns;
+      store: ContentStore;
+      runtime: FunctionRuntime;
+      containers?: ContainerHost;
+      forwarder?: Forwarder;
+    },
   ) {
     this.#tns = deps.tns;
     this.#forwarder = deps.forwarder;

@@ -8,7 +8,7 @@
 import { decode, encode } from "cborg";
 import type { Libp2pNode } from "./node.ts";
 
-import type { ServiceName } from "../config/shape.ts";
+import type { ServiceName } from "../config/services.ts";
 
 export const HEARTBEAT_MS = 2_000;
 /** Three missed heartbeats. */
