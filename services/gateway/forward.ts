@@ -13,6 +13,7 @@ import type { Directory } from "../p2p/directory.ts";
 import type { Libp2pNode } from "../p2p/node.ts";
 import { type RpcClient, serveRpc } from "../p2p/rpc.ts";
 import { requestFailed } from "../http/errors.ts";
+import { concatBytes } from "../../runtime/bytes.ts";
 
 export const HTTP_SERVICE = "http";
 
@@ -29,7 +30,12 @@ interface ForwardedHead {
 interface ForwardedResult {
   status: number;
   headers: [string, string][];
+  /** A small body travels in the result itself: one frame, and the client answers with a Content-Length. */
+  inline?: Uint8Array;
 }
+
+/** Bodies up to this size are sent inline (most function answers); larger ones stream. */
+const INLINE_MAX = 64 * 1024;
 
 /** How the serving node answers a forwarded request: its own gateway, never forwarding again. */
 export type LocalHandler = (
@@ -76,7 +82,29 @@ export async function serveForwarded(libp2p: Libp2pNode, handle: LocalHandler): 
     });
     const res = await handle(req, head.host, head.clientIp, head.requestId);
     const result: ForwardedResult = { status: res.status, headers: [...res.headers] };
-    return { result, body: res.body ? chunks(res.body) : null };
+    if (!res.body) return { result, body: null };
+    // Read up to INLINE_MAX: a body that ends by then goes inline, a longer one streams from where reading stopped.
+    const reader = res.body.getReader();
+    const head_: Uint8Array[] = [];
+    let size = 0;
+    while (size <= INLINE_MAX) {
+      const { value, done } = await reader.read();
+      if (done) {
+        result.inline = concatBytes(head_);
+        return { result, body: null };
+      }
+      head_.push(value);
+      size += value.length;
+    }
+    const rest = (async function* () {
+      yield* head_;
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        yield value;
+      }
+    })();
+    return { result, body: rest };
   });
 }
 
@@ -115,10 +143,9 @@ export class Forwarder {
         const r = result as ForwardedResult;
         const headers = new Headers(r.headers.filter(([k]) => !HOP_BY_HOP.has(k)));
         if (!headers.has("x-request-id")) headers.set("x-request-id", requestId);
-        return new Response(resBody && r.status !== 204 && r.status !== 304 ? toStream(resBody) : null, {
-          status: r.status,
-          headers,
-        });
+        const nullBody = r.status === 204 || r.status === 304 || req.method === "HEAD";
+        const payload = nullBody ? null : r.inline ?? (resBody ? toStream(resBody) : null);
+        return new Response(payload as BodyInit | null, { status: r.status, headers });
       } catch (err) {
         last = err;
       }

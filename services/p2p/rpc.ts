@@ -20,7 +20,8 @@ export const protocolOf = (service: string) => `/tau/${service}/1.0.0`;
 /** Largest frame accepted: body chunks are cut at BODY_CHUNK, so only a huge head could come near it. */
 const MAX_FRAME = 8 << 20;
 export const BODY_CHUNK = 256 << 10;
-const IDLE_STREAMS_PER_PEER = 16;
+/** Enough for the gateway's concurrency: a call that finds no idle stream pays a protocol negotiation (~1-2 ms). */
+const IDLE_STREAMS_PER_PEER = 256;
 const CALL_TIMEOUT_MS = 30_000;
 
 type Frame =

@@ -1,0 +1,160 @@
+/**
+ * Multi-node figures, each against a baseline from the same run (a 3-node cloud of `tau serve` processes on
+ * 127.0.0.11-.13: two full nodes and one gateway-only node that forwards):
+ *   - a request through the forwarding gateway vs the same request served locally: one keep-alive connection,
+ *     interleaved rounds (local, forwarded, local, forwarded...), p50/p99 per side, medians over rounds;
+ *   - the same under wrk (requests/s ratio), when wrk is installed;
+ *   - build finished on node 1 -> first 200 with the new version on node 2;
+ *   - idle PSS of each node and of the cloud, 20 s after the last request.
+ */
+import { join } from "node:path";
+import { commitAndPush, hostRequest, tau, waitForBuild } from "../tests/helpers/cloud.ts";
+import { eventually, startTestCluster, type TestNode } from "../tests/helpers/cluster.ts";
+import { has, wrkOnce } from "./wrk.ts";
+
+const HOST = "bench.multi.test";
+const ROUNDS = 7;
+const PER_ROUND = 300;
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * p))];
+}
+const median = (xs: number[]) => pct(xs, 0.5);
+
+/**
+ * Sequential GETs over one keep-alive connection; per-request latency in ms. (fetch cannot set Host, so a small
+ * HTTP/1.1 client: the answers here always carry Content-Length.)
+ */
+async function latencies(node: TestNode, n: number): Promise<number[]> {
+  const conn = await Deno.connect({ hostname: node.ip, port: node.http });
+  const req = new TextEncoder().encode(`GET /ping HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+  const buf = new Uint8Array(65536);
+  const dec = new TextDecoder("latin1");
+  const out: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      await conn.write(req);
+      let text = "";
+      while (true) {
+        const got = await conn.read(buf);
+        if (got === null) throw new Error(`${node.ip} closed the connection`);
+        text += dec.decode(buf.subarray(0, got));
+        const end = text.indexOf("\r\n\r\n");
+        if (end < 0) continue;
+        const length = Number(text.slice(0, end).match(/content-length:\s*(\d+)/i)?.[1] ?? 0);
+        if (text.length >= end + 4 + length) break;
+      }
+      if (!text.startsWith("HTTP/1.1 200")) throw new Error(`${node.ip}: ${text.split("\r\n")[0]}`);
+      out.push(performance.now() - t);
+    }
+  } finally {
+    conn.close();
+  }
+  return out;
+}
+
+async function pss(pid: number): Promise<number> {
+  const text = await Deno.readTextFile(`/proc/${pid}/smaps_rollup`);
+  const kb = Number(text.match(/^Pss:\s+(\d+) kB/m)?.[1] ?? NaN);
+  // The node's worker threads share the process; child processes (git) are gone when idle.
+  return kb * 1024;
+}
+
+const mb = (b: number) => `${(b / (1 << 20)).toFixed(0)} MB`;
+
+export async function runMultinodeBench(): Promise<void> {
+  const cluster = await startTestCluster([
+    { shape: "all" },
+    { shape: "all" },
+    { shape: "edge", services: "gateway" },
+  ], { basePort: 23000 });
+  const [n1, n2, n3] = cluster.nodes;
+  const work = await Deno.makeTempDir({ prefix: "tau-bench-multi-" });
+  try {
+    await cluster.settled();
+    const r = await tau(["new", "project", "benchmulti", "--cloud", n1.url], { cwd: work });
+    if (r.code !== 0) throw new Error(r.stderr);
+    const project = join(work, "benchmulti");
+    for (
+      const args of [
+        ["new", "domain", "bench", "--fqdn", HOST],
+        ["new", "function", "ping", "--domains", "bench", "--paths", "/ping"],
+      ]
+    ) {
+      const s = await tau(args, { cwd: project });
+      if (s.code !== 0) throw new Error(s.stderr);
+    }
+    await commitAndPush(join(project, "code"), "code");
+    const commit = await commitAndPush(join(project, "config"), "config");
+    await waitForBuild(n1.url, "benchmulti", commit);
+    for (const n of [n2, n3]) {
+      await eventually(async () => (await hostRequest(n.http, HOST, "/ping", {}, n.ip)).status === 200, n.ip);
+    }
+
+    // (1) forwarding vs local, one connection, interleaved rounds.
+    await latencies(n2, 200);
+    await latencies(n3, 200);
+    const local: number[][] = [], forwarded: number[][] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      local.push(await latencies(n2, PER_ROUND));
+      forwarded.push(await latencies(n3, PER_ROUND));
+    }
+    const l50 = median(local.map((x) => pct(x, 0.5))), f50 = median(forwarded.map((x) => pct(x, 0.5)));
+    const l99 = median(local.map((x) => pct(x, 0.99))), f99 = median(forwarded.map((x) => pct(x, 0.99)));
+    const spread = forwarded.map((x, i) => pct(x, 0.5) - pct(local[i], 0.5)).sort((a, b) => a - b);
+    console.log(
+      `forwarding: local p50 ${l50.toFixed(3)} ms p99 ${l99.toFixed(2)} ms; forwarded p50 ${f50.toFixed(3)} ms ` +
+        `p99 ${f99.toFixed(2)} ms; added p50 ${(f50 - l50).toFixed(3)} ms (rounds: ${
+          spread.map((d) => d.toFixed(3)).join(" ")
+        }; goal <= 0.5 ms)`,
+    );
+
+    // (2) throughput under wrk, interleaved.
+    if (await has("wrk")) {
+      const lr: number[] = [], fr: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        lr.push((await wrkOnce(`${n2.url}/ping`, HOST, { seconds: 3 })).rps);
+        fr.push((await wrkOnce(`${n3.url}/ping`, HOST, { seconds: 3 })).rps);
+      }
+      console.log(
+        `forwarding under wrk: local ${median(lr).toFixed(0)} req/s, forwarded ${median(fr).toFixed(0)} req/s, ` +
+          `ratio ${(median(fr) / median(lr)).toFixed(2)}`,
+      );
+    }
+
+    // (3) build finished on node 1 -> first 200 of the new version on node 2.
+    const waits: number[] = [];
+    for (let i = 1; i <= 3; i++) {
+      const file = join(project, "code", "functions", "ping", "index.ts");
+      const src = await Deno.readTextFile(file);
+      await Deno.writeTextFile(file, src.replace(/(hello from ping)( v\d+)?/, `$1 v${i}`));
+      const c = await commitAndPush(join(project, "code"), `v${i}`);
+      const job = await waitForBuild(n1.url, "benchmulti", c);
+      const finished = performance.now();
+      await eventually(async () => (await hostRequest(n2.http, HOST, "/ping", {}, n2.ip)).text.includes(` v${i}`), "v");
+      waits.push(performance.now() - finished);
+      if (job.status !== "success") throw new Error(`build ${i} failed`);
+    }
+    console.log(
+      `build finished on node 1 -> first 200 on node 2: median ${median(waits).toFixed(0)} ms (${
+        waits.map((w) => w.toFixed(0)).join(", ")
+      }; goal <= 1000 ms; includes the poll interval of 200 ms)`,
+    );
+
+    // (4) idle PSS.
+    await new Promise((r) => setTimeout(r, 20_000));
+    const sizes = await Promise.all(cluster.nodes.map((n) => pss(n.pid!)));
+    console.log(
+      `idle PSS: ${cluster.nodes.map((n, i) => `${n.shape}@${n.ip} ${mb(sizes[i])}`).join(", ")}; cloud ${
+        mb(sizes.reduce((a, b) => a + b, 0))
+      } (goal: 3 nodes under 300 MB)`,
+    );
+  } finally {
+    await cluster.stop();
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+}
+
+if (import.meta.main) await runMultinodeBench();
