@@ -33,6 +33,7 @@ export function registerConfigCommands(program: Command): void {
     .option("--bootstrap <multiaddr>", "a node to join (repeatable)", (v: string, acc: string[]) => [...acc, v], [])
     .option("--swarm-key <file>", "the cloud's swarm key (from its first node's keys/swarm.key)")
     .option("--new-swarm-key", "start a new private cloud: write keys/swarm.key")
+    .option("--dv", "domain validation: custom domains need a TXT record signed with the cloud's DV key")
     .action(async (o: {
       root: string;
       cloud: string;
@@ -45,6 +46,7 @@ export function registerConfigCommands(program: Command): void {
       bootstrap: string[];
       swarmKey?: string;
       newSwarmKey?: boolean;
+      dv?: boolean;
     }) => {
       const g = await generateShapeConfig({
         root: o.root,
@@ -58,6 +60,7 @@ export function registerConfigCommands(program: Command): void {
         bootstrap: o.bootstrap,
         swarmKeyFile: o.swarmKey,
         newSwarmKey: o.newSwarmKey,
+        dv: o.dv,
       });
       console.log(`config: ${g.file}`);
       if (g.swarmKeyFile) console.log(`swarm key: ${g.swarmKeyFile} (give it to every other node: --swarm-key FILE)`);

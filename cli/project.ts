@@ -7,6 +7,7 @@ import type { Job } from "../services/patrick/jobs.ts";
 import type { DeploymentRef } from "../services/tns/records.ts";
 import { checkProjectName } from "../services/auth/projects.ts";
 import { api, cloudUrl, currentProject, request } from "./client.ts";
+import { loadProjectConfig } from "../runtime/schema/load.ts";
 
 interface ProjectView {
   name: string;
@@ -51,6 +52,20 @@ export async function newProject(
   return { project, dir };
 }
 
+/** FQDNs of the domains in ./config (or ./ when run inside the config repo); none when there is no config here. */
+async function localFqdns(): Promise<string[]> {
+  for (const dir of ["config", "."]) {
+    try {
+      await Deno.stat(`${dir}/config.yaml`);
+    } catch {
+      continue;
+    }
+    const { config } = await loadProjectConfig(dir);
+    return config ? [...new Set(config.domains.map((d) => d.fqdn))] : [];
+  }
+  return [];
+}
+
 export function registerProjectCommands(program: Command, newCommand: Command): void {
   newCommand.command("project <name>")
     .description("register a project and clone its config and code repos into ./<name>/")
@@ -73,8 +88,22 @@ export function registerProjectCommands(program: Command, newCommand: Command): 
     .description("show a project's repos and webhook")
     .option("--cloud <url>", "the cloud's URL")
     .action(async (name: string | undefined, opts: { cloud?: string }) => {
-      const p = await api<ProjectView>(cloudUrl(opts.cloud), `/projects/${await currentProject(name)}`);
+      const cloud = cloudUrl(opts.cloud);
+      const p = await api<ProjectView>(cloud, `/projects/${await currentProject(name)}`);
       console.log(JSON.stringify(p, null, 2));
+      // On a cloud with domain validation: the TXT record each custom domain of the local config needs.
+      const fqdns = await localFqdns();
+      if (fqdns.length) {
+        const q = fqdns.map((f) => `fqdn=${encodeURIComponent(f)}`).join("&");
+        const dv = await api<{ enabled: boolean; records: { name: string; type: string; value: string }[] }>(
+          cloud,
+          `/projects/${p.name}/dv?${q}`,
+        );
+        if (dv.enabled) {
+          console.log("domain validation: publish these DNS records, then push again");
+          for (const r of dv.records) console.log(`  ${r.name} ${r.type} "${r.value}"`);
+        }
+      }
     });
 
   program.command("builds [project]")

@@ -24,6 +24,9 @@ import { patrickRoutes } from "./patrick/routes.ts";
 import { Tns } from "./tns/tns.ts";
 import { adoptOldKeys } from "./kvdb/migrate.ts";
 import { Rollout } from "./rollout/rollout.ts";
+import { checkDomain, type DvOptions, readDvKeys } from "./dv/dv.ts";
+import { dvRoutes } from "./dv/routes.ts";
+import { fqdnsOf } from "./tns/records.ts";
 import { Kvdb } from "./kvdb/store.ts";
 import { ReplicaStore } from "./kvdb/mod.ts";
 import { ContainerHost } from "./substrate/containers.ts";
@@ -96,7 +99,18 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     log: (line) => console.error(line),
     echo: opts.echoLogs ? (name, line) => console.error(`[container ${name}] ${line}`) : undefined,
   });
-  const rollout = new Rollout(tns, (record, log) => containers.prepare(record, log));
+  const dv: DvOptions | undefined = opts.shape?.dv
+    ? {
+      keys: await readDvKeys(opts.shape.dv.privateKeyFile, opts.shape.dv.publicKeyFile),
+      generated: opts.shape.generatedDomain,
+      resolver: opts.shape.dv.resolver,
+    }
+    : undefined;
+  const rollout = new Rollout(tns, (record, log) => containers.prepare(record, log), async (record) => {
+    if (!dv) return;
+    const id = (await auth.getProject(record.project)).id;
+    for (const fqdn of fqdnsOf(record)) await checkDomain(dv, record.project, id, fqdn);
+  });
   tns.onFlip(() => containers.sweep());
   // git hosting reports pushes to patrick, which builds through monkey, which reads git: a cycle closed late.
   // deno-lint-ignore prefer-const
@@ -152,6 +166,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     })),
   );
   api.route("/", authRoutes(auth));
+  api.route("/", dvRoutes(auth, dv));
   api.route("/", tnsRoutes(tns, rollout, auth));
   api.route("/", patrickRoutes(patrick, { auth, git }));
   const control = new Hono();

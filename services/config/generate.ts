@@ -6,6 +6,7 @@
 import { isAbsolute, join } from "node:path";
 import { TauError } from "../../runtime/errors.ts";
 import { decodeIdentity, newIdentity, newSwarmKey, parseSwarmKey } from "../p2p/keys.ts";
+import { newDvKeyPem } from "../dv/dv.ts";
 import { configFile, DEFAULT_PORTS, editShapeYaml, parseServices, shapeYamlField } from "./shape.ts";
 
 export interface GenerateOptions {
@@ -20,6 +21,8 @@ export interface GenerateOptions {
   bootstrap?: string[];
   swarmKeyFile?: string;
   newSwarmKey?: boolean;
+  /** Domain validation: custom domains need a TXT record signed by the cloud's DV key (services/dv). */
+  dv?: boolean;
 }
 
 export interface Generated {
@@ -127,6 +130,12 @@ export async function generateShapeConfig(opts: GenerateOptions): Promise<Genera
     : (await readIfExists(tokenFile))?.trim() || await adminToken(undefined);
   await Deno.writeTextFile(tokenFile, token + "\n", { mode: 0o600 });
 
+  if (opts.dv) {
+    const { privatePem, publicPem } = await newDvKeyPem(swarmKey);
+    await Deno.writeTextFile(join(keysDir, "dv_private.pem"), privatePem, { mode: 0o600 });
+    await Deno.writeTextFile(join(keysDir, "dv_public.pem"), publicPem);
+  }
+
   const listen = `/ip4/${opts.ip}/tcp/${p2p}`;
   const fields: Record<string, unknown> = {
     privatekey: identity.encoded,
@@ -139,6 +148,9 @@ export async function generateShapeConfig(opts: GenerateOptions): Promise<Genera
     "ports.dns": opts.dns ?? DEFAULT_PORTS.dns,
     "network-fqdn": opts.cloud,
     "domains.generated": `g.${opts.cloud}`,
+    ...(opts.dv
+      ? { "domains.key.private": "../keys/dv_private.pem", "domains.key.public": "../keys/dv_public.pem" }
+      : {}),
     ip: opts.ip,
     "admin-token": "../keys/admin.token",
   };

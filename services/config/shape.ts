@@ -30,6 +30,10 @@ export interface ShapeConfig {
   swarmKey?: Uint8Array;
   swarmKeyFile?: string;
   adminTokenFile?: string;
+  /** The cloud's generated domain (`domains.generated`, default g.<cloud>). */
+  generatedDomain: string;
+  /** Domain validation (`domains.key.private/public`): custom domains need a signed TXT record (services/dv). */
+  dv?: { privateKeyFile: string; publicKeyFile: string; resolver?: { ipAddr: string; port: number } };
   /** Where this node keeps its data: `<root>/storage/<shape>`. */
   dataDir: string;
 }
@@ -125,11 +129,30 @@ export async function readShapeConfig(root: string, shape: string): Promise<Shap
   }
   const adminToken = typeof v["admin-token"] === "string" ? join(configDir, v["admin-token"] as string) : undefined;
   const listen = strings(v["p2p-listen"], "p2p-listen");
+  const domains = (isObject(v.domains) ? v.domains : {}) as Record<string, unknown>;
+  const dvKey = (isObject(domains.key) ? domains.key : {}) as Record<string, unknown>;
+  let dv: ShapeConfig["dv"];
+  if (typeof dvKey.private === "string" && typeof dvKey.public === "string") {
+    // tau's own field: the resolver DV asks (tests point it at their DNS server); the system's resolver otherwise.
+    const resolver = typeof domains["dv-resolver"] === "string" ? domains["dv-resolver"] as string : undefined;
+    const m = resolver?.match(/^(\d{1,3}(?:\.\d{1,3}){3}):(\d+)$/);
+    if (resolver && !m) {
+      throw new TauError(`${at(["domains", "dv-resolver"])}: dv-resolver ${resolver} is not IP:PORT`);
+    }
+    dv = {
+      privateKeyFile: join(configDir, dvKey.private),
+      publicKeyFile: join(configDir, dvKey.public),
+      resolver: m ? { ipAddr: m[1], port: Number(m[2]) } : undefined,
+    };
+  }
+  const cloud = typeof v["network-fqdn"] === "string" ? v["network-fqdn"] as string : "tau.local";
   return {
     root,
     shape,
     file,
-    cloud: typeof v["network-fqdn"] === "string" ? v["network-fqdn"] as string : "tau.local",
+    cloud,
+    generatedDomain: typeof domains.generated === "string" ? domains.generated : `g.${cloud}`,
+    dv,
     identity,
     services,
     ip: v.ip,

@@ -1,5 +1,6 @@
 /**
  * A rollout: what happens between a finished build (or a rollback request) and the new deployment serving.
+ *   admit    may it be served at all (its custom domains validated, on a cloud with domain validation)
  *   prepare  start what the deployment runs (its containers) and wait until it answers
  *   flip     move the branch's pointer in TNS (one write; TNS refuses when another project owns an FQDN)
  *   release  the preparer's hold on what it started, flip or no flip
@@ -12,13 +13,22 @@ import { SERVED_BRANCH, type Tns } from "../tns/tns.ts";
 /** Readies what a deployment needs to run; the returned function is called once the flip is done or has failed. */
 export type Preparer = (record: DeploymentRecord, log?: (line: string) => void) => Promise<() => void>;
 
+/** Throws (a TauError saying what to do) when a deployment may not be served: domain validation (services/dv). */
+export type Admission = (record: DeploymentRecord) => Promise<void>;
+
 export class Rollout {
   readonly #tns: Tns;
   readonly #prepare: Preparer;
+  readonly #admit: Admission;
 
-  constructor(tns: Tns, prepare: Preparer = () => Promise.resolve(() => {})) {
+  constructor(
+    tns: Tns,
+    prepare: Preparer = () => Promise.resolve(() => {}),
+    admit: Admission = () => Promise.resolve(),
+  ) {
     this.#tns = tns;
     this.#prepare = prepare;
+    this.#admit = admit;
   }
 
   async #prepared(record: DeploymentRecord, log?: (line: string) => void): Promise<() => void> {
@@ -27,6 +37,7 @@ export class Rollout {
 
   /** A new deployment: nothing is recorded when preparing it fails, so history holds only deployments that served. */
   async publish(record: DeploymentRecord, log?: (line: string) => void): Promise<DeploymentRef> {
+    if (record.branch === SERVED_BRANCH) await this.#admit(record);
     const release = await this.#prepared(record, log);
     try {
       const ref = await this.#tns.add(record);
