@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import { commitAndPush, hostRequest, tau, waitForBuild } from "../tests/helpers/cloud.ts";
-import { eventually, startTestCluster, type TestNode } from "../tests/helpers/cluster.ts";
+import { eventually, startTestCloud, type TestNode } from "../tests/helpers/cluster.ts";
 import { has, wrkOnce } from "./wrk.ts";
 
 const HOST = "bench.multi.test";
@@ -27,7 +27,7 @@ const median = (xs: number[]) => pct(xs, 0.5);
  * HTTP/1.1 client: the answers here always carry Content-Length.)
  */
 async function latencies(node: TestNode, n: number): Promise<number[]> {
-  const conn = await Deno.connect({ hostname: node.ip, port: node.http });
+  const conn = await Deno.connect({ hostname: node.spec.ip, port: node.ports.http });
   const req = new TextEncoder().encode(`GET /ping HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
   const buf = new Uint8Array(65536);
   const dec = new TextDecoder("latin1");
@@ -39,14 +39,14 @@ async function latencies(node: TestNode, n: number): Promise<number[]> {
       let text = "";
       while (true) {
         const got = await conn.read(buf);
-        if (got === null) throw new Error(`${node.ip} closed the connection`);
+        if (got === null) throw new Error(`${node.spec.ip} closed the connection`);
         text += dec.decode(buf.subarray(0, got));
         const end = text.indexOf("\r\n\r\n");
         if (end < 0) continue;
         const length = Number(text.slice(0, end).match(/content-length:\s*(\d+)/i)?.[1] ?? 0);
         if (text.length >= end + 4 + length) break;
       }
-      if (!text.startsWith("HTTP/1.1 200")) throw new Error(`${node.ip}: ${text.split("\r\n")[0]}`);
+      if (!text.startsWith("HTTP/1.1 200")) throw new Error(`${node.spec.ip}: ${text.split("\r\n")[0]}`);
       out.push(performance.now() - t);
     }
   } finally {
@@ -65,15 +65,15 @@ async function pss(pid: number): Promise<number> {
 const mb = (b: number) => `${(b / (1 << 20)).toFixed(0)} MB`;
 
 export async function runMultinodeBench(): Promise<void> {
-  const cluster = await startTestCluster([
-    { shape: "all" },
-    { shape: "all" },
-    { shape: "edge", services: "gateway" },
-  ], { basePort: 23000 });
+  const cluster = await startTestCloud([
+    { shape: "all", ip: "127.0.0.11" },
+    { shape: "all", ip: "127.0.0.12" },
+    { shape: "edge", ip: "127.0.0.13", services: "gateway" },
+  ]);
   const [n1, n2, n3] = cluster.nodes;
   const work = await Deno.makeTempDir({ prefix: "tau-bench-multi-" });
   try {
-    await cluster.settled();
+    await cluster.waitMesh();
     const r = await tau(["new", "project", "benchmulti", "--cloud", n1.url], { cwd: work });
     if (r.code !== 0) throw new Error(r.stderr);
     const project = join(work, "benchmulti");
@@ -90,7 +90,10 @@ export async function runMultinodeBench(): Promise<void> {
     const commit = await commitAndPush(join(project, "config"), "config");
     await waitForBuild(n1.url, "benchmulti", commit);
     for (const n of [n2, n3]) {
-      await eventually(async () => (await hostRequest(n.http, HOST, "/ping", {}, n.ip)).status === 200, n.ip);
+      await eventually(
+        async () => (await hostRequest(n.ports.http, HOST, "/ping", {}, n.spec.ip)).status === 200,
+        n.spec.ip,
+      );
     }
 
     // (1) forwarding vs local, one connection, interleaved rounds.
@@ -133,7 +136,10 @@ export async function runMultinodeBench(): Promise<void> {
       const c = await commitAndPush(join(project, "code"), `v${i}`);
       const job = await waitForBuild(n1.url, "benchmulti", c);
       const finished = performance.now();
-      await eventually(async () => (await hostRequest(n2.http, HOST, "/ping", {}, n2.ip)).text.includes(` v${i}`), "v");
+      await eventually(
+        async () => (await hostRequest(n2.ports.http, HOST, "/ping", {}, n2.spec.ip)).text.includes(` v${i}`),
+        "v",
+      );
       waits.push(performance.now() - finished);
       if (job.status !== "success") throw new Error(`build ${i} failed`);
     }
@@ -147,7 +153,7 @@ export async function runMultinodeBench(): Promise<void> {
     await new Promise((r) => setTimeout(r, 20_000));
     const sizes = await Promise.all(cluster.nodes.map((n) => pss(n.pid!)));
     console.log(
-      `idle PSS: ${cluster.nodes.map((n, i) => `${n.shape}@${n.ip} ${mb(sizes[i])}`).join(", ")}; cloud ${
+      `idle PSS: ${cluster.nodes.map((n, i) => `${n.spec.shape}@${n.spec.ip} ${mb(sizes[i])}`).join(", ")}; cloud ${
         mb(sizes.reduce((a, b) => a + b, 0))
       } (goal: 3 nodes under 300 MB)`,
     );

@@ -206,6 +206,17 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const urlHost = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   url = `http://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${addr.port}`;
   await cluster?.directory.start();
+  // seer: the cloud's DNS on this node's IP and ports.dns (loaded only by shapes that run it).
+  const seer = cluster && runs("seer")
+    ? await (await import("./seer/seer.ts")).startSeer({
+      cloud: cluster.config.cloud,
+      hostname: cluster.config.ip,
+      port: cluster.config.ports.dns,
+      directory: cluster.directory,
+      tns,
+      log: (line) => console.error(line),
+    })
+    : undefined;
   if (runs("substrate")) await containers.restore();
   if (runs("patrick")) await patrick.resume();
 
@@ -223,6 +234,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     cluster,
     async close() {
       await server.shutdown();
+      await seer?.close();
       shared?.stop();
       await cluster?.stop();
       await containers.close();

@@ -5,12 +5,12 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
 import { commitAndPush, hostRequest, tau, waitForBuild } from "./helpers/cloud.ts";
-import { eventually, nodesSeenBy, startTestCluster, type TestNode } from "./helpers/cluster.ts";
+import { eventually, nodesSeenBy, startTestCloud, type TestNode } from "./helpers/cluster.ts";
 
 const HOST = "api.multi.test";
 
 function get(node: TestNode, path: string) {
-  return hostRequest(node.http, HOST, path, {}, node.ip);
+  return hostRequest(node.ports.http, HOST, path, {}, node.spec.ip);
 }
 
 Deno.test({
@@ -19,16 +19,16 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const cluster = await startTestCluster([
-      { shape: "all" },
-      { shape: "all" },
-      { shape: "edge", services: "gateway,seer" },
-    ], { basePort: 21000 });
+    const cluster = await startTestCloud([
+      { shape: "all", ip: "127.0.0.11" },
+      { shape: "all", ip: "127.0.0.12" },
+      { shape: "edge", ip: "127.0.0.13", services: "gateway,seer" },
+    ], { cloud: "example.test" });
     const [n1, n2, n3] = cluster.nodes;
     const work = await Deno.makeTempDir({ prefix: "tau-multi-" });
     try {
       await t.step("every node sees every other in tau nodes", async () => {
-        await cluster.settled();
+        await cluster.waitMesh();
         const r = await tau(["nodes", "--cloud", n3.url]);
         assertEquals(r.code, 0, r.stderr);
         const lines = r.stdout.trim().split("\n");
@@ -60,10 +60,10 @@ Deno.test({
           const fn = await eventually(async () => {
             const res = await get(node, "/ping");
             return res.status === 200 ? res : undefined;
-          }, `function on ${node.ip}`);
+          }, `function on ${node.spec.ip}`);
           assertStringIncludes(fn.text, "ping");
           const site = await get(node, "/");
-          assertEquals(site.status, 200, `website on ${node.ip}`);
+          assertEquals(site.status, 200, `website on ${node.spec.ip}`);
         }
         const d1 = await (await fetch(`${n1.url}/api/projects/multi/deployments`)).json();
         const d2 = await eventually(async () => {
@@ -103,7 +103,7 @@ Deno.test({
             15_000,
           );
           await n1.start();
-          await cluster.settled();
+          await cluster.waitMesh();
           const d1 = await (await fetch(`${n1.url}/api/projects/multi/deployments`)).json();
           const d2 = await (await fetch(`${n2.url}/api/projects/multi/deployments`)).json();
           assertEquals(d1.current, d2.current);
@@ -142,7 +142,7 @@ Deno.test({
           assertEquals(seenByStranger.length, 1, "the stranger knows only itself");
           for (const node of cluster.nodes) {
             const seen = await nodesSeenBy(node);
-            assert(!seen.some((e) => e.peer === stranger.peerId), `${node.ip} does not list the stranger`);
+            assert(!seen.some((e) => e.peer === stranger.peerId), `${node.spec.ip} does not list the stranger`);
           }
           const res = await hostRequest(21090, HOST, "/ping", {}, "127.0.0.19");
           assertEquals(res.status, 404, "the stranger cannot serve the cloud's projects");
@@ -152,8 +152,8 @@ Deno.test({
       });
 
       await t.step("a node that joins after everything was deployed gets everything", async () => {
-        const late = await cluster.add({ shape: "all" });
-        await cluster.settled();
+        const late = await cluster.add({ shape: "late", ip: "127.0.0.14" });
+        await cluster.waitMesh();
         const d = await eventually(async () => {
           const res = await fetch(`${late.url}/api/projects/multi/deployments`).catch(() => null);
           const body = await res?.json().catch(() => null);

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
 import { ensureInstalled, MAIN } from "./helpers/cloud.ts";
-import { startTestNode } from "./helpers/cluster.ts";
+import { startTestCloud } from "./helpers/cluster.ts";
 
 const isRoot = Deno.uid() === 0;
 const id = Deno.pid % 10000;
@@ -54,7 +54,8 @@ Deno.test({
       await ip("netns", "exec", NS, "ip", "addr", "add", `${CLIENT_IP}/24`, "dev", CLIENT_IF);
       await ip("netns", "exec", NS, "ip", "link", "set", CLIENT_IF, "up");
       await ip("netns", "exec", NS, "ip", "link", "set", "lo", "up");
-      const node = await startTestNode(join(dir, "node"), { ip: NODE_IP, http: 22000, shape: "all" });
+      const cloud_ = await startTestCloud([{ shape: "all", ip: NODE_IP }], { dir: join(dir, "cloud") });
+      const node = cloud_.nodes[0];
       const cloud = node.url;
       const token = (await Deno.readTextFile(join(node.root, "keys", "admin.token"))).trim();
       try {
@@ -83,12 +84,12 @@ Deno.test({
           assertEquals(mode, 0o600);
         });
         await t.step("the token appears in no log and no repo config", async () => {
-          assert(!node.output().includes(token), "the node's output does not contain the token");
+          assert(!node.logs().includes(token), "the node's output does not contain the token");
           const gitConfig = await Deno.readTextFile(join(home, "remote", "config", ".git", "config"));
           assert(!gitConfig.includes(token), "the clone's remote URL carries no token");
         });
       } finally {
-        await node.stop();
+        await cloud_.stop();
       }
     } finally {
       await new Deno.Command("ip", { args: ["link", "del", HOST_IF], stderr: "null" }).output();

@@ -1,246 +1,269 @@
 /**
- * A multi-node cloud for tests: separate `tau serve --root --shape` processes on 127.0.0.11, .12, ... (all of
- * 127.0.0.0/8 is local), configured with the real `tau config generate`. Each node can be stopped, killed with -9 and
- * started again on the same root (same peer id, same data).
+ * A multi-node cloud for tests: separate `tau serve` processes, one per loopback address (127.0.0.11, .12, ...: all
+ * of 127.0.0.0/8 is local), each with its own root written by the real `tau config generate` (the first node makes
+ * the swarm key, the others take it and bootstrap from the first). Ports are picked free on each node's address.
+ *
+ *   const cloud = await startTestCloud([
+ *     { shape: "core", ip: "127.0.0.11" },                            // all services
+ *     { shape: "edge", ip: "127.0.0.13", services: "gateway,seer" },
+ *   ]);
+ *   try {
+ *     await cloud.waitMesh();          // every running node sees every other alive in GET /api/nodes
+ *     await cloud.nodes[1].kill();     // kill -9 by PID; .stop() is SIGTERM; .start() starts it again
+ *   } finally {
+ *     await cloud.stop();              // every process this cloud started, by PID; its folders removed
+ *   }
+ *
+ * Each node's stdout and stderr are kept (`node.logs()`, `cloud.logs()` for a failure message).
  */
+import dgram from "node:dgram";
 import { join } from "node:path";
 import { ensureInstalled, MAIN, tau } from "./cloud.ts";
 
+const ROOT = new URL("../../", import.meta.url).pathname;
+const READY_TIMEOUT_MS = 60_000;
+const STOP_GRACE_MS = 15_000;
+
 export interface NodeSpec {
+  /** The shape's name (its config file, <root>/config/<shape>.yaml). */
   shape: string;
-  /** Comma list, or "all". */
+  ip: string;
+  /** "all" (the default) or a comma list, as `tau config generate --services` takes it. */
   services?: string;
 }
 
 export interface TestNode {
-  index: number;
-  ip: string;
-  shape: string;
+  spec: NodeSpec;
   root: string;
-  http: number;
-  p2p: number;
-  dns: number;
-  url: string;
-  multiaddr: string;
   peerId: string;
+  multiaddr: string;
+  /** http://IP:PORT: the node's gateway, API and git. */
+  url: string;
+  ports: { http: number; p2p: number; dns: number };
+  /** PID of the running process, undefined while stopped. */
   pid?: number;
-  output(): string;
+  logs(): string;
+  /** Start (or restart) the process; resolves on its ready line. */
   start(): Promise<void>;
+  /** SIGTERM, then SIGKILL if it has not exited after 15 s. */
   stop(): Promise<void>;
+  /** kill -9. */
   kill(): Promise<void>;
 }
 
-export interface TestCluster {
+export interface TestCloud {
+  cloud: string;
   dir: string;
   nodes: TestNode[];
-  /** Waits (bounded) until every running node lists every running node as alive. */
-  settled(timeoutMs?: number): Promise<void>;
-  /** Generates, starts and adds one more node (bootstrapping from the first). */
+  /** Until every running node lists every other running node alive (bounded). */
+  waitMesh(timeoutMs?: number): Promise<void>;
+  /** One more node, generated like the others (the first node's swarm key and address), started. */
   add(spec: NodeSpec): Promise<TestNode>;
+  logs(): string;
   stop(): Promise<void>;
 }
 
-/** One node on its own (a new swarm key): config generated under `root`, started. */
-export async function startTestNode(
-  root: string,
-  opts: { ip: string; http: number; shape: string; services?: string },
-): Promise<TestNode> {
-  await ensureInstalled();
-  const r = await tau([
-    "config",
-    "generate",
-    "--root",
-    root,
-    "--cloud",
-    "example.test",
-    "--shape",
-    opts.shape,
-    "--ip",
-    opts.ip,
-    "--services",
-    opts.services ?? "all",
-    "--http",
-    String(opts.http),
-    "--p2p",
-    String(opts.http + 1),
-    "--dns",
-    String(opts.http + 2),
-    "--new-swarm-key",
-  ]);
-  if (r.code !== 0) throw new Error(`tau config generate failed: ${r.stderr}`);
-  const node = testNode(
-    0,
-    opts.ip,
-    opts.shape,
-    root,
-    opts.http,
-    opts.http + 1,
-    opts.http + 2,
-    r.stdout.trim().split("\n").pop()!,
-  );
-  await node.start();
-  return node;
+/** A port free on `ip` for TCP (and UDP too when asked: DNS takes both). */
+export async function freePort(ip: string, udp = false): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const l = Deno.listen({ hostname: ip, port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    if (!udp) return port;
+    const sock = dgram.createSocket("udp4");
+    const ok = await new Promise<boolean>((resolve) => {
+      sock.once("error", () => resolve(false));
+      sock.bind(port, ip, () => resolve(true));
+    });
+    await new Promise<void>((resolve) => sock.close(() => resolve()));
+    if (ok) return port;
+  }
+  throw new Error(`no free port on ${ip}`);
 }
 
-/** Ports from a base that differs per test file, so files run in parallel without clashes. */
-export async function startTestCluster(
+export async function startTestCloud(
   specs: NodeSpec[],
-  opts: { basePort: number; cloud?: string; swarmKey?: boolean; firstIp?: number } = { basePort: 20000 },
-): Promise<TestCluster> {
+  opts: { cloud?: string; dir?: string } = {},
+): Promise<TestCloud> {
   await ensureInstalled();
-  const dir = await Deno.makeTempDir({ prefix: "tau-cluster-" });
-  const cloud = opts.cloud ?? "example.test";
+  const cloud = opts.cloud ?? "cloud.test";
+  const dir = opts.dir ?? await Deno.makeTempDir({ prefix: "tau-cloud-" });
   const nodes: TestNode[] = [];
-  let firstAddr = "";
-  const generate = async (i: number, spec: NodeSpec): Promise<TestNode> => {
-    const ip = `127.0.0.${(opts.firstIp ?? 11) + i}`;
-    const root = join(dir, `n${i + 1}`);
-    const http = opts.basePort + i * 10, p2p = http + 1, dns = http + 2;
-    const args = [
-      "config",
-      "generate",
-      "--root",
-      root,
-      "--cloud",
-      cloud,
-      "--shape",
-      spec.shape,
-      "--ip",
-      ip,
-      "--services",
-      spec.services ?? "all",
-      "--http",
-      String(http),
-      "--p2p",
-      String(p2p),
-      "--dns",
-      String(dns),
-    ];
-    if (opts.swarmKey !== false) {
-      args.push(...(i === 0 ? ["--new-swarm-key"] : ["--swarm-key", join(dir, "n1", "keys", "swarm.key")]));
-    }
-    if (i > 0) args.push("--bootstrap", firstAddr);
-    const r = await tau(args);
-    if (r.code !== 0) throw new Error(`tau config generate failed: ${r.stderr}`);
-    const multiaddr = r.stdout.trim().split("\n").pop()!;
-    if (i === 0) firstAddr = multiaddr;
-    return testNode(i, ip, spec.shape, root, http, p2p, dns, multiaddr);
-  };
-  for (let i = 0; i < specs.length; i++) nodes.push(await generate(i, specs[i]));
-  await Promise.all(nodes.map((n) => n.start()));
-  const cluster: TestCluster = {
+  let generateMore: (spec: NodeSpec) => Promise<TestNode> = () => Promise.reject(new Error("no first node"));
+  try {
+    // The first node makes the swarm key; the others take it and bootstrap from the first (generated in parallel).
+    const generate = async (spec: NodeSpec, first?: TestNode): Promise<TestNode> => {
+      const root = join(dir, `${spec.shape}-${spec.ip}`);
+      const ports = { http: await freePort(spec.ip), p2p: await freePort(spec.ip), dns: await freePort(spec.ip, true) };
+      const args = [
+        "config",
+        "generate",
+        ...["--root", root, "--cloud", cloud, "--shape", spec.shape, "--ip", spec.ip],
+        ...["--services", spec.services ?? "all", "--http", `${ports.http}`, "--p2p", `${ports.p2p}`],
+        ...["--dns", `${ports.dns}`],
+        ...(first
+          ? ["--swarm-key", join(first.root, "keys", "swarm.key"), "--bootstrap", first.multiaddr]
+          : ["--new-swarm-key"]),
+      ];
+      const r = await tau(args);
+      if (r.code !== 0) throw new Error(`tau config generate failed for ${spec.shape}: ${r.stderr}`);
+      return newNode(spec, root, ports, r.stdout.trim().split("\n").at(-1)!);
+    };
+    const first = await generate(specs[0]);
+    generateMore = (spec) => generate(spec, first);
+    nodes.push(first, ...await Promise.all(specs.slice(1).map((s) => generate(s, first))));
+    await Promise.all(nodes.map((n) => n.start()));
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    if (!opts.dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw err;
+  }
+  const logs = () => nodes.map((n) => `--- ${n.spec.shape} ${n.spec.ip} ---\n${n.logs()}`).join("\n");
+  return {
+    cloud,
     dir,
     nodes,
-    async settled(timeoutMs = 30_000) {
+    logs,
+    async waitMesh(timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
-      const running = () => nodes.filter((n) => n.pid !== undefined);
-      while (Date.now() < deadline) {
-        const views = await Promise.all(running().map((n) => nodesSeenBy(n).catch(() => [])));
-        const want = running().map((n) => n.peerId).sort().join();
-        if (views.every((v) => v.filter((e) => e.alive).map((e) => e.peer).sort().join() === want)) return;
-        await new Promise((r) => setTimeout(r, 250));
+      while (true) {
+        const running = nodes.filter((n) => n.pid !== undefined);
+        const want = running.map((n) => n.peerId);
+        const seen = await Promise.all(running.map(async (n) => {
+          try {
+            const list = await (await fetch(`${n.url}/api/nodes`, { signal: AbortSignal.timeout(2_000) })).json() as {
+              peer: string;
+              alive: boolean;
+            }[];
+            return want.every((p) => list.some((e) => e.peer === p && e.alive));
+          } catch {
+            return false;
+          }
+        }));
+        if (seen.every(Boolean)) return;
+        if (Date.now() > deadline) {
+          throw new Error(`the nodes did not all see each other within ${timeoutMs} ms\n${logs()}`);
+        }
+        await new Promise((r) => setTimeout(r, 200));
       }
-      throw new Error(`cluster did not settle in ${timeoutMs} ms`);
     },
     async add(spec) {
-      const node = await generate(nodes.length, spec);
+      const node = await generateMore(spec);
       nodes.push(node);
       await node.start();
       return node;
     },
     async stop() {
       await Promise.all(nodes.map((n) => n.stop()));
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      if (!opts.dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
-  return cluster;
 }
 
-export async function nodesSeenBy(node: TestNode): Promise<{ peer: string; alive: boolean; shape: string }[]> {
-  const res = await fetch(`${node.url}/api/nodes`);
-  if (!res.ok) throw new Error(`GET /api/nodes on ${node.ip}: ${res.status}`);
-  return await res.json();
-}
-
-function testNode(
-  index: number,
-  ip: string,
-  shape: string,
-  root: string,
-  http: number,
-  p2p: number,
-  dns: number,
-  multiaddr: string,
-): TestNode {
-  let child: Deno.ChildProcess | undefined;
+function newNode(spec: NodeSpec, root: string, ports: TestNode["ports"], multiaddr: string): TestNode {
   let out = "";
+  let child: Deno.ChildProcess | undefined;
+  const peerId = multiaddr.split("/p2p/")[1];
   const node: TestNode = {
-    index,
-    ip,
-    shape,
+    spec,
     root,
-    http,
-    p2p,
-    dns,
-    url: `http://${ip}:${http}`,
+    peerId,
     multiaddr,
-    peerId: multiaddr.split("/p2p/")[1],
-    output: () => out,
+    url: `http://${spec.ip}:${ports.http}`,
+    ports,
+    logs: () => out,
     async start() {
-      if (child) return;
-      child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", MAIN, "serve", "--root", root, "--shape", shape],
+      if (child) throw new Error(`node ${spec.shape} is already running (pid ${child.pid})`);
+      const proc = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", MAIN, "serve", "--root", root, "--shape", spec.shape],
+        cwd: ROOT,
+        stdin: "null",
         stdout: "piped",
         stderr: "piped",
-        stdin: "null",
       }).spawn();
-      node.pid = child.pid;
+      child = proc;
+      node.pid = proc.pid;
+      out += `[started pid ${proc.pid}]\n`;
       const dec = new TextDecoder();
-      const me = child;
-      const ready = new Promise<void>((resolve, reject) => {
-        const collect = async (stream: ReadableStream<Uint8Array>) => {
-          for await (const chunk of stream) {
-            out += dec.decode(chunk);
-            if (out.includes(` ready: gateway http://${ip}:`)) resolve();
-          }
-        };
-        collect(me.stdout).catch(() => {});
-        collect(me.stderr).catch(() => {});
-        me.status.then((s) => reject(new Error(`node ${ip} exited (${s.code}) before it was ready:\n${out}`)));
+      let ready: () => void = () => {};
+      const isReady = new Promise<void>((resolve) => (ready = resolve));
+      const collect = async (stream: ReadableStream<Uint8Array>) => {
+        for await (const chunk of stream) {
+          out += dec.decode(chunk, { stream: true });
+          if (/ready: gateway/.test(out.slice(out.lastIndexOf("[started pid")))) ready();
+        }
+      };
+      const done = Promise.all([collect(proc.stdout), collect(proc.stderr)]).catch(() => {});
+      proc.status.then(async (s) => {
+        await done;
+        out += `[pid ${proc.pid} exited: ${s.signal ?? s.code}]\n`;
+        if (child === proc) {
+          child = undefined;
+          node.pid = undefined;
+        }
       });
-      await ready;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        await Promise.race([
+          isReady,
+          proc.status.then((s) => {
+            throw new Error(`node ${spec.shape} exited (${s.signal ?? s.code}) before it was ready:\n${out}`);
+          }),
+          new Promise((_, reject) => {
+            timer = setTimeout(
+              () => reject(new Error(`node ${spec.shape} not ready after ${READY_TIMEOUT_MS} ms:\n${out}`)),
+              READY_TIMEOUT_MS,
+            );
+          }),
+        ]);
+      } catch (err) {
+        await node.kill();
+        throw err;
+      } finally {
+        clearTimeout(timer);
+      }
     },
     async stop() {
-      if (!child) return;
-      const c = child;
-      child = undefined;
-      node.pid = undefined;
+      const proc = child;
+      if (!proc) return;
       try {
-        c.kill("SIGTERM");
-      } catch { /* gone */ }
+        proc.kill("SIGTERM");
+      } catch { /* already gone */ }
       const timer = setTimeout(() => {
         try {
-          c.kill("SIGKILL");
+          proc.kill("SIGKILL");
         } catch { /* gone */ }
-      }, 15_000);
-      await c.status;
+      }, STOP_GRACE_MS);
+      await proc.status;
       clearTimeout(timer);
+      await waitGone(node, proc);
     },
     async kill() {
-      if (!child) return;
-      const c = child;
-      child = undefined;
-      node.pid = undefined;
+      const proc = child;
+      if (!proc) return;
       try {
-        c.kill("SIGKILL");
-      } catch { /* gone */ }
-      await c.status;
+        proc.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await proc.status;
+      await waitGone(node, proc);
     },
   };
   return node;
 }
 
-/** Retries `fn` until it returns a truthy value (bounded); returns it, or throws with the last error. */
+/** Until the exit handler above has run (so `pid` and `start()` see the node stopped). */
+async function waitGone(node: TestNode, proc: Deno.ChildProcess) {
+  for (let i = 0; i < 100 && node.pid === proc.pid; i++) await new Promise((r) => setTimeout(r, 10));
+}
+
+/** What a node lists in GET /api/nodes. */
+export async function nodesSeenBy(node: TestNode): Promise<{ peer: string; alive: boolean; shape: string }[]> {
+  const res = await fetch(`${node.url}/api/nodes`, { signal: AbortSignal.timeout(5_000) });
+  if (!res.ok) throw new Error(`GET /api/nodes on ${node.spec.ip}: ${res.status}`);
+  return await res.json();
+}
+
+/** Retries `fn` until it returns a value (bounded); returns it, or throws with the last error. */
 export async function eventually<T>(
   fn: () => Promise<T | undefined | null | false>,
   what: string,
