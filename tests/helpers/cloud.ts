@@ -133,10 +133,10 @@ export async function sh(cmd: string, args: string[], cwd?: string): Promise<Run
   return run;
 }
 
-/** git add -A, commit, push; returns the new commit id. */
-export async function commitAndPush(repo: string, message: string): Promise<string> {
+/** git add -A, commit (an empty commit with allowEmpty: a retry of the same config), push; returns the commit id. */
+export async function commitAndPush(repo: string, message: string, allowEmpty = false): Promise<string> {
   await sh("git", ["add", "-A"], repo);
-  await sh("git", ["commit", "-q", "-m", message], repo);
+  await sh("git", ["commit", "-q", ...(allowEmpty ? ["--allow-empty"] : []), "-m", message], repo);
   await sh("git", ["push", "-q", "origin", "HEAD:main"], repo);
   return (await sh("git", ["rev-parse", "HEAD"], repo)).stdout.trim();
 }

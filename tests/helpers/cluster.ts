@@ -19,6 +19,7 @@
 import dgram from "node:dgram";
 import { join } from "node:path";
 import { ensureInstalled, MAIN, tau } from "./cloud.ts";
+import { editShapeYaml } from "../../services/config/shape.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const READY_TIMEOUT_MS = 60_000;
@@ -83,7 +84,12 @@ export async function freePort(ip: string, udp = false): Promise<number> {
 
 export async function startTestCloud(
   specs: NodeSpec[],
-  opts: { cloud?: string; dir?: string } = {},
+  opts: {
+    cloud?: string;
+    dir?: string;
+    /** Generate with --dv; `resolver` (IP:PORT) is the DNS server domain validation asks (domains.dv-resolver). */
+    dv?: { resolver: string };
+  } = {},
 ): Promise<TestCloud> {
   await ensureInstalled();
   const cloud = opts.cloud ?? "cloud.test";
@@ -104,9 +110,17 @@ export async function startTestCloud(
         ...(first
           ? ["--swarm-key", join(first.root, "keys", "swarm.key"), "--bootstrap", first.multiaddr]
           : ["--new-swarm-key"]),
+        ...(opts.dv ? ["--dv"] : []),
       ];
       const r = await tau(args);
       if (r.code !== 0) throw new Error(`tau config generate failed for ${spec.shape}: ${r.stderr}`);
+      if (opts.dv) {
+        const file = join(root, "config", `${spec.shape}.yaml`);
+        await Deno.writeTextFile(
+          file,
+          editShapeYaml(await Deno.readTextFile(file), { "domains.dv-resolver": opts.dv.resolver }),
+        );
+      }
       return newNode(spec, root, ports, r.stdout.trim().split("\n").at(-1)!);
     };
     const first = await generate(specs[0]);
