@@ -34,6 +34,9 @@ import { clusterRoutes } from "./cluster/routes.ts";
 import { type ServiceName, SERVICES } from "./config/shape.ts";
 import { freeBytes } from "../runtime/storage/space.ts";
 import { loadavg } from "node:os";
+import { Hoarder } from "./hoarder/hoarder.ts";
+import { readHoarderSettings } from "./hoarder/settings.ts";
+import { hoarderRoutes } from "./hoarder/routes.ts";
 
 export interface NodeOptions {
   dataDir: string;
@@ -76,6 +79,8 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   await checkWritable(dataDir);
   const kv = await openNodeKv(dataDir);
   const kvdb = await Kvdb.open({ kv, writer: opts.shape?.identity.peerId ?? "local" });
+  // Read before anything starts: a bad `hoarder:` setting is one clear error, not a half-started node.
+  const hoarderSettings = opts.shape ? await readHoarderSettings(opts.shape.file) : undefined;
   await migrateTns(kv, kvdb);
   // Filled in once the listener is bound (port 0 picks one); the directory reads it at each heartbeat.
   let url = "";
@@ -93,7 +98,19 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     log: (line) => console.error(line),
     echo: opts.echoLogs ? (name, line) => console.error(`[container ${name}] ${line}`) : undefined,
   });
-  const rollout = new Rollout(tns, (record, log) => containers.prepare(record, log));
+  // hoarder: on a cloud, publishes wait for copies on other nodes; a node whose shape runs it keeps copies.
+  const hoarder = cluster && hoarderSettings
+    ? await Hoarder.start({
+      cluster,
+      state,
+      store,
+      kv,
+      tns,
+      settings: hoarderSettings,
+      keeps: cluster.config.services.includes("hoarder"),
+    })
+    : undefined;
+  const rollout = new Rollout(tns, (record, log) => containers.prepare(record, log), hoarder);
   tns.onFlip(() => containers.sweep());
   // git hosting reports pushes to patrick, which builds through monkey, which reads git: a cycle closed late.
   // deno-lint-ignore prefer-const
@@ -112,7 +129,10 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     builder,
     images: (ref, log) => containers.resolveImage(ref, log),
   });
-  patrick = new Patrick(kv, store, monkey.build, { echo: opts.echoLogs });
+  patrick = new Patrick(kv, store, monkey.build, {
+    echo: opts.echoLogs,
+    onFinished: async (job) => await hoarder?.logStored(job),
+  });
   const runtime = new FunctionRuntime({
     load: (cid) => store.cat(cid),
     inlineBudgetMs: opts.inlineBudgetMs,
@@ -142,6 +162,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   api.route("/", authRoutes(auth));
   api.route("/", tnsRoutes(tns, rollout, auth));
   api.route("/", patrickRoutes(patrick, { auth, git }));
+  api.route("/", hoarderRoutes(() => hoarder, store));
   const control = new Hono();
   control.onError(errorResponse);
   control.route("/api", api);
@@ -164,6 +185,8 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     return gateway.handle(req, host, (info.remoteAddr as Deno.NetAddr).hostname).catch((err) => {
       // A node-side failure (storage, KV) must still answer: one line for the client, the detail in the log.
       const id = gateway.newRequestId();
+      // Content no peer sent in time is a 503 with its own message, not an internal error.
+      if (err instanceof TauError && err.status === 503) return requestFailed(503, err.message, id);
       console.error(`gateway error for ${host} (request ${id}):`, err);
       return requestFailed(500, `internal error serving ${host}`, id);
     });
@@ -189,6 +212,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     cluster,
     async close() {
       await server.shutdown();
+      await hoarder?.stop();
       shared?.stop();
       await cluster?.stop();
       await containers.close();

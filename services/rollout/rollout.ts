@@ -5,6 +5,8 @@
  *   release  the preparer's hold on what it started, flip or no flip
  *   sweep    whatever no served deployment wants any more is retired, on TNS's flip event (substrate)
  * Only the served branch runs anything; other branches are recorded and pointed at, not started.
+ * On a cloud, the content keeper (services/hoarder) holds a publish until the content has its first copies on other
+ * nodes, and a rollback until the deployment it goes back to is known to be kept.
  */
 import type { DeploymentRecord, DeploymentRef } from "../tns/records.ts";
 import { SERVED_BRANCH, type Tns } from "../tns/tns.ts";
@@ -12,13 +14,23 @@ import { SERVED_BRANCH, type Tns } from "../tns/tns.ts";
 /** Readies what a deployment needs to run; the returned function is called once the flip is done or has failed. */
 export type Preparer = (record: DeploymentRecord, log?: (line: string) => void) => Promise<() => void>;
 
+/** Keeps a deployment's content on enough nodes before it serves (services/hoarder); absent on a single node. */
+export interface ContentKeeper {
+  /** Before TNS records a new deployment: its content has its copies; throws when it cannot get them in time. */
+  secureContent(record: DeploymentRecord, log?: (line: string) => void): Promise<void>;
+  /** Before a flip: the deployment (record and content) is kept and has its copies; throws when it was released. */
+  secureDeployment(project: string, branch: string, ref: DeploymentRef, log?: (line: string) => void): Promise<void>;
+}
+
 export class Rollout {
   readonly #tns: Tns;
   readonly #prepare: Preparer;
+  readonly #keeper?: ContentKeeper;
 
-  constructor(tns: Tns, prepare: Preparer = () => Promise.resolve(() => {})) {
+  constructor(tns: Tns, prepare: Preparer = () => Promise.resolve(() => {}), keeper?: ContentKeeper) {
     this.#tns = tns;
     this.#prepare = prepare;
+    this.#keeper = keeper;
   }
 
   async #prepared(record: DeploymentRecord, log?: (line: string) => void): Promise<() => void> {
@@ -27,9 +39,11 @@ export class Rollout {
 
   /** A new deployment: nothing is recorded when preparing it fails, so history holds only deployments that served. */
   async publish(record: DeploymentRecord, log?: (line: string) => void): Promise<DeploymentRef> {
+    await this.#keeper?.secureContent(record, log);
     const release = await this.#prepared(record, log);
     try {
       const ref = await this.#tns.add(record);
+      await this.#keeper?.secureDeployment(record.project, record.branch, ref, log);
       await this.#tns.flip(record.project, record.branch, ref);
       return ref;
     } finally {
@@ -40,6 +54,7 @@ export class Rollout {
   /** Back to the previous deployment, or to the one built from `to` (commit prefix, deployment id or CID). */
   async rollback(project: string, branch: string, to?: string): Promise<DeploymentRef> {
     const target = await this.#tns.rollbackTarget(project, branch, to);
+    await this.#keeper?.secureDeployment(project, branch, target);
     const release = await this.#prepared(await this.#tns.record(target.cid));
     try {
       await this.#tns.flip(project, branch, target);
