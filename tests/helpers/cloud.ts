@@ -148,14 +148,14 @@ export interface HostResponse {
   text: string;
 }
 
-/** One HTTP/1.1 request over a fresh loopback TCP connection, with the Host header we choose. */
+/** One HTTP/1.1 request over a fresh loopback TCP connection (to 127.0.0.1 or `address`), with the Host we choose. */
 export async function hostRequest(
   port: number,
   host: string,
   path: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  opts: { method?: string; headers?: Record<string, string>; body?: string; address?: string } = {},
 ): Promise<HostResponse> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const conn = await Deno.connect({ hostname: opts.address ?? "127.0.0.1", port });
   const body = opts.body ?? "";
   const lines = [`${opts.method ?? "GET"} ${path} HTTP/1.1`, `Host: ${host}`, "Connection: close"];
   for (const [k, v] of Object.entries(opts.headers ?? {})) lines.push(`${k}: ${v}`);
