@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { TauError } from "../errors.ts";
 import { ensureSpace, rethrowDiskFull } from "./space.ts";
 import { walkDag } from "./dag.ts";
+import { answerRepeatedWants } from "./bitswap_rewant.ts";
 
 export interface ContentStore {
   helia: Helia;
@@ -52,6 +53,9 @@ export async function openContentStore(dataDir: string, opts: { libp2p?: Libp2p 
     withBitswap(helia as Parameters<typeof withBitswap>[0]);
   }
   await helia.start();
+  if (opts.libp2p && !answerRepeatedWants(helia)) {
+    throw new TauError("this build of @helia/bitswap is not the one tau patches (runtime/storage/bitswap_rewant.ts)");
+  }
   const networked = opts.libp2p !== undefined;
   const bounded = () => networked ? { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) } : {};
   /** A read that failed: on a networked node the content was neither here nor sent by a peer in time. */
