@@ -14,9 +14,11 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "tau-refetch-" });
-    const nodes = await Promise.all(["127.0.0.51", "127.0.0.52"].map(async (ip) =>
-      await startP2p({ identity: await newIdentity(), listen: [`/ip4/${ip}/tcp/0`], bootstrap: [] })
-    ));
+    const nodes = await Promise.all(
+      ["127.0.0.51", "127.0.0.52"].map(async (ip) =>
+        await startP2p({ identity: await newIdentity(), listen: [`/ip4/${ip}/tcp/0`], bootstrap: [] })
+      ),
+    );
     const stores = await Promise.all(nodes.map((n, i) => openContentStore(`${dir}/${i}`, { libp2p: n.libp2p })));
     try {
       const bytes = new Uint8Array(3 << 20);
