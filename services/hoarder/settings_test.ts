@@ -1,11 +1,14 @@
 import { assertEquals, assertRejects } from "../../tests/helpers/assert.ts";
 import { DEFAULT_SETTINGS, readHoarderSettings } from "./settings.ts";
 
+const files: string[] = [];
 async function withYaml(text: string) {
   const file = await Deno.makeTempFile({ suffix: ".yaml" });
+  files.push(file);
   await Deno.writeTextFile(file, text);
   return file;
 }
+const cleanUp = () => Promise.all(files.splice(0).map((f) => Deno.remove(f)));
 
 Deno.test("hoarder settings: defaults, and the values a shape config sets", async () => {
   assertEquals(await readHoarderSettings(await withYaml("ip: 127.0.0.1\n")), DEFAULT_SETTINGS);
@@ -13,6 +16,7 @@ Deno.test("hoarder settings: defaults, and the values a shape config sets", asyn
     "ip: 127.0.0.1\nhoarder:\n  copies: 2\n  grace: 1m30s\n  keep: 0\n  publish-timeout: 5s\n",
   );
   assertEquals(await readHoarderSettings(file), { copies: 2, graceMs: 90_000, keep: 0, publishTimeoutMs: 5_000 });
+  await cleanUp();
 });
 
 Deno.test("hoarder settings: each bad value is one error naming the file and line", async () => {
@@ -27,4 +31,5 @@ Deno.test("hoarder settings: each bad value is one error naming the file and lin
     const file = await withYaml(text);
     await assertRejects(() => readHoarderSettings(file), re);
   }
+  await cleanUp();
 });
