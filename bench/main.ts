@@ -2,14 +2,16 @@
  * `deno task bench`: every figure is printed next to a baseline measured in the same run (raw Deno.serve for the
  * gateway, crun for containers, the container's own port for containers behind the gateway).
  * `deno task bench gateway`, `deno task bench containers` (runtime and serving), `deno task bench serving` or
- * `deno task bench multinode` (forwarding, replication, idle memory of a 3-node cloud) or `deno task bench dns`
- * (seer against a trivial DNS server) runs one part.
+ * `deno task bench multinode` (forwarding, replication, idle memory of a 3-node cloud), `deno task bench dns`
+ * (seer against a trivial DNS server) or `deno task bench hoard` (a 64 MiB CID fetched from another node vs read
+ * locally) runs one part.
  */
 import { runGatewayBench } from "./gateway_bench.ts";
 import { runContainerBench } from "./container_bench.ts";
 import { runContainerServingBench } from "./container_serving_bench.ts";
 import { runMultinodeBench } from "./multinode_bench.ts";
 import { runDnsBench } from "./dns_bench.ts";
+import { runHoardBench } from "./hoard_bench.ts";
 
 const only = Deno.args[0];
 if (!only || only === "gateway") await runGatewayBench();
@@ -17,3 +19,4 @@ if (!only || only === "containers") await runContainerBench();
 if (!only || only === "containers" || only === "serving") await runContainerServingBench();
 if (!only || only === "multinode") await runMultinodeBench();
 if (!only || only === "dns") await runDnsBench();
+if (!only || only === "hoard") await runHoardBench();

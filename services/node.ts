@@ -39,6 +39,9 @@ import { clusterRoutes } from "./cluster/routes.ts";
 import { type ServiceName, SERVICES } from "./config/services.ts";
 import { freeBytes } from "../runtime/storage/space.ts";
 import { loadavg } from "node:os";
+import { Hoarder } from "./hoarder/hoarder.ts";
+import { readHoarderSettings } from "./hoarder/settings.ts";
+import { hoarderRoutes } from "./hoarder/routes.ts";
 
 export interface NodeOptions {
   dataDir: string;
@@ -81,6 +84,8 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   await checkWritable(dataDir);
   const kv = await openNodeKv(dataDir);
   const kvdb = await Kvdb.open({ kv, writer: opts.shape?.identity.peerId ?? "local" });
+  // Read before anything starts: a bad `hoarder:` setting is one clear error, not a half-started node.
+  const hoarderSettings = opts.shape ? await readHoarderSettings(opts.shape.file) : undefined;
   await adoptOldKeys(kv, kvdb);
   // Filled in once the listener is bound (port 0 picks one); the directory reads it at each heartbeat.
   let url = "";
@@ -106,10 +111,26 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
       resolver: opts.shape.dv.resolver,
     }
     : undefined;
-  const rollout = new Rollout(tns, (record, log) => containers.prepare(record, log), async (record) => {
-    if (!dv) return;
-    const id = (await auth.getProject(record.project)).id;
-    for (const fqdn of fqdnsOf(record)) await checkDomain(dv, record.project, id, fqdn);
+  // hoarder: on a cloud, publishes wait for copies on other nodes; a node whose shape runs it keeps copies.
+  const hoarder = cluster && hoarderSettings
+    ? await Hoarder.start({
+      cluster,
+      state,
+      store,
+      kv,
+      tns,
+      settings: hoarderSettings,
+      keeps: cluster.config.services.includes("hoarder"),
+    })
+    : undefined;
+  const rollout = new Rollout(tns, {
+    prepare: (record, log) => containers.prepare(record, log),
+    admit: async (record) => {
+      if (!dv) return;
+      const id = (await auth.getProject(record.project)).id;
+      for (const fqdn of fqdnsOf(record)) await checkDomain(dv, record.project, id, fqdn);
+    },
+    keeper: hoarder,
   });
   tns.onFlip(() => containers.sweep());
   // git hosting reports pushes to patrick, which builds through monkey, which reads git: a cycle closed late.
@@ -129,7 +150,10 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     builder,
     images: (ref, log) => containers.resolveImage(ref, log),
   });
-  patrick = new Patrick(kv, store, monkey.build, { echo: opts.echoLogs });
+  patrick = new Patrick(kv, store, monkey.build, {
+    echo: opts.echoLogs,
+    onFinished: async (job) => await hoarder?.logStored(job),
+  });
   const runtime = new FunctionRuntime({
     load: (cid) => store.cat(cid),
     inlineBudgetMs: opts.inlineBudgetMs,
@@ -169,6 +193,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   api.route("/", dvRoutes(auth, dv));
   api.route("/", tnsRoutes(tns, rollout, auth));
   api.route("/", patrickRoutes(patrick, { auth, git }));
+  api.route("/", hoarderRoutes(() => hoarder, store));
   const control = new Hono();
   control.onError(errorResponse);
   control.route("/api", api);
@@ -198,6 +223,8 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     return gateway.handle(req, host, (info.remoteAddr as Deno.NetAddr).hostname).catch((err) => {
       // A node-side failure (storage, KV) must still answer: one line for the client, the detail in the log.
       const id = gateway.newRequestId();
+      // Content no peer sent in time is a 503 with its own message, not an internal error.
+      if (err instanceof TauError && err.status === 503) return requestFailed(503, err.message, id);
       console.error(`gateway error for ${host} (request ${id}):`, err);
       return requestFailed(500, `internal error serving ${host}`, id);
     });
@@ -235,6 +262,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     async close() {
       await server.shutdown();
       await seer?.close();
+      await hoarder?.stop();
       shared?.stop();
       await cluster?.stop();
       await containers.close();

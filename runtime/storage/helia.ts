@@ -14,6 +14,8 @@ import { CID } from "multiformats/cid";
 import { join } from "node:path";
 import { TauError } from "../errors.ts";
 import { ensureSpace, rethrowDiskFull } from "./space.ts";
+import { walkDag } from "./dag.ts";
+import { answerRepeatedWants } from "./bitswap_rewant.ts";
 
 export interface ContentStore {
   helia: Helia;
@@ -26,7 +28,14 @@ export interface ContentStore {
   cat(cid: string, range?: { offset: number; length: number }): Promise<Uint8Array<ArrayBuffer>>;
   /** Resolve `path` inside a directory CID to a file entry. Returns undefined when absent. */
   resolveFile(root: string, path: string): Promise<{ cid: string; size: number } | undefined>;
+  /** Whether every block of the DAG under `cid` is on this node (a root block alone is not the content). */
   has(cid: string): Promise<boolean>;
+  /** Every missing block of the DAG under `cid` fetched from peers (by `signal`, else FETCH_TIMEOUT_MS); TauError 503. */
+  fetchDag(cid: string, opts?: { signal?: AbortSignal }): Promise<{ blocks: number; fetchedBytes: number }>;
+  /** The blocks of the DAG under `cid` that are on this node (what deleting it would free). */
+  localBlocks(cid: string): Promise<string[]>;
+  /** Delete blocks; returns how many were here. */
+  deleteBlocks(cids: string[]): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -45,8 +54,20 @@ export async function openContentStore(dataDir: string, opts: { libp2p?: Libp2p 
     withBitswap(helia as Parameters<typeof withBitswap>[0]);
   }
   await helia.start();
+  if (opts.libp2p && !answerRepeatedWants(helia)) {
+    throw new TauError("this build of @helia/bitswap is not the one tau patches (runtime/storage/bitswap_rewant.ts)");
+  }
   const networked = opts.libp2p !== undefined;
   const bounded = () => networked ? { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) } : {};
+  /** A read that failed: on a networked node the content was neither here nor sent by a peer in time. */
+  const unavailable = (cid: string, err: unknown) =>
+    networked
+      ? new TauError(`content ${cid} is not on this node and no peer sent it within ${FETCH_TIMEOUT_MS / 1000} s`, {
+        status: 503,
+        hint: "check that the nodes holding it are up: tau nodes",
+        cause: err,
+      })
+      : new TauError(`content ${cid} is not in this node's store`, { status: 404, cause: err });
   const fs = unixfs(helia);
 
   // Listings and stats are immutable per CID, so both are cached (bounded); a miss costs block reads.
@@ -61,13 +82,19 @@ export async function openContentStore(dataDir: string, opts: { libp2p?: Libp2p 
     const hit = dirCache.get(cid);
     if (hit) return hit;
     const entries = new Map<string, string>();
-    for await (const e of fs.ls(CID.parse(cid), bounded())) entries.set(e.name, e.cid.toString());
+    try {
+      for await (const e of fs.ls(CID.parse(cid), bounded())) entries.set(e.name, e.cid.toString());
+    } catch (err) {
+      throw unavailable(cid, err);
+    }
     return remember(dirCache, cid, entries);
   }
   async function statOf(cid: string) {
     const hit = statCache.get(cid);
     if (hit) return hit;
-    const st = await fs.stat(CID.parse(cid), bounded());
+    const st = await fs.stat(CID.parse(cid), bounded()).catch((err) => {
+      throw unavailable(cid, err);
+    });
     return remember(statCache, cid, { dir: st.type === "directory", size: Number(st.size) });
   }
 
@@ -107,7 +134,7 @@ export async function openContentStore(dataDir: string, opts: { libp2p?: Libp2p 
           chunks.push(c);
         }
       } catch (err) {
-        throw new TauError(`content ${cid} is not in this node's store`, { status: 404, cause: err });
+        throw unavailable(cid, err);
       }
       return concatBytes(chunks);
     },
@@ -123,7 +150,39 @@ export async function openContentStore(dataDir: string, opts: { libp2p?: Libp2p 
       return st.dir ? undefined : { cid: current, size: st.size };
     },
     async has(cid) {
-      return await blockstore.has(parseCid(cid));
+      return (await walkDag(helia, parseCid(cid), { fetch: false })).missing.length === 0;
+    },
+    async fetchDag(cid, opts = {}) {
+      const parsed = parseCid(cid);
+      if (!networked) {
+        const { missing, blocks } = await walkDag(helia, parsed, { fetch: false });
+        if (missing.length) throw unavailable(cid, new Error(`${missing.length} blocks missing`));
+        return { blocks: blocks.length, fetchedBytes: 0 };
+      }
+      try {
+        const signal = opts.signal ?? AbortSignal.timeout(FETCH_TIMEOUT_MS);
+        const { blocks, fetchedBytes } = await walkDag(helia, parsed, { fetch: true, signal });
+        return { blocks: blocks.length, fetchedBytes };
+      } catch (err) {
+        throw new TauError(`content ${cid} could not be fetched from peers: ${(err as Error).message}`, {
+          status: 503,
+          hint: "check that the nodes holding it are up: tau nodes",
+          cause: err,
+        });
+      }
+    },
+    async localBlocks(cid) {
+      return (await walkDag(helia, parseCid(cid), { fetch: false })).blocks.map((b) => b.toString());
+    },
+    async deleteBlocks(cids) {
+      let n = 0;
+      for (const c of cids) {
+        const parsed = CID.parse(c);
+        if (!(await blockstore.has(parsed))) continue;
+        await blockstore.delete(parsed);
+        n++;
+      }
+      return n;
     },
     async close() {
       await helia.stop();

@@ -47,12 +47,19 @@ export class Patrick {
   #finished = new Map<string, PromiseWithResolvers<void>>();
   #seq = 0;
   #echo: boolean;
+  #onFinished?: (job: Job) => Promise<void>;
 
-  constructor(kv: Deno.Kv, store: ContentStore, build: Builder, opts: { echo?: boolean } = {}) {
+  constructor(
+    kv: Deno.Kv,
+    store: ContentStore,
+    build: Builder,
+    opts: { echo?: boolean; onFinished?: (job: Job) => Promise<void> } = {},
+  ) {
     this.#kv = kv;
     this.#store = store;
     this.#build = build;
     this.#echo = opts.echo ?? false;
+    this.#onFinished = opts.onFinished;
   }
 
   /** Jobs a previous process left queued or running are run again: builds are idempotent. */
@@ -123,6 +130,8 @@ export class Patrick {
     job.finishedAt = new Date().toISOString();
     job.logCid = await this.#store.addBytes(new TextEncoder().encode(live.lines.join("\n") + "\n"));
     await this.#kv.set(["patrick", "job", job.id], job);
+    // (the hoarder adds the log to what the deployment keeps on other nodes)
+    await this.#onFinished?.(job).catch((err) => console.error(`job ${job.id}: after the build: ${err}`));
     this.#live.delete(job.id);
     for (const l of live.listeners) l(null);
     this.#finished.get(job.id)?.resolve();

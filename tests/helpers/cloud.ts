@@ -148,13 +148,13 @@ export interface HostResponse {
   text: string;
 }
 
-/** One HTTP/1.1 request over a fresh loopback TCP connection, with the Host header we choose. */
+/** One HTTP/1.1 request over a fresh loopback TCP connection (to 127.0.0.1 or `address`), with the Host we choose. */
 export async function hostRequest(
   port: number,
   host: string,
   path: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: string } = {},
-  hostname = "127.0.0.1",
+  opts: { method?: string; headers?: Record<string, string>; body?: string; address?: string } = {},
+  hostname = opts.address ?? "127.0.0.1",
 ): Promise<HostResponse> {
   const conn = await Deno.connect({ hostname, port });
   const body = opts.body ?? "";
