@@ -10,7 +10,7 @@ import { generateShapeConfig } from "../services/config/generate.ts";
 
 Deno.test("hoarder: a publish that cannot get its 2 copies fails clearly; what was live stays live", async () => {
   const cloud = await startHoardCluster({
-    ips: ["127.0.0.11", "127.0.0.12"],
+    ips: ["127.0.0.51", "127.0.0.52"],
     hoarder: { grace: "60s", "publish-timeout": "3s" },
   });
   const [x, y] = cloud.nodes;
@@ -52,7 +52,7 @@ Deno.test("hoarder: a publish that cannot get its 2 copies fails clearly; what w
 Deno.test("hoarder: a bad hoarder setting stops tau serve with one clear error", async () => {
   const root = await Deno.makeTempDir({ prefix: "tau-hoard-bad-" });
   try {
-    const { file } = await generateShapeConfig({ root, cloud: "bad.test", shape: "node", ip: "127.0.0.11" });
+    const { file } = await generateShapeConfig({ root, cloud: "bad.test", shape: "node", ip: "127.0.0.51" });
     await Deno.writeTextFile(file, "hoarder:\n  copies: 0\n", { append: true });
     const r = await tau(["serve", "--root", root, "--shape", "node"]);
     assertEquals(r.code, 1, r.stdout);

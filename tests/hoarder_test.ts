@@ -1,5 +1,5 @@
 /**
- * Hoarder on a real cloud: separate `tau serve` processes on 127.0.0.11-.14, a project pushed to one of them.
+ * Hoarder on a real cloud: separate `tau serve` processes on 127.0.0.41-.44, a project pushed to one of them.
  * Every CID a kept deployment needs ends on `copies` nodes chosen by rendezvous hashing; losing the node that built
  * it loses nothing; a node away past the grace period has its CIDs copied to the next node in rank, and drops back
  * out by the same rule when it returns; a rollback stays kept, a released deployment is swept everywhere and a
@@ -51,7 +51,7 @@ async function wantedNow(node: HoardNode): Promise<Map<string, string[]>> {
 
 Deno.test("hoarder: 3 copies by rendezvous, kill -9 of the builder, re-replication after the grace period, rollback", async (t) => {
   const cloud: HoardCluster = await startHoardCluster({
-    ips: ["127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14"],
+    ips: ["127.0.0.41", "127.0.0.42", "127.0.0.43", "127.0.0.44"],
     hoarder: { copies: 3, grace: "2s", keep: 2 },
   });
   const [a, b, c, d] = cloud.nodes;

@@ -1,5 +1,5 @@
 /**
- * A cloud of separate `tau serve` processes on 127.0.0.11-.15: one push, served through every gateway; a node killed
+ * A cloud of separate `tau serve` processes on 127.0.0.31-.34 and .39: one push, served through every gateway; a node killed
  * under load; a node with the wrong swarm key; a node that joins after everything was deployed.
  */
 import { join } from "node:path";
@@ -20,9 +20,9 @@ Deno.test({
   sanitizeResources: false,
   fn: async (t) => {
     const cluster = await startTestCloud([
-      { shape: "all", ip: "127.0.0.11" },
-      { shape: "all", ip: "127.0.0.12" },
-      { shape: "edge", ip: "127.0.0.13", services: "gateway,seer" },
+      { shape: "all", ip: "127.0.0.31" },
+      { shape: "all", ip: "127.0.0.32" },
+      { shape: "edge", ip: "127.0.0.33", services: "gateway,seer" },
     ], { cloud: "example.test" });
     const [n1, n2, n3] = cluster.nodes;
     const work = await Deno.makeTempDir({ prefix: "tau-multi-" });
@@ -123,7 +123,7 @@ Deno.test({
           "--shape",
           "all",
           "--ip",
-          "127.0.0.19",
+          "127.0.0.39",
           "--http",
           "21090",
           "--p2p",
@@ -138,13 +138,13 @@ Deno.test({
         const stranger = await startStranger(root);
         try {
           await new Promise((res) => setTimeout(res, 4000));
-          const seenByStranger = await (await fetch("http://127.0.0.19:21090/api/nodes")).json() as { peer: string }[];
+          const seenByStranger = await (await fetch("http://127.0.0.39:21090/api/nodes")).json() as { peer: string }[];
           assertEquals(seenByStranger.length, 1, "the stranger knows only itself");
           for (const node of cluster.nodes) {
             const seen = await nodesSeenBy(node);
             assert(!seen.some((e) => e.peer === stranger.peerId), `${node.spec.ip} does not list the stranger`);
           }
-          const res = await hostRequest(21090, HOST, "/ping", {}, "127.0.0.19");
+          const res = await hostRequest(21090, HOST, "/ping", {}, "127.0.0.39");
           assertEquals(res.status, 404, "the stranger cannot serve the cloud's projects");
         } finally {
           await stranger.stop();
@@ -152,7 +152,7 @@ Deno.test({
       });
 
       await t.step("a node that joins after everything was deployed gets everything", async () => {
-        const late = await cluster.add({ shape: "late", ip: "127.0.0.14" });
+        const late = await cluster.add({ shape: "late", ip: "127.0.0.34" });
         await cluster.waitMesh();
         const d = await eventually(async () => {
           const res = await fetch(`${late.url}/api/projects/multi/deployments`).catch(() => null);

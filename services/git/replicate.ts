@@ -68,7 +68,7 @@ async function bundle(repo: string, tips: string[], have: string[]): Promise<Uin
     for (let i = 0; i < tips.length; i++) await git(["update-ref", refs[i], tips[i]], { cwd: repo });
     try {
       const args = ["bundle", "create", file, ...refs, ...known.map((s) => `^${s}`)];
-      await git(args, { cwd: repo }).catch(async (err) => {
+      await git(args, { cwd: repo }).catch((err) => {
         // "Refusing to create empty bundle": everything is already there.
         if (/empty bundle/i.test((err as TauError).detail ?? "")) return;
         throw err;
