@@ -17,6 +17,7 @@ const SOURCES = [
   "rootfs.c",
   "secure.c",
   "cgroups.c",
+  "devices.c",
   "forward.c",
   "status.c",
 ];

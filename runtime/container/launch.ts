@@ -120,6 +120,7 @@ export async function launchContainers(
   for (const p of spec.ports) args.push("--port", String(p.container), String(p.host), `${dir}/p${p.container}.sock`);
   for (const d of plan.dirs) args.push("--cgroup", d);
   for (const [f, v] of plan.settings) args.push("--cgset", f, v);
+  args.push("--device-cgroup", plan.devices);
   for (const e of env) args.push("--env", e);
   if (batch) args.push("--batch", ids.join(","));
   args.push("--", ...command);

@@ -6,7 +6,7 @@
  * Namespaces and mounts need no such care: they live only inside the container and vanish with it.
  */
 import { TauError } from "../errors.ts";
-import { removeCgroups } from "./cgroups.ts";
+import { detectCgroupLayout, deviceCgroupProblem, removeCgroups } from "./cgroups.ts";
 import { ensureHelper } from "./helper_build.ts";
 import { ensureRunDir } from "./run_root.ts";
 import { launchContainers, type LaunchResult, type StartedContainer, type StartOptions } from "./launch.ts";
@@ -38,7 +38,7 @@ export async function containerSupportProblem(): Promise<string | null> {
   }
   const fs = await Deno.readTextFile("/proc/filesystems").catch(() => "");
   if (!/\boverlay\b/.test(fs)) return "this kernel has no overlayfs";
-  return null;
+  return deviceCgroupProblem(await detectCgroupLayout());
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -40,6 +40,7 @@ int cgroups_create(const struct config *cfg, char *err, size_t errlen) {
       return -1;
     }
   }
+  if (cfg->device_cgroup && devices_restrict(cfg->device_cgroup, err, errlen) < 0) return -1;
   return 0;
 }
 

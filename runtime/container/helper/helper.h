@@ -47,6 +47,7 @@ struct config {
   int nports;
   const char *cgroup_dirs[16];
   int ncgroups;
+  const char *device_cgroup; /* one of cgroup_dirs: v1 devices, or v2 (gets a BPF device program) */
   struct cgroup_setting cgroup_settings[MAX_ITEMS];
   int nsettings;
   char *env[MAX_ENV + 1];
@@ -64,6 +65,10 @@ void die_event(const char *what, int err) __attribute__((noreturn));
 /* rootfs.c: everything runs inside the container's fresh mount namespace */
 int setup_rootfs(const struct config *cfg, char *err, size_t errlen);
 int loopback_up(char *err, size_t errlen);
+
+/* devices.c: the one list of devices a container may use */
+int make_dev(const char *root, char *err, size_t errlen);
+int devices_restrict(const char *dir, char *err, size_t errlen);
 
 /* secure.c */
 int drop_privileges(char *err, size_t errlen);

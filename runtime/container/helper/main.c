@@ -2,7 +2,9 @@
  * tau-ns-helper, the only privileged piece of tau's container support. Usage (built and called by tau):
  *   tau-ns-helper run --lower L1:L2 --upper U --work W --rootfs R --log F --status F [--hostname H] [--cwd D]
  *                     [--mount SRC DST ro|rw]... [--port CPORT HOSTPORT SOCKET]... [--cgroup DIR]...
- *                     [--cgset FILE VALUE]... [--env K=V]... [--batch ID1,ID2,...] -- CMD [ARGS...]
+ *                     [--cgset FILE VALUE]... [--device-cgroup DIR] [--env K=V]... [--batch ID1,ID2,...]
+ *                     -- CMD [ARGS...]
+ *     --device-cgroup: one of the --cgroup dirs; only the devices in devices.c may be opened or created there.
  *     --batch starts one container per id, each under its own supervisor; "{}" in the per-container paths
  *     (--upper --work --rootfs --log --status, port sockets, cgroup dirs and files) and --hostname becomes the id.
  *   tau-ns-helper exec --pid PID [--cgroup DIR]... [--env K=V]... [--cwd D] -- CMD [ARGS...]
@@ -64,6 +66,8 @@ static void parse(struct config *cfg, int argc, char **argv) {
     } else if (strcmp(a, "--cgroup") == 0) {
       if (cfg->ncgroups >= 16) usage("too many cgroups");
       cfg->cgroup_dirs[cfg->ncgroups++] = need(argc, argv, ++i);
+    } else if (strcmp(a, "--device-cgroup") == 0) {
+      cfg->device_cgroup = need(argc, argv, ++i);
     } else if (strcmp(a, "--cgset") == 0) {
       if (cfg->nsettings >= MAX_ITEMS) usage("too many cgroup settings");
       struct cgroup_setting *s = &cfg->cgroup_settings[cfg->nsettings++];
@@ -127,6 +131,7 @@ static int run_batch(struct config *cfg) {
     cfg->hostname = subst(cfg->hostname, id);
     for (int i = 0; i < cfg->nports; i++) cfg->ports[i].socket_path = subst(cfg->ports[i].socket_path, id);
     for (int i = 0; i < cfg->ncgroups; i++) cfg->cgroup_dirs[i] = subst(cfg->cgroup_dirs[i], id);
+    cfg->device_cgroup = subst(cfg->device_cgroup, id);
     for (int i = 0; i < cfg->nsettings; i++) cfg->cgroup_settings[i].file = subst(cfg->cgroup_settings[i].file, id);
     status_set_id(id);
     status_init(cfg->status_path);

@@ -75,44 +75,6 @@ static int bind_user_mounts(const struct config *cfg, char *err, size_t errlen) 
   return 0;
 }
 
-static int make_dev(const char *root, char *err, size_t errlen) {
-  char dev[PATH_MAX], path[PATH_MAX];
-  snprintf(dev, sizeof dev, "%s/dev", root);
-  mkdir(dev, 0755);
-  if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") < 0)
-    FAIL("mount /dev: %s", strerror(errno));
-  static const struct { const char *name; int major, minor; } nodes[] = {
-      {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
-  };
-  mode_t old = umask(0);
-  for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
-    snprintf(path, sizeof path, "%s/%s", dev, nodes[i].name);
-    if (mknod(path, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0) {
-      umask(old);
-      FAIL("mknod /dev/%s: %s", nodes[i].name, strerror(errno));
-    }
-  }
-  umask(old);
-  snprintf(path, sizeof path, "%s/pts", dev);
-  mkdir(path, 0755);
-  /* A private devpts instance; optional, so a kernel without it still runs containers. */
-  if (mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") == 0) {
-    snprintf(path, sizeof path, "%s/ptmx", dev);
-    if (symlink("pts/ptmx", path) < 0) { /* optional */ }
-  }
-  /* /dev is a size-limited tmpfs already, so /dev/shm is a directory in it: one mount less to set up and tear down. */
-  snprintf(path, sizeof path, "%s/shm", dev);
-  if (mkdir(path, 0755) == 0) chmod(path, 01777);
-  static const char *links[][2] = {
-      {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
-  };
-  for (size_t i = 0; i < 4; i++) {
-    snprintf(path, sizeof path, "%s/%s", dev, links[i][1]);
-    if (symlink(links[i][0], path) < 0) { /* optional */ }
-  }
-  return 0;
-}
-
 int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
   char path[PATH_MAX], opts[PATH_MAX * 2];
   /* Private propagation first, so none of the mounts below reach the host's namespace. */
