@@ -75,6 +75,46 @@ static int bind_user_mounts(const struct config *cfg, char *err, size_t errlen) 
   return 0;
 }
 
+/*
+ * /proc and /sys are not namespaced below these paths: they configure or describe the host's kernel. Read-only
+ * (crun's list): /proc/sys would otherwise let a container set vm.overcommit_ratio or kernel.core_pattern for the
+ * whole machine. Masked (a read-only empty tmpfs over directories, /dev/null over files): what leaks the host's
+ * memory, keys, timers or firmware. Paths this kernel does not have are skipped.
+ */
+static const char *readonly_paths[] = {
+    "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+static const char *masked_dirs[] = {"/proc/acpi", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"};
+static const char *masked_files[] = {
+    "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+};
+
+static int hide_kernel_interfaces(const char *root, char *err, size_t errlen) {
+  char path[PATH_MAX], null[PATH_MAX];
+  const unsigned long ro = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  for (size_t i = 0; i < sizeof readonly_paths / sizeof readonly_paths[0]; i++) {
+    snprintf(path, sizeof path, "%s%s", root, readonly_paths[i]);
+    if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0) {
+      if (errno == ENOENT) continue;
+      FAIL("make %s read-only: %s", readonly_paths[i], strerror(errno));
+    }
+    if (mount(NULL, path, NULL, ro, NULL) < 0) FAIL("make %s read-only: %s", readonly_paths[i], strerror(errno));
+  }
+  for (size_t i = 0; i < sizeof masked_dirs / sizeof masked_dirs[0]; i++) {
+    snprintf(path, sizeof path, "%s%s", root, masked_dirs[i]);
+    if (mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=555") < 0 &&
+        errno != ENOENT)
+      FAIL("mask %s: %s", masked_dirs[i], strerror(errno));
+  }
+  snprintf(null, sizeof null, "%s/dev/null", root);
+  for (size_t i = 0; i < sizeof masked_files / sizeof masked_files[0]; i++) {
+    snprintf(path, sizeof path, "%s%s", root, masked_files[i]);
+    if (mount(null, path, NULL, MS_BIND, NULL) < 0 && errno != ENOENT)
+      FAIL("mask %s: %s", masked_files[i], strerror(errno));
+  }
+  return 0;
+}
+
 int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
   char path[PATH_MAX], opts[PATH_MAX * 2];
   /* Private propagation first, so none of the mounts below reach the host's namespace. */
@@ -95,15 +135,16 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
       FAIL("mount overlay rootfs: %s", strerror(errno));
   }
   if (bind_user_mounts(cfg, err, errlen) < 0) return -1;
+  if (make_target(cfg->rootfs, "/dev", 1, err, errlen) < 0) return -1;
+  if (make_dev(cfg->rootfs, err, errlen) < 0) return -1;
   if (make_target(cfg->rootfs, "/proc", 1, err, errlen) < 0) return -1;
   snprintf(path, sizeof path, "%s/proc", cfg->rootfs);
   if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) FAIL("mount /proc: %s", strerror(errno));
-  if (make_target(cfg->rootfs, "/dev", 1, err, errlen) < 0) return -1;
-  if (make_dev(cfg->rootfs, err, errlen) < 0) return -1;
   if (make_target(cfg->rootfs, "/sys", 1, err, errlen) < 0) return -1;
   snprintf(path, sizeof path, "%s/sys", cfg->rootfs);
   if (mount("sysfs", path, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
     FAIL("mount /sys read-only: %s", strerror(errno));
+  if (hide_kernel_interfaces(cfg->rootfs, err, errlen) < 0) return -1;
   if (make_target(cfg->rootfs, "/tmp", 1, err, errlen) < 0) return -1;
   /* pivot_root(".", ".") stacks the old root under the new one; detaching "." then drops the host tree. */
   if (chdir(cfg->rootfs) < 0) FAIL("chdir rootfs: %s", strerror(errno));
