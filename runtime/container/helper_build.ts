@@ -18,6 +18,7 @@ const SOURCES = [
   "secure.c",
   "cgroups.c",
   "devices.c",
+  "userns.c",
   "forward.c",
   "status.c",
 ];

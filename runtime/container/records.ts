@@ -26,6 +26,10 @@ export interface ContainerRecord {
   lowerdirs: string[];
   /** snapshot layers this container owns (made by clone); removed with the last user */
   snapshot?: string;
+  /** host uid of the container's root (its user namespace, see userns.ts); absent: it runs without one */
+  uidBase?: number;
+  /** the top lowerdirs stored in host uids already: clone snapshots of a container with a user namespace */
+  shiftedLayers?: number;
   createdAt: string;
   status: ContainerStatus;
   supervisorPid?: number;

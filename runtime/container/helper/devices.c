@@ -31,7 +31,7 @@ static const struct device devices[] = {
 };
 enum { NDEVICES = sizeof devices / sizeof devices[0] };
 
-int make_dev(const char *root, char *err, size_t errlen) {
+int make_dev(const char *root, int bind_host, char *err, size_t errlen) {
   char dev[PATH_MAX], path[PATH_MAX];
   snprintf(dev, sizeof dev, "%s/dev", root);
   mkdir(dev, 0755);
@@ -41,6 +41,18 @@ int make_dev(const char *root, char *err, size_t errlen) {
   for (int i = 0; i < NDEVICES; i++) {
     if (!devices[i].name) continue;
     snprintf(path, sizeof path, "%s/%s", dev, devices[i].name);
+    if (bind_host) {
+      /* In a user namespace a node made here would not open (its tmpfs is nodev): the host's own is bound. */
+      char host[64];
+      snprintf(host, sizeof host, "/dev/%s", devices[i].name);
+      int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+      if (fd >= 0) close(fd);
+      if (mount(host, path, NULL, MS_BIND, NULL) < 0) {
+        umask(old);
+        FAIL("bind /dev/%s: %s", devices[i].name, strerror(errno));
+      }
+      continue;
+    }
     if (mknod(path, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0) {
       umask(old);
       FAIL("mknod /dev/%s: %s", devices[i].name, strerror(errno));

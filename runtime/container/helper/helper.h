@@ -47,6 +47,9 @@ struct config {
   int nports;
   const char *cgroup_dirs[16];
   int ncgroups;
+  long userns_base;  /* >0: a user namespace maps container uids 0..65535 to host uids base..base+65535 */
+  int shifted_lowers; /* userns: this many top layers are stored in host uids already (clone snapshots) */
+  int mount_sock[2];  /* userns: the supervisor sends the container its mounts (made with host privileges) */
   const char *device_cgroup; /* one of cgroup_dirs: v1 devices, or v2 (gets a BPF device program) */
   struct cgroup_setting cgroup_settings[MAX_ITEMS];
   int nsettings;
@@ -67,8 +70,14 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen);
 int loopback_up(char *err, size_t errlen);
 
 /* devices.c: the one list of devices a container may use */
-int make_dev(const char *root, char *err, size_t errlen);
+int make_dev(const char *root, int bind_host, char *err, size_t errlen);
 int devices_restrict(const char *dir, char *err, size_t errlen);
+
+/* userns.c: mounts made by the supervisor (root on the host) and moved into the container's user namespace */
+int userns_send_mounts(const struct config *cfg, pid_t init, char *err, size_t errlen);
+int userns_receive_rootfs(const struct config *cfg, char *err, size_t errlen);
+int userns_become_root(char *err, size_t errlen);
+int userns_receive_mount(const struct config *cfg, char *err, size_t errlen);
 
 /* secure.c */
 int drop_privileges(char *err, size_t errlen);

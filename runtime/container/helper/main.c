@@ -2,9 +2,10 @@
  * tau-ns-helper, the only privileged piece of tau's container support. Usage (built and called by tau):
  *   tau-ns-helper run --lower L1:L2 --upper U --work W --rootfs R --log F --status F [--hostname H] [--cwd D]
  *                     [--mount SRC DST ro|rw]... [--port CPORT HOSTPORT SOCKET]... [--cgroup DIR]...
- *                     [--cgset FILE VALUE]... [--device-cgroup DIR] [--env K=V]... [--batch ID1,ID2,...]
- *                     -- CMD [ARGS...]
+ *                     [--cgset FILE VALUE]... [--device-cgroup DIR] [--userns BASE SHIFTED] [--env K=V]...
+ *                     [--batch ID1,ID2,...] -- CMD [ARGS...]
  *     --device-cgroup: one of the --cgroup dirs; only the devices in devices.c may be opened or created there.
+ *     --userns: container uids 0..65535 are host uids BASE..; the top SHIFTED layers are stored in host uids.
  *     --batch starts one container per id, each under its own supervisor; "{}" in the per-container paths
  *     (--upper --work --rootfs --log --status, port sockets, cgroup dirs and files) and --hostname becomes the id.
  *   tau-ns-helper exec --pid PID [--cgroup DIR]... [--env K=V]... [--cwd D] -- CMD [ARGS...]
@@ -66,6 +67,9 @@ static void parse(struct config *cfg, int argc, char **argv) {
     } else if (strcmp(a, "--cgroup") == 0) {
       if (cfg->ncgroups >= 16) usage("too many cgroups");
       cfg->cgroup_dirs[cfg->ncgroups++] = need(argc, argv, ++i);
+    } else if (strcmp(a, "--userns") == 0) {
+      cfg->userns_base = atol(need(argc, argv, ++i));
+      cfg->shifted_lowers = atoi(need(argc, argv, ++i));
     } else if (strcmp(a, "--device-cgroup") == 0) {
       cfg->device_cgroup = need(argc, argv, ++i);
     } else if (strcmp(a, "--cgset") == 0) {

@@ -59,18 +59,59 @@ static int make_target(const char *root, const char *target, int is_dir, char *e
   return 0;
 }
 
-static int bind_user_mounts(const struct config *cfg, char *err, size_t errlen) {
+static int bind_user_mounts(const struct config *cfg, const char *root, char *err, size_t errlen) {
   for (int i = 0; i < cfg->nmounts; i++) {
     const struct bind_mount *m = &cfg->mounts[i];
-    struct stat st;
-    if (stat(m->source, &st) < 0) FAIL("mount source %s: %s", m->source, strerror(errno));
-    if (make_target(cfg->rootfs, m->target, S_ISDIR(st.st_mode), err, errlen) < 0) return -1;
     char dst[PATH_MAX];
-    snprintf(dst, sizeof dst, "%s/%s", cfg->rootfs, m->target);
+    snprintf(dst, sizeof dst, "%s/%s", root, m->target);
+    struct stat st;
+    if (cfg->userns_base > 0) {
+      /* Made (idmapped, read-only when asked) by the supervisor: see userns.c. */
+      int fd = userns_receive_mount(cfg, err, errlen);
+      if (fd < 0) return -1;
+      int rc = fstat(fd, &st) < 0 ? -1 : make_target(root, m->target, S_ISDIR(st.st_mode), err, errlen);
+      if (rc == 0 && move_mount(fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        rc = snprintf(err, errlen, "bind %s: %s", m->source, strerror(errno));
+      close(fd);
+      if (rc != 0) return -1;
+      continue;
+    }
+    if (stat(m->source, &st) < 0) FAIL("mount source %s: %s", m->source, strerror(errno));
+    if (make_target(root, m->target, S_ISDIR(st.st_mode), err, errlen) < 0) return -1;
     if (mount(m->source, dst, NULL, MS_BIND | MS_REC, NULL) < 0) FAIL("bind %s: %s", m->source, strerror(errno));
     if (m->readonly &&
         mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
       FAIL("read-only remount of %s: %s", m->target, strerror(errno));
+  }
+  return 0;
+}
+
+/*
+ * Without a user namespace the overlay is mounted here; with one, the supervisor made it (userns.c), and the
+ * rootfs becomes the working directory before this process gives up its host uid: the path to it may pass
+ * directories only the host's root may enter.
+ */
+static int mount_overlay(const struct config *cfg, char *err, size_t errlen) {
+  if (cfg->userns_base > 0) {
+    if (userns_receive_rootfs(cfg, err, errlen) < 0) return -1;
+    if (chdir(cfg->rootfs) < 0) FAIL("chdir rootfs: %s", strerror(errno));
+    return userns_become_root(err, errlen);
+  }
+  char opts[PATH_MAX * 2];
+  int n = snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", cfg->lowerdirs, cfg->upperdir,
+                   cfg->workdir);
+  if (n >= (int)sizeof opts - 16) FAIL("too many image layers for one overlay mount");
+  /*
+   * "volatile": the upper dir is scratch space that dies with the container, so overlay need not sync the host
+   * filesystem when the container's mount namespace goes away (that sync was a large part of start-to-exit).
+   * Kernels before 5.10 do not know the option: fall back to a plain mount.
+   */
+  size_t plain = (size_t)n;
+  snprintf(opts + plain, sizeof opts - plain, ",volatile");
+  if (mount("overlay", cfg->rootfs, "overlay", 0, opts) < 0) {
+    opts[plain] = 0;
+    if (errno != EINVAL || mount("overlay", cfg->rootfs, "overlay", 0, opts) < 0)
+      FAIL("mount overlay rootfs: %s", strerror(errno));
   }
   return 0;
 }
@@ -116,38 +157,25 @@ static int hide_kernel_interfaces(const char *root, char *err, size_t errlen) {
 }
 
 int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
-  char path[PATH_MAX], opts[PATH_MAX * 2];
+  char path[PATH_MAX];
   /* Private propagation first, so none of the mounts below reach the host's namespace. */
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) FAIL("make / private: %s", strerror(errno));
-  int n = snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", cfg->lowerdirs, cfg->upperdir,
-                   cfg->workdir);
-  if (n >= (int)sizeof opts - 16) FAIL("too many image layers for one overlay mount");
-  /*
-   * "volatile": the upper dir is scratch space that dies with the container, so overlay need not sync the host
-   * filesystem when the container's mount namespace goes away (that sync was a large part of start-to-exit).
-   * Kernels before 5.10 do not know the option: fall back to a plain mount.
-   */
-  size_t plain = (size_t)n;
-  snprintf(opts + plain, sizeof opts - plain, ",volatile");
-  if (mount("overlay", cfg->rootfs, "overlay", 0, opts) < 0) {
-    opts[plain] = 0;
-    if (errno != EINVAL || mount("overlay", cfg->rootfs, "overlay", 0, opts) < 0)
-      FAIL("mount overlay rootfs: %s", strerror(errno));
-  }
-  if (bind_user_mounts(cfg, err, errlen) < 0) return -1;
-  if (make_target(cfg->rootfs, "/dev", 1, err, errlen) < 0) return -1;
-  if (make_dev(cfg->rootfs, err, errlen) < 0) return -1;
-  if (make_target(cfg->rootfs, "/proc", 1, err, errlen) < 0) return -1;
-  snprintf(path, sizeof path, "%s/proc", cfg->rootfs);
+  if (mount_overlay(cfg, err, errlen) < 0) return -1;
+  const char *root = cfg->userns_base > 0 ? "." : cfg->rootfs;
+  if (bind_user_mounts(cfg, root, err, errlen) < 0) return -1;
+  if (make_target(root, "/dev", 1, err, errlen) < 0) return -1;
+  if (make_dev(root, cfg->userns_base > 0, err, errlen) < 0) return -1;
+  if (make_target(root, "/proc", 1, err, errlen) < 0) return -1;
+  snprintf(path, sizeof path, "%s/proc", root);
   if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) FAIL("mount /proc: %s", strerror(errno));
-  if (make_target(cfg->rootfs, "/sys", 1, err, errlen) < 0) return -1;
-  snprintf(path, sizeof path, "%s/sys", cfg->rootfs);
+  if (make_target(root, "/sys", 1, err, errlen) < 0) return -1;
+  snprintf(path, sizeof path, "%s/sys", root);
   if (mount("sysfs", path, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
     FAIL("mount /sys read-only: %s", strerror(errno));
-  if (hide_kernel_interfaces(cfg->rootfs, err, errlen) < 0) return -1;
-  if (make_target(cfg->rootfs, "/tmp", 1, err, errlen) < 0) return -1;
+  if (hide_kernel_interfaces(root, err, errlen) < 0) return -1;
+  if (make_target(root, "/tmp", 1, err, errlen) < 0) return -1;
   /* pivot_root(".", ".") stacks the old root under the new one; detaching "." then drops the host tree. */
-  if (chdir(cfg->rootfs) < 0) FAIL("chdir rootfs: %s", strerror(errno));
+  if (chdir(root) < 0) FAIL("chdir rootfs: %s", strerror(errno));
   if (syscall(SYS_pivot_root, ".", ".") < 0) FAIL("pivot_root: %s", strerror(errno));
   if (umount2(".", MNT_DETACH) < 0) FAIL("detach old root: %s", strerror(errno));
   if (chdir("/") < 0) FAIL("chdir /: %s", strerror(errno));
