@@ -31,50 +31,75 @@ static const struct device devices[] = {
 };
 enum { NDEVICES = sizeof devices / sizeof devices[0] };
 
-int make_dev(const char *root, int bind_host, char *err, size_t errlen) {
-  char dev[PATH_MAX], path[PATH_MAX];
-  snprintf(dev, sizeof dev, "%s/dev", root);
-  mkdir(dev, 0755);
-  if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") < 0)
-    FAIL("mount /dev: %s", strerror(errno));
-  mode_t old = umask(0);
+/* The nodes, /dev/shm and the usual links, in the /dev tmpfs open as `dir`; owned by `owner` (container root). */
+static int fill_dev(int dir, uid_t owner, char *err, size_t errlen) {
   for (int i = 0; i < NDEVICES; i++) {
     if (!devices[i].name) continue;
-    snprintf(path, sizeof path, "%s/%s", dev, devices[i].name);
-    if (bind_host) {
-      /* In a user namespace a node made here would not open (its tmpfs is nodev): the host's own is bound. */
-      char host[64];
-      snprintf(host, sizeof host, "/dev/%s", devices[i].name);
-      int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
-      if (fd >= 0) close(fd);
-      if (mount(host, path, NULL, MS_BIND, NULL) < 0) {
-        umask(old);
-        FAIL("bind /dev/%s: %s", devices[i].name, strerror(errno));
-      }
-      continue;
-    }
-    if (mknod(path, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0) {
-      umask(old);
+    if (mknodat(dir, devices[i].name, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0 ||
+        fchmodat(dir, devices[i].name, 0666, 0) < 0 || fchownat(dir, devices[i].name, owner, owner, 0) < 0)
       FAIL("mknod /dev/%s: %s", devices[i].name, strerror(errno));
-    }
-  }
-  umask(old);
-  snprintf(path, sizeof path, "%s/pts", dev);
-  mkdir(path, 0755);
-  /* A private devpts instance; optional, so a kernel without it still runs containers. */
-  if (mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") == 0) {
-    snprintf(path, sizeof path, "%s/ptmx", dev);
-    if (symlink("pts/ptmx", path) < 0) { /* optional */ }
   }
   /* /dev is a size-limited tmpfs already, so /dev/shm is a directory in it: one mount less to set up and tear down. */
-  snprintf(path, sizeof path, "%s/shm", dev);
-  if (mkdir(path, 0755) == 0) chmod(path, 01777);
+  if (mkdirat(dir, "pts", 0755) < 0 || mkdirat(dir, "shm", 01777) < 0 || fchmodat(dir, "shm", 01777, 0) < 0 ||
+      fchownat(dir, "pts", owner, owner, 0) < 0 || fchownat(dir, "shm", owner, owner, 0) < 0)
+    FAIL("make /dev: %s", strerror(errno));
   static const char *links[][2] = {
-      {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+      {"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+      {"/proc/self/fd/2", "stderr"},
   };
-  for (size_t i = 0; i < 4; i++) {
-    snprintf(path, sizeof path, "%s/%s", dev, links[i][1]);
-    if (symlink(links[i][0], path) < 0) { /* optional */ }
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+    if (symlinkat(links[i][0], dir, links[i][1]) < 0 || fchownat(dir, links[i][1], owner, owner, AT_SYMLINK_NOFOLLOW) < 0)
+      FAIL("make /dev/%s: %s", links[i][1], strerror(errno));
+  }
+  return 0;
+}
+
+/*
+ * For a container with a user namespace, made by the supervisor: nodes in a tmpfs mounted inside a user
+ * namespace do not open (the kernel makes such a tmpfs nodev), so /dev is a detached tmpfs from the host's side,
+ * moved into place by the container (userns.c). One mount, instead of binding each node from the host's /dev.
+ */
+int make_dev_mount(uid_t owner, char *err, size_t errlen) {
+  int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+  if (fs < 0) FAIL("mount /dev: %s", strerror(errno));
+  char id[16];
+  snprintf(id, sizeof id, "%u", owner);
+  int rc = fsconfig(fs, FSCONFIG_SET_STRING, "mode", "755", 0) | fsconfig(fs, FSCONFIG_SET_STRING, "size", "65536k", 0) |
+           fsconfig(fs, FSCONFIG_SET_STRING, "uid", id, 0) | fsconfig(fs, FSCONFIG_SET_STRING, "gid", id, 0) |
+           fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+  int mnt = rc < 0 ? -1 : fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_STRICTATIME);
+  int e = errno;
+  close(fs);
+  if (mnt < 0) FAIL("mount /dev: %s", strerror(e));
+  if (fill_dev(mnt, owner, err, errlen) < 0) {
+    close(mnt);
+    return -1;
+  }
+  return mnt;
+}
+
+/* `root`/dev: a tmpfs with the nodes (or, `dev_mount` >= 0, the one the supervisor made), and a private devpts. */
+int make_dev(const char *root, int dev_mount, char *err, size_t errlen) {
+  char dev[PATH_MAX], path[PATH_MAX];
+  snprintf(dev, sizeof dev, "%s/dev", root);
+  if (dev_mount >= 0) {
+    int rc = move_mount(dev_mount, "", AT_FDCWD, dev, MOVE_MOUNT_F_EMPTY_PATH);
+    int e = errno;
+    close(dev_mount);
+    if (rc < 0) FAIL("mount /dev: %s", strerror(e));
+  } else {
+    if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") < 0)
+      FAIL("mount /dev: %s", strerror(errno));
+    int dir = open(dev, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) FAIL("open /dev: %s", strerror(errno));
+    int rc = fill_dev(dir, 0, err, errlen);
+    close(dir);
+    if (rc < 0) return -1;
+  }
+  /* A private devpts instance; optional, so a kernel without it still runs containers. */
+  snprintf(path, sizeof path, "%s/pts", dev);
+  if (mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0) {
+    /* no /dev/pts: /dev/ptmx dangles, as /dev/ptmx does on a kernel without devpts */
   }
   return 0;
 }

@@ -6,6 +6,7 @@
 #define TAU_NS_HELPER_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #define MAX_ITEMS 64
 #define MAX_ENV 512
@@ -70,7 +71,8 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen);
 int loopback_up(char *err, size_t errlen);
 
 /* devices.c: the one list of devices a container may use */
-int make_dev(const char *root, int bind_host, char *err, size_t errlen);
+int make_dev(const char *root, int dev_mount, char *err, size_t errlen);
+int make_dev_mount(uid_t owner, char *err, size_t errlen);
 int devices_restrict(const char *dir, char *err, size_t errlen);
 
 /* userns.c: mounts made by the supervisor (root on the host) and moved into the container's user namespace */

@@ -164,7 +164,9 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
   const char *root = cfg->userns_base > 0 ? "." : cfg->rootfs;
   if (bind_user_mounts(cfg, root, err, errlen) < 0) return -1;
   if (make_target(root, "/dev", 1, err, errlen) < 0) return -1;
-  if (make_dev(root, cfg->userns_base > 0, err, errlen) < 0) return -1;
+  int dev_mount = cfg->userns_base > 0 ? userns_receive_mount(cfg, err, errlen) : -1;
+  if (cfg->userns_base > 0 && dev_mount < 0) return -1;
+  if (make_dev(root, dev_mount, err, errlen) < 0) return -1;
   if (make_target(root, "/proc", 1, err, errlen) < 0) return -1;
   snprintf(path, sizeof path, "%s/proc", root);
   if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) FAIL("mount /proc: %s", strerror(errno));

@@ -115,7 +115,7 @@ static int overlay_fd(const struct config *cfg, const struct mount_attr *idmap, 
   return rc == 0 ? mnt : -1;
 }
 
-/* Supervisor, after clone and before the container goes on: maps, then the rootfs and each --mount, in order. */
+/* Supervisor, after clone and before the container goes on: maps, then the rootfs, each --mount and /dev. */
 int userns_send_mounts(const struct config *cfg, pid_t init, char *err, size_t errlen) {
   if (write_map(init, "uid_map", cfg->userns_base, err, errlen) < 0) return -1;
   if (write_map(init, "gid_map", cfg->userns_base, err, errlen) < 0) return -1;
@@ -146,6 +146,11 @@ int userns_send_mounts(const struct config *cfg, pid_t init, char *err, size_t e
       rc = send_fd(cfg->mount_sock[0], fd, err, errlen);
     }
     close(fd);
+  }
+  if (rc == 0) {
+    int dev = make_dev_mount((uid_t)cfg->userns_base, err, errlen);
+    rc = dev < 0 ? -1 : send_fd(cfg->mount_sock[0], dev, err, errlen);
+    if (dev >= 0) close(dev);
   }
   close(userns);
   return rc == 0 ? 0 : -1;
