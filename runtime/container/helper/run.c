@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,7 +56,16 @@ static int child_main(void *arg) {
     goto fail;
   }
   if (setup_rootfs(a->cfg, err, sizeof err) < 0) goto fail;
-  if (a->cfg->userns_base > 0) close(a->cfg->mount_sock[1]);
+  if (a->cfg->userns_base > 0) {
+    close(a->cfg->mount_sock[1]);
+    /*
+     * Becoming the namespace's root changed this process's uids, which clears its parent-death signal: arm it
+     * again, then check that the supervisor did not die in between (its end of the ready pipe would be closed).
+     */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    struct pollfd supervisor = {.fd = a->ready_fd, .events = 0};
+    if (poll(&supervisor, 1, 0) > 0 && (supervisor.revents & POLLERR)) _exit(125);
+  }
   if (loopback_up(err, sizeof err) < 0) goto fail;
   container_init(a->cfg, a->ready_fd);
 fail:
