@@ -14,7 +14,10 @@ export interface Limits {
 export interface CgroupPlan {
   dirs: string[];
   settings: [file: string, value: string][];
-  /** one of `dirs`: the helper allows only the container's own devices there (v1 devices, or v2 + a BPF program) */
+  /**
+   * Where the helper allows only the container's devices (helper/devices.c): on v1 one devices cgroup shared by
+   * every container (not in `dirs`: never removed), else the container's own v2 cgroup with a BPF program.
+   */
   devices: string;
 }
 
@@ -66,9 +69,9 @@ export function deviceCgroupProblem(layout: CgroupLayout): string | null {
 }
 
 /** v1 has no "no internal processes" rule, so nest under our own cgroup: limits stay inside tau's own budget. */
-function v1Dir(layout: CgroupLayout, ctrl: string, id: string): string {
+function v1Dir(layout: CgroupLayout, ctrl: string, name: string): string {
   const own = layout.self[ctrl] ?? "/";
-  return `${layout.v1[ctrl]}${own === "/" ? "" : own}/tau-${id}`;
+  return `${layout.v1[ctrl]}${own === "/" ? "" : own}/tau-${name}`;
 }
 
 /** Pure: the directories to create and the files to write for `limits`. */
@@ -88,10 +91,7 @@ export function planCgroups(id: string, limits: Limits, layout: CgroupLayout): C
       v2Needed = true;
     }
   }
-  if (layout.v1[DEVICES]) {
-    plan.devices = v1Dir(layout, DEVICES, id);
-    plan.dirs.push(plan.devices);
-  }
+  if (layout.v1[DEVICES]) plan.devices = v1Dir(layout, DEVICES, "devices");
   // Without a v1 devices controller the allow-list is a BPF program on the v2 cgroup, which then always exists.
   if ((v2Needed || !plan.devices) && layout.v2) {
     const dir = `${layout.v2.mount}/tau/${id}`;

@@ -19,9 +19,8 @@ Deno.test("cgroups: hybrid host uses v1 controllers nested under our own cgroup"
     "/sys/fs/cgroup/memory/svc/a/tau-abc",
     "/sys/fs/cgroup/pids/tau-abc",
     "/sys/fs/cgroup/cpu/tau-abc",
-    "/sys/fs/cgroup/devices/tau-abc",
   ]);
-  assertEquals(plan.devices, "/sys/fs/cgroup/devices/tau-abc", "the v1 devices controller holds the allow-list");
+  assertEquals(plan.devices, "/sys/fs/cgroup/devices/tau-devices", "one v1 devices cgroup for every container");
   assertEquals(plan.settings, [
     ["/sys/fs/cgroup/memory/svc/a/tau-abc/memory.limit_in_bytes", "67108864"],
     ["/sys/fs/cgroup/pids/tau-abc/pids.max", "64"],
@@ -49,7 +48,7 @@ Deno.test("cgroups: pure v2 host uses one directory under <mount>/tau", () => {
 
 Deno.test("cgroups: no limits still creates cgroups (exec joins them, clean-up finds stragglers)", () => {
   const layout: CgroupLayout = { v1: { pids: "/p", devices: "/d" }, self: {} };
-  assertEquals(planCgroups("x", {}, layout), { dirs: ["/p/tau-x", "/d/tau-x"], settings: [], devices: "/d/tau-x" });
+  assertEquals(planCgroups("x", {}, layout), { dirs: ["/p/tau-x"], settings: [], devices: "/d/tau-devices" });
 });
 
 Deno.test("cgroups: hybrid host without the v1 devices controller puts a v2 cgroup in for the device program", () => {

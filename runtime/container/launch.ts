@@ -88,6 +88,7 @@ export async function launchContainers(
   const recs = new Map<string, ContainerRecord>();
   for (const id of ids) {
     const dir = runDir(rt.dataDir, id);
+    const own = planCgroups(id, spec.limits, layout);
     const rec: ContainerRecord = {
       id,
       name: nameOf(id),
@@ -103,7 +104,8 @@ export async function launchContainers(
       createdAt,
       status: "running",
       ports: spec.ports.map((p) => ({ container: p.container, host: p.host, socket: `${dir}/p${p.container}.sock` })),
-      cgroups: planCgroups(id, spec.limits, layout).dirs,
+      cgroups: own.dirs,
+      deviceCgroup: own.devices,
       ...(opts.labels ? { labels: opts.labels } : {}),
     };
     recs.set(id, rec);

@@ -39,6 +39,8 @@ export interface ContainerRecord {
   netns?: string;
   ports: PublishedPort[];
   cgroups: string[];
+  /** where only the container's devices may be opened (cgroups.ts); on v1 shared by all, so not in `cgroups` */
+  deviceCgroup?: string;
   /** Who started it and why: a node marks its deployed containers here (`tau.key`), the CLI leaves it empty. */
   labels?: Record<string, string>;
   exitCode?: number;

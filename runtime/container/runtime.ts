@@ -242,6 +242,7 @@ export class ContainerRuntime {
     }
     const args = ["exec", "--pid", String(rec.initPid)];
     for (const d of rec.cgroups) args.push("--cgroup", d);
+    if (rec.deviceCgroup) args.push("--device-cgroup", rec.deviceCgroup);
     for (const e of rec.env) args.push("--env", e);
     if (rec.workdir) args.push("--cwd", rec.workdir);
     args.push("--", ...command);

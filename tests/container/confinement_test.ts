@@ -126,10 +126,22 @@ Deno.test(e2e("container: mknod of a block or character device fails; /dev has o
 Deno.test(e2e("container: its device cgroup refuses other devices even to a process with CAP_MKNOD", async (h) => {
   const [c] = await h.rt.run(sleepy);
   const rec = await h.rt.getContainer(c.id);
-  let dir = "";
-  for (const d of rec.cgroups) if (await exists(`${d}/devices.list`)) dir = d;
-  dir ||= rec.cgroups.find((d) => d.includes("/tau/")) ?? "";
-  assert(dir, `no device cgroup among ${rec.cgroups.join(", ")}`);
+  const dir = rec.deviceCgroup!;
+  assert(dir, "the record names the container's device cgroup");
+  const ours = await Deno.readTextFile(`/proc/${rec.initPid}/cgroup`);
+  assert(ours.includes(dir.includes("/tau/") ? dir.split("/tau/")[1] : dir.split("/").pop()!), "init is in it");
+  if (await exists(`${dir}/devices.list`)) {
+    assertEquals((await Deno.readTextFile(`${dir}/devices.list`)).trim().split("\n"), [
+      "c 1:3 rwm",
+      "c 1:5 rwm",
+      "c 1:7 rwm",
+      "c 1:8 rwm",
+      "c 1:9 rwm",
+      "c 5:0 rwm",
+      "c 5:2 rwm",
+      "c 136:* rwm",
+    ], "v1: everything denied but the container's devices");
+  }
   // A kmsg node made outside the cgroup opens there (host root), and not from inside the container's cgroup.
   const node = `${h.tmp}/kmsg-${c.id}`;
   try {

@@ -51,7 +51,7 @@ struct config {
   long userns_base;  /* >0: a user namespace maps container uids 0..65535 to host uids base..base+65535 */
   int shifted_lowers; /* userns: this many top layers are stored in host uids already (clone snapshots) */
   int mount_sock[2];  /* userns: the supervisor sends the container its mounts (made with host privileges) */
-  const char *device_cgroup; /* one of cgroup_dirs: v1 devices, or v2 (gets a BPF device program) */
+  const char *device_cgroup; /* v1: the devices cgroup all containers share; v2: one of cgroup_dirs */
   struct cgroup_setting cgroup_settings[MAX_ITEMS];
   int nsettings;
   char *env[MAX_ENV + 1];
@@ -73,7 +73,7 @@ int loopback_up(char *err, size_t errlen);
 /* devices.c: the one list of devices a container may use */
 int make_dev(const char *root, int dev_mount, char *err, size_t errlen);
 int make_dev_mount(uid_t owner, char *err, size_t errlen);
-int devices_restrict(const char *dir, char *err, size_t errlen);
+int devices_restrict(const char *dir, int v1, char *err, size_t errlen);
 
 /* userns.c: mounts made by the supervisor (root on the host) and moved into the container's user namespace */
 int userns_send_mounts(const struct config *cfg, pid_t init, char *err, size_t errlen);

@@ -4,11 +4,12 @@
  *                     [--mount SRC DST ro|rw]... [--port CPORT HOSTPORT SOCKET]... [--cgroup DIR]...
  *                     [--cgset FILE VALUE]... [--device-cgroup DIR] [--userns BASE SHIFTED] [--env K=V]...
  *                     [--batch ID1,ID2,...] -- CMD [ARGS...]
- *     --device-cgroup: one of the --cgroup dirs; only the devices in devices.c may be opened or created there.
+ *     --device-cgroup: only the devices in devices.c may be opened or created there: a v1 devices cgroup shared by
+ *     all containers (made and filled if needed, joined, never removed), or one of the --cgroup dirs on v2.
  *     --userns: container uids 0..65535 are host uids BASE..; the top SHIFTED layers are stored in host uids.
  *     --batch starts one container per id, each under its own supervisor; "{}" in the per-container paths
  *     (--upper --work --rootfs --log --status, port sockets, cgroup dirs and files) and --hostname becomes the id.
- *   tau-ns-helper exec --pid PID [--cgroup DIR]... [--env K=V]... [--cwd D] -- CMD [ARGS...]
+ *   tau-ns-helper exec --pid PID [--cgroup DIR]... [--device-cgroup DIR] [--env K=V]... [--cwd D] -- CMD [ARGS...]
  *   tau-ns-helper whiteout PATH...   (overlay whiteout: a 0/0 character device, for image layers)
  *   tau-ns-helper opaque DIR...      (overlay opaque directory marker, for image layers)
  */
