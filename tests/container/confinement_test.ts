@@ -231,6 +231,14 @@ Deno.test(e2e("container: its root is an unprivileged host uid (user namespace)"
   // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE SYS_CHROOT SETFCAP; no MKNOD,
   // NET_RAW, AUDIT_WRITE, SYS_ADMIN.
   assertEquals(bnd.toString(16), "800405fb", "the kept capabilities");
+  // A Statefile mount on a filesystem that cannot be idmapped (procfs here) is refused with the reason and a way out.
+  const bad = parseStatefile(
+    `container: busybox\ncommand: ["sleep", "600"]\nmounts: [{source: /proc/driver, target: /x}]\n`,
+  );
+  const err = await h.rt.run(bad).then(() => null, (e: Error & { hint?: string }) => e);
+  assertStringIncludes(err?.message, "mount source /proc/driver: its filesystem cannot be mapped into the container's");
+  assertStringIncludes(err?.hint, "TAU_CONTAINER_USERNS=off");
+  assertEquals((await h.rt.listContainers()).map((r) => r.id), [c.id], "the failed start left nothing behind");
   await assertAlive(h, c.id);
 }));
 
