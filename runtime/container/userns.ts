@@ -4,7 +4,7 @@
  * containers share this one range: they never share writable files or a pid, network or IPC namespace, so the
  * same host uid gives one nothing over another, and a fixed range needs no allocator between concurrent starts.
  * 0x70000000 lies above the ranges systemd hands out for containers (up to 0x6FFFFFFF) and below 2^31.
- * Measured at start: +0.5 ms per container (docs/containers.md).
+ * Measured: +0.25 ms of CPU per start, +25 ms for 100 started at once (docs/containers.md).
  */
 export const USERNS_BASE = 0x70000000;
 
