@@ -1,7 +1,7 @@
 /*
  * The devices a container may use: one table, from which come the nodes made in its /dev, the v1 device cgroup's
  * allow-list and the v2 BPF device program. The cgroup rule holds even for a process that somehow has CAP_MKNOD
- * (which containers never keep): it can create a node of any other device, but not open it.
+ * (which containers never keep): it can neither make nor open a node of any other device.
  */
 #define _GNU_SOURCE
 #include <errno.h>
