@@ -6,6 +6,7 @@ import { git } from "../runtime/git/git.ts";
 import type { Job } from "../services/patrick/jobs.ts";
 import type { DeploymentRef } from "../services/tns/records.ts";
 import { checkProjectName } from "../services/auth/projects.ts";
+import { checkUpstreamUrl } from "../runtime/git/upstream.ts";
 import { api, cloudUrl, currentProject, request } from "./client.ts";
 
 interface ProjectView {
@@ -27,6 +28,8 @@ export async function newProject(
 ): Promise<{ project: ProjectView; dir: string }> {
   const log = opts.log ?? (() => {});
   checkProjectName(name); // the cloud checks too; checking here first spares a round trip and a half-made folder
+  if (opts.configUpstream) checkUpstreamUrl(opts.configUpstream, "--config-upstream");
+  if (opts.codeUpstream) checkUpstreamUrl(opts.codeUpstream, "--code-upstream");
   const dir = join(opts.dir ?? ".", name);
   try {
     await Deno.stat(dir);

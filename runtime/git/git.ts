@@ -11,12 +11,13 @@ export interface GitResult {
 
 export async function git(
   args: string[],
-  opts: { cwd?: string; env?: Record<string, string>; stdin?: Uint8Array } = {},
+  opts: { cwd?: string; env?: Record<string, string>; clearEnv?: boolean; stdin?: Uint8Array } = {},
 ): Promise<GitResult> {
   const cmd = new Deno.Command("git", {
     args,
     cwd: opts.cwd,
     env: { GIT_TERMINAL_PROMPT: "0", ...opts.env },
+    clearEnv: opts.clearEnv,
     stdin: opts.stdin ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",

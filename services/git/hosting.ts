@@ -7,7 +7,8 @@ import { Hono } from "hono";
 import { join } from "node:path";
 import { TauError } from "../../runtime/errors.ts";
 import { NAME_RE } from "../../runtime/schema/fields.ts";
-import { commitFiles, git, initBareRepo, listHeads } from "../../runtime/git/git.ts";
+import { commitFiles, initBareRepo, listHeads } from "../../runtime/git/git.ts";
+import { fetchUpstreamBranches } from "../../runtime/git/upstream.ts";
 
 export interface PushEvent {
   project: string;
@@ -56,13 +57,18 @@ export class GitHosting {
     await this.fetchUpstream(project, repo, upstream);
   }
 
+  /** Remove a project's repos (a project whose creation failed half way must leave nothing behind). */
+  async removeProjectRepos(project: string): Promise<void> {
+    this.repoPath(project, "config"); // validates the name
+    await Deno.remove(join(this.root, project), { recursive: true }).catch(() => {});
+  }
+
   /** Bring a mirrored repo's branches up to date with its upstream (forced: the upstream is the source of truth). */
   async fetchUpstream(project: string, repo: string, upstream: string): Promise<void> {
     try {
-      await git(["fetch", "--quiet", "--prune", upstream, "+refs/heads/*:refs/heads/*"], {
-        cwd: this.repoPath(project, repo),
-      });
+      await fetchUpstreamBranches(this.repoPath(project, repo), upstream);
     } catch (err) {
+      if (err instanceof TauError && err.status === 400) throw err; // refused before git ran: say why
       throw new TauError(`cannot fetch ${upstream} for ${project}/${repo}`, {
         status: 502,
         hint: "check that the upstream URL is right and reachable from this node",
