@@ -94,12 +94,17 @@ function upstreamEnv(url: string): Record<string, string> {
     GIT_CONFIG_GLOBAL: "/dev/null",
     GIT_TERMINAL_PROMPT: "0",
     GIT_ALLOW_PROTOCOL: plainHttp ? "https:http" : "https",
-    // Command-line-level config (above any repo config): a plain-http upstream never follows a redirect elsewhere.
-    GIT_CONFIG_COUNT: "2",
+    // Command-line-level config (above any repo config): a plain-http upstream never follows a redirect elsewhere,
+    // and an upstream that stops sending (under 1 KB/s for 30 s) fails the fetch instead of holding the API request.
+    GIT_CONFIG_COUNT: "4",
     GIT_CONFIG_KEY_0: "http.followRedirects",
     GIT_CONFIG_VALUE_0: plainHttp ? "false" : "initial",
     GIT_CONFIG_KEY_1: "fetch.recurseSubmodules",
     GIT_CONFIG_VALUE_1: "false",
+    GIT_CONFIG_KEY_2: "http.lowSpeedLimit",
+    GIT_CONFIG_VALUE_2: "1000",
+    GIT_CONFIG_KEY_3: "http.lowSpeedTime",
+    GIT_CONFIG_VALUE_3: "30",
   };
   // An operator's outbound proxy still applies.
   for (const name of ["https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"]) {
