@@ -92,7 +92,15 @@ export function registerProjectCommands(program: Command, newCommand: Command): 
       for (const j of jobs) {
         const took = j.finishedAt && j.startedAt ? `${Date.parse(j.finishedAt) - Date.parse(j.startedAt)} ms` : "";
         console.log(
-          [j.id, j.project, `${j.repo}@${j.commit.slice(0, 8)}`, j.branch, j.status.padEnd(7), took, j.error ?? ""]
+          [
+            j.id,
+            j.project,
+            `${j.repo}@${j.commit.slice(0, 8)}`,
+            j.branch,
+            j.status.padEnd(7),
+            took,
+            j.error ?? (j.supersededBy ? `built by ${j.supersededBy}` : ""),
+          ]
             .join("  ").trimEnd(),
         );
       }

@@ -207,6 +207,9 @@ export class Patrick {
         const bytes = await this.#store.cat(job.logCid);
         return new Response(bytes).body!;
       }
+      if (job.status === "superseded") {
+        return new Response(`build ${id} was superseded by build ${job.supersededBy}, which built its commit\n`).body!;
+      }
       return new Response(`build ${id} is ${job.status}: no log yet\n`).body!;
     }
     let listener: (line: string | null) => void;
