@@ -161,7 +161,10 @@ export class GitHosting {
       const isPush = pathInfo.endsWith("/git-receive-pack") && c.req.method === "POST";
       const query = url.search.slice(1);
       if (!isPush) return await this.#serve(c.req.raw, pathInfo, query, false);
-      return await this.#withPushLock(`${project}/${repo}`, () => this.#push(c.req.raw, project, repo, pathInfo, query));
+      return await this.#withPushLock(
+        `${project}/${repo}`,
+        () => this.#push(c.req.raw, project, repo, pathInfo, query),
+      );
     });
     return app;
   }

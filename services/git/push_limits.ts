@@ -49,8 +49,6 @@ export async function writeHooks(dir: string): Promise<string> {
  */
 export function backendEnv(opts: { hooksDir: string; maxPushBytes: number }): Record<string, string> {
   return {
-    GIT_CONFIG_NOSYSTEM: "1",
-    GIT_CONFIG_GLOBAL: "/dev/null",
     GIT_CONFIG_COUNT: "2",
     GIT_CONFIG_KEY_0: "core.hooksPath",
     GIT_CONFIG_VALUE_0: opts.hooksDir,
