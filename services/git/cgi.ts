@@ -38,7 +38,21 @@ export interface CgiResult {
   bodyHead: Uint8Array;
 }
 
+/**
+ * With setsid the backend leads its own process group, so stopping it stops the receive-pack, unpack-objects or
+ * pack-objects it runs as well: a signal to http-backend alone left them running, orphaned, still writing the repo.
+ */
+const SETSID = ["/usr/bin/setsid", "/bin/setsid"].find((path) => {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+});
+
 const HEAD_KEEP = 4096;
+/** How long a backend may take to wind down after its stdin closed at shutdown, before it gets SIGTERM. */
+const ABORT_GRACE_MS = 2000;
 /** After the limit, the rest of an upload is read and dropped for at most this much more (so the client reads the
  * refusal instead of a reset connection); beyond it the connection is cut. */
 const DRAIN_AFTER_LIMIT = 64 << 20;
@@ -60,8 +74,8 @@ export async function runCgi(r: CgiRequest): Promise<CgiResult> {
   const length = r.req.headers.get("content-length");
   if (length) env.CONTENT_LENGTH = length;
 
-  const child = new Deno.Command("git", {
-    args: ["http-backend"],
+  const child = new Deno.Command(SETSID ?? "git", {
+    args: SETSID ? ["git", "http-backend"] : ["http-backend"],
     env,
     stdin: "piped",
     stdout: "piped",
@@ -69,12 +83,20 @@ export async function runCgi(r: CgiRequest): Promise<CgiResult> {
   }).spawn();
   const stop = () => {
     try {
-      // SIGTERM, not SIGKILL: receive-pack and index-pack then remove their quarantine of half-received objects.
-      child.kill("SIGTERM");
+      if (SETSID) Deno.kill(-child.pid, "SIGTERM");
+      else child.kill("SIGTERM");
     } catch { /* already exited */ }
   };
-  r.signal.addEventListener("abort", stop, { once: true });
-  const exited = child.status.finally(() => r.signal.removeEventListener("abort", stop));
+  // On shutdown the feeder closes the backend's stdin (below): receive-pack then fails on the cut-short pack and
+  // removes its quarantine of half-received objects itself, in milliseconds. A signal would leave the quarantine
+  // behind (git 2.39 does not clean it up on SIGTERM), so it is only the fallback for a backend that does not exit.
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  const onAbort = () => (grace = setTimeout(stop, ABORT_GRACE_MS));
+  r.signal.addEventListener("abort", onAbort, { once: true });
+  const exited = child.status.finally(() => {
+    clearTimeout(grace);
+    r.signal.removeEventListener("abort", onAbort);
+  });
   const fed = r.req.body
     ? feedThroughSpool(r.req.body, child.stdin, r.spoolDir, r.maxBodyBytes, r.signal, exited)
     : child.stdin.close().catch(() => {}).then(() => ({ bytes: 0, overLimit: false, head: new Uint8Array(0) }));

@@ -125,7 +125,11 @@ export class GitHosting {
     }
     for (const project of projects.filter((p) => NAME_RE.test(p))) {
       for (const repo of ["config", "code"]) {
-        const marker = join(this.root, project, `${repo}.git`, PUSH_MARKER);
+        const dir = join(this.root, project, `${repo}.git`);
+        // A push killed mid-upload (kill -9, power loss) leaves receive-pack's quarantine of objects it never
+        // accepted; nothing else writes there, and no push runs yet.
+        await removeQuarantines(join(dir, "objects"));
+        const marker = join(dir, PUSH_MARKER);
         let before: Map<string, string>;
         try {
           before = new Map(Object.entries(JSON.parse(await Deno.readTextFile(marker))));
@@ -157,7 +161,9 @@ export class GitHosting {
       const url = new URL(c.req.url);
       // PATH_INFO starts at "/<project>/<repo>.git/". Searching for "/<project>/" alone found the mount point for a
       // project named git (/git/git/...); the full prefix cannot occur earlier, since project names have no dots.
-      const pathInfo = url.pathname.slice(url.pathname.indexOf(`/${project}/${repo}.git/`));
+      const at = url.pathname.indexOf(`/${project}/${repo}.git/`);
+      if (at < 0) return c.text(`not a git path: ${url.pathname.slice(0, 200)}\n`, 404); // e.g. percent-encoded names
+      const pathInfo = url.pathname.slice(at);
       const isPush = pathInfo.endsWith("/git-receive-pack") && c.req.method === "POST";
       const query = url.search.slice(1);
       if (!isPush) return await this.#serve(c.req.raw, pathInfo, query, false);
@@ -180,6 +186,8 @@ export class GitHosting {
     const marker = join(repoDir, PUSH_MARKER);
     await Deno.writeTextFile(marker, JSON.stringify(Object.fromEntries(before)));
     const res = await this.#serve(req, pathInfo, query, true);
+    // Stopped mid-upload at shutdown: git keeps the quarantine of a push it was signalled out of (git 2.39).
+    if (this.#stopping.signal.aborted) await removeQuarantines(join(repoDir, "objects"));
     if (Deno.env.get(TEST_HOLD_ENV)) {
       const after = await listHeads(repoDir);
       if ([...after].some(([branch, commit]) => before.get(branch) !== commit)) {
@@ -255,4 +263,14 @@ export class GitHosting {
     });
     return await run;
   }
+}
+
+async function removeQuarantines(objects: string): Promise<void> {
+  try {
+    for await (const e of Deno.readDir(objects)) {
+      if (e.isDirectory && e.name.startsWith("incoming-")) {
+        await Deno.remove(join(objects, e.name), { recursive: true }).catch(() => {});
+      }
+    }
+  } catch { /* no such repo */ }
 }
