@@ -1,28 +1,43 @@
 /** `tau dev` (the whole cloud on a laptop) and `tau serve` (a node on a server): the same node, other defaults. */
 import type { Command } from "commander";
 import type { TauNode } from "../services/node.ts";
+import { TauError } from "../runtime/errors.ts";
+import { parseSize } from "../runtime/schema/units.ts";
+
+const MAX_PUSH_HELP = "largest git push the node accepts (default 256MB)";
+
+function maxPushBytes(size: string | undefined): number | undefined {
+  if (size === undefined) return undefined;
+  try {
+    const bytes = parseSize(size);
+    if (bytes > 0) return bytes;
+  } catch { /* said below */ }
+  throw new TauError(`--max-push-size ${size} is not a size`, { hint: "for example --max-push-size 512MB" });
+}
 
 export function registerCloudCommands(program: Command): void {
   program.command("dev")
     .description("run a whole local cloud in this process (auth, tns, patrick, monkey, hoarder, gateway, git)")
     .option("--http <host:port>", "where to listen", "127.0.0.1:8080")
     .option("--data <dir>", "where everything is stored", ".tau/dev")
-    .action(async (opts: { http: string; data: string }) => {
-      await runNode(opts.http, opts.data, "local cloud");
+    .option("--max-push-size <size>", MAX_PUSH_HELP)
+    .action(async (opts: { http: string; data: string; maxPushSize?: string }) => {
+      await runNode(opts.http, opts.data, "local cloud", maxPushBytes(opts.maxPushSize));
     });
   program.command("serve")
     .description("run a tau node on this machine")
     .option("--http <host:port>", "where to listen", "0.0.0.0:8080")
     .option("--data <dir>", "where everything is stored", ".tau/node")
-    .action(async (opts: { http: string; data: string }) => {
-      await runNode(opts.http, opts.data, "node");
+    .option("--max-push-size <size>", MAX_PUSH_HELP)
+    .action(async (opts: { http: string; data: string; maxPushSize?: string }) => {
+      await runNode(opts.http, opts.data, "node", maxPushBytes(opts.maxPushSize));
     });
 }
 
-async function runNode(http: string, data: string, what: string): Promise<void> {
+async function runNode(http: string, data: string, what: string, maxPush?: number): Promise<void> {
   // Loaded here, not at the top: every other command starts faster without the node's dependency graph.
   const { startNode } = await import("../services/node.ts");
-  const node = await startNode({ dataDir: data, http, echoLogs: true });
+  const node = await startNode({ dataDir: data, http, echoLogs: true, maxPushBytes: maxPush });
   console.log(
     `tau ${what} ready: gateway ${node.url} (set the Host header to a project's domain), ` +
       `git ${node.url}/git/<project>/{config,code}.git, api ${node.url}/api, data ${node.dataDir}`,

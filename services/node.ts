@@ -31,6 +31,8 @@ export interface NodeOptions {
   /** Print build logs and function logs to this process's terminal. */
   echoLogs?: boolean;
   inlineBudgetMs?: number;
+  /** Largest git push accepted, in bytes (default: services/git/push_limits.ts DEFAULT_MAX_PUSH_BYTES). */
+  maxPushBytes?: number;
 }
 
 export interface TauNode {
@@ -75,7 +77,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   // git hosting reports pushes to patrick, which builds through monkey, which reads git: a cycle closed late.
   // deno-lint-ignore prefer-const
   let patrick!: Patrick;
-  const git = new GitHosting(dataDir, (e) => patrick.onPush(e).then(() => {}));
+  const git = new GitHosting(dataDir, (e) => patrick.onPush(e).then(() => {}), { maxPushBytes: opts.maxPushBytes });
   const auth = new Auth(kv, git);
   const builder = new ModuleBuilder();
   builder.warm();
@@ -124,6 +126,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const url = `http://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${addr.port}`;
   await containers.restore();
   await patrick.resume();
+  await git.recoverInterruptedPushes();
 
   return {
     url,
@@ -137,10 +140,12 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     gateway,
     containers,
     async close() {
+      git.close(); // a push in flight would hold the shutdown for as long as its upload lasts
       await server.shutdown();
       await containers.close();
       await runtime.close();
       builder.close();
+      monkey.close();
       await store.close();
       kv.close();
     },
