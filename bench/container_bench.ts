@@ -8,7 +8,8 @@ import { ContainerRuntime, containerSupportProblem } from "../runtime/container/
 import { importImage } from "../runtime/container/images/import.ts";
 import { cloneContainer } from "../runtime/container/clone.ts";
 import { parseStatefile } from "../runtime/container/statefile.ts";
-import { detectCgroupLayout } from "../runtime/container/cgroups.ts";
+import { detectCgroupLayout, planCgroups } from "../runtime/container/cgroups.ts";
+import { USERNS_BASE, usernsAvailable } from "../runtime/container/userns.ts";
 import type { ContainerRecord } from "../runtime/container/records.ts";
 
 const RUNS = 30;
@@ -39,8 +40,11 @@ async function trueStartToExit(rt: ContainerRuntime, tmp: string, layerDir: stri
   // Per-run overlay dirs go where tau puts every container's (<data>/run: a tmpfs when there is one).
   const work = `${rt.runRoot}/bench-true`;
   await Deno.mkdir(`${tmp}/bundle`, { recursive: true });
-  const cg = (await detectCgroupLayout()).v1;
-  const cgroupArgs = ["pids", "memory", "cpu"].filter((c) => cg[c]).map((c) => `--cgroup ${cg[c]}/tau-bench-$i`);
+  // The same cgroups, device cgroup and user namespace as launch.ts gives every container.
+  const layout = await detectCgroupLayout();
+  const plan = planCgroups("bench-$i", {}, layout);
+  const cgroupArgs = [...plan.dirs.map((d) => `--cgroup ${d}`), `--device-cgroup ${plan.devices}`];
+  if (usernsAvailable()) cgroupArgs.push(`--userns ${USERNS_BASE} 0`);
   const helperCmd = [
     rt.helper,
     "run --lower",

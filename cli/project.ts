@@ -6,6 +6,7 @@ import { git } from "../runtime/git/git.ts";
 import type { Job } from "../services/patrick/jobs.ts";
 import type { DeploymentRef } from "../services/tns/records.ts";
 import { checkProjectName } from "../services/auth/projects.ts";
+import { checkUpstreamUrl } from "../runtime/git/upstream.ts";
 import { api, cloudUrl, currentProject, request } from "./client.ts";
 import { loadProjectConfig } from "../runtime/schema/load.ts";
 
@@ -28,6 +29,8 @@ export async function newProject(
 ): Promise<{ project: ProjectView; dir: string }> {
   const log = opts.log ?? (() => {});
   checkProjectName(name); // the cloud checks too; checking here first spares a round trip and a half-made folder
+  if (opts.configUpstream) checkUpstreamUrl(opts.configUpstream, "--config-upstream");
+  if (opts.codeUpstream) checkUpstreamUrl(opts.codeUpstream, "--code-upstream");
   const dir = join(opts.dir ?? ".", name);
   try {
     await Deno.stat(dir);
@@ -118,7 +121,15 @@ export function registerProjectCommands(program: Command, newCommand: Command): 
       for (const j of jobs) {
         const took = j.finishedAt && j.startedAt ? `${Date.parse(j.finishedAt) - Date.parse(j.startedAt)} ms` : "";
         console.log(
-          [j.id, j.project, `${j.repo}@${j.commit.slice(0, 8)}`, j.branch, j.status.padEnd(7), took, j.error ?? ""]
+          [
+            j.id,
+            j.project,
+            `${j.repo}@${j.commit.slice(0, 8)}`,
+            j.branch,
+            j.status.padEnd(7),
+            took,
+            j.error ?? (j.supersededBy ? `built by ${j.supersededBy}` : ""),
+          ]
             .join("  ").trimEnd(),
         );
       }

@@ -52,6 +52,8 @@ export interface NodeOptions {
   inlineBudgetMs?: number;
   /** A node of a multi-node cloud (`tau serve --root --shape`): starts libp2p and the service directory. */
   shape?: ShapeConfig;
+  /** Largest git push accepted, in bytes (default: services/git/push_limits.ts DEFAULT_MAX_PUSH_BYTES). */
+  maxPushBytes?: number;
 }
 
 export interface TauNode {
@@ -136,7 +138,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   // git hosting reports pushes to patrick, which builds through monkey, which reads git: a cycle closed late.
   // deno-lint-ignore prefer-const
   let patrick!: Patrick;
-  const git = new GitHosting(dataDir, (e) => patrick.onPush(e).then(() => {}));
+  const git = new GitHosting(dataDir, (e) => patrick.onPush(e).then(() => {}), { maxPushBytes: opts.maxPushBytes });
   const auth = new Auth(state, git);
   // What this node's shape runs (`tau dev`: everything). Services it does not run are not started here.
   const runs = (service: ServiceName) => !opts.shape || opts.shape.services.includes(service);
@@ -246,6 +248,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     : undefined;
   if (runs("substrate")) await containers.restore();
   if (runs("patrick")) await patrick.resume();
+  if (runs("auth")) await git.recoverInterruptedPushes();
 
   return {
     url,
@@ -260,6 +263,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     containers,
     cluster,
     async close() {
+      git.close(); // a push in flight would hold the shutdown for as long as its upload lasts
       await server.shutdown();
       await seer?.close();
       await hoarder?.stop();
@@ -268,6 +272,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
       await containers.close();
       await runtime.close();
       builder.close();
+      monkey.close();
       await store.close();
       kv.close();
     },

@@ -246,6 +246,33 @@ Deno.test({
         assert(write.code !== 0, "removing a sibling socket must fail");
       });
 
+      await t.step(
+        "a container deployed without limits gets the defaults and cannot touch kernel settings",
+        async () => {
+          // api.yaml has no `limits`: the documented defaults (runtime/schema/container_kind.ts), read from its cgroups.
+          const api = (await records(data)).find((r) => r.status === "running" && r.name.startsWith("shop-api-"))!;
+          const cgroupValue = async (...files: string[]) => {
+            for (const d of api.cgroups) {
+              for (const f of files) {
+                const v = await Deno.readTextFile(join(d, f)).catch(() => null);
+                if (v !== null) return v.trim();
+              }
+            }
+            return null;
+          };
+          assertEquals(await cgroupValue("memory.limit_in_bytes", "memory.max"), String(512 * 1024 * 1024));
+          assertEquals(await cgroupValue("pids.max"), "1024");
+          const exec = (...cmd: string[]) =>
+            tau(["container", "exec", api.id, "--data", join(data, "containers"), "--", ...cmd]);
+          const write = await exec("sh", "-c", "echo 50 > /proc/sys/vm/overcommit_ratio");
+          assert(write.code !== 0, "a deployed container must not write vm.overcommit_ratio");
+          assertStringIncludes(write.stderr, "Read-only file system");
+          const mknod = await exec("mknod", "/tmp/kmsg", "c", "1", "11");
+          assertStringIncludes(mknod.stderr, "Operation not permitted");
+          assertEquals((await exec("echo", "still serving")).stdout, "still serving\n");
+        },
+      );
+
       await t.step("rollback starts the old version's container before it flips", async () => {
         const r = await cli(["rollback", "shop", "--to", await firstConfigCommit(config)]);
         assertEquals(r.code, 0, r.stderr + cloud.output().slice(-3000));

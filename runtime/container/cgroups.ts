@@ -3,6 +3,8 @@
  * under /sys/fs/cgroup/<controller>, v2 under /sys/fs/cgroup or /sys/fs/cgroup/unified). The helper only executes
  * the plan, so the layout logic stays here where it can be unit tested.
  */
+import { TauError } from "../errors.ts";
+
 export interface Limits {
   memoryBytes?: number;
   cpus?: number;
@@ -12,6 +14,11 @@ export interface Limits {
 export interface CgroupPlan {
   dirs: string[];
   settings: [file: string, value: string][];
+  /**
+   * Where the helper allows only the container's devices (helper/devices.c): on v1 one devices cgroup shared by
+   * every container (not in `dirs`: never removed), else the container's own v2 cgroup with a BPF program.
+   */
+  devices: string;
 }
 
 export interface CgroupLayout {
@@ -24,6 +31,8 @@ export interface CgroupLayout {
 }
 
 const CONTROLLERS = ["memory", "pids", "cpu"] as const;
+/** Not a limit: the device allow-list (runtime/container/helper/devices.c) lives in this controller on v1. */
+const DEVICES = "devices";
 const CPU_PERIOD_US = 100_000;
 
 export async function detectCgroupLayout(): Promise<CgroupLayout> {
@@ -37,7 +46,7 @@ export async function detectCgroupLayout(): Promise<CgroupLayout> {
     const mountPoint = pre.split(" ")[4];
     if (fstype === "cgroup") {
       for (const opt of superOpts.split(",")) {
-        if ((CONTROLLERS as readonly string[]).includes(opt)) layout.v1[opt] = mountPoint;
+        if ((CONTROLLERS as readonly string[]).includes(opt) || opt === DEVICES) layout.v1[opt] = mountPoint;
       }
     } else if (fstype === "cgroup2" && !layout.v2) {
       const controllers = (await Deno.readTextFile(`${mountPoint}/cgroup.controllers`).catch(() => "")).trim();
@@ -52,26 +61,42 @@ export async function detectCgroupLayout(): Promise<CgroupLayout> {
   return layout;
 }
 
+/** Why containers cannot be confined on this host (no device cgroup of either kind), or null. */
+export function deviceCgroupProblem(layout: CgroupLayout): string | null {
+  if (layout.v1[DEVICES] || layout.v2) return null;
+  return "this host has no device cgroup (neither the v1 devices controller nor a cgroup2 mount), so a " +
+    "container could open any device node";
+}
+
+/** v1 has no "no internal processes" rule, so nest under our own cgroup: limits stay inside tau's own budget. */
+function v1Dir(layout: CgroupLayout, ctrl: string, name: string): string {
+  const own = layout.self[ctrl] ?? "/";
+  return `${layout.v1[ctrl]}${own === "/" ? "" : own}/tau-${name}`;
+}
+
 /** Pure: the directories to create and the files to write for `limits`. */
 export function planCgroups(id: string, limits: Limits, layout: CgroupLayout): CgroupPlan {
-  const plan: CgroupPlan = { dirs: [], settings: [] };
+  const problem = deviceCgroupProblem(layout);
+  if (problem) {
+    throw new TauError(`cannot run containers: ${problem}`, { hint: "mount cgroup2 or the v1 devices controller" });
+  }
+  const plan: CgroupPlan = { dirs: [], settings: [], devices: "" };
   let v2Needed = false;
   for (const ctrl of CONTROLLERS) {
-    const v1 = layout.v1[ctrl];
-    if (v1) {
-      // v1 has no "no internal processes" rule, so nest under our own cgroup: limits stay inside whatever
-      // budget tau itself was given.
-      const own = layout.self[ctrl] ?? "/";
-      const dir = `${v1}${own === "/" ? "" : own}/tau-${id}`;
+    if (layout.v1[ctrl]) {
+      const dir = v1Dir(layout, ctrl, id);
       plan.dirs.push(dir);
       plan.settings.push(...v1Settings(ctrl, dir, limits));
     } else if (layout.v2?.controllers.includes(ctrl)) {
       v2Needed = true;
     }
   }
-  if (v2Needed && layout.v2) {
+  if (layout.v1[DEVICES]) plan.devices = v1Dir(layout, DEVICES, "devices");
+  // Without a v1 devices controller the allow-list is a BPF program on the v2 cgroup, which then always exists.
+  if ((v2Needed || !plan.devices) && layout.v2) {
     const dir = `${layout.v2.mount}/tau/${id}`;
     plan.dirs.push(dir);
+    plan.devices ||= dir;
     for (const ctrl of CONTROLLERS) {
       if (!layout.v1[ctrl] && layout.v2.controllers.includes(ctrl)) {
         plan.settings.push(...v2Settings(ctrl, dir, limits));
@@ -109,8 +134,9 @@ export async function prepareV2Parent(layout: CgroupLayout): Promise<void> {
   const v2 = layout.v2;
   if (!v2) return;
   const wanted = CONTROLLERS.filter((c) => !layout.v1[c] && v2.controllers.includes(c));
-  if (wanted.length === 0) return;
+  if (wanted.length === 0 && layout.v1[DEVICES]) return;
   await Deno.mkdir(`${v2.mount}/tau`, { recursive: true });
+  if (wanted.length === 0) return;
   const enable = wanted.map((c) => `+${c}`).join(" ");
   for (const dir of [v2.mount, `${v2.mount}/tau`]) {
     await Deno.writeTextFile(`${dir}/cgroup.subtree_control`, enable).catch(() => {});

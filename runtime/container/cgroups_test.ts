@@ -1,11 +1,16 @@
 import { type CgroupLayout, planCgroups } from "./cgroups.ts";
-import { assertEquals } from "../../tests/helpers/assert.ts";
+import { assertEquals, assertStringIncludes } from "../../tests/helpers/assert.ts";
 
 const limits = { memoryBytes: 1 << 26, cpus: 0.5, pids: 64 };
 
 Deno.test("cgroups: hybrid host uses v1 controllers nested under our own cgroup", () => {
   const layout: CgroupLayout = {
-    v1: { memory: "/sys/fs/cgroup/memory", pids: "/sys/fs/cgroup/pids", cpu: "/sys/fs/cgroup/cpu" },
+    v1: {
+      memory: "/sys/fs/cgroup/memory",
+      pids: "/sys/fs/cgroup/pids",
+      cpu: "/sys/fs/cgroup/cpu",
+      devices: "/sys/fs/cgroup/devices",
+    },
     v2: { mount: "/sys/fs/cgroup/unified", controllers: [] },
     self: { memory: "/svc/a", pids: "/", cpu: "/" },
   };
@@ -15,6 +20,7 @@ Deno.test("cgroups: hybrid host uses v1 controllers nested under our own cgroup"
     "/sys/fs/cgroup/pids/tau-abc",
     "/sys/fs/cgroup/cpu/tau-abc",
   ]);
+  assertEquals(plan.devices, "/sys/fs/cgroup/devices/tau-devices", "one v1 devices cgroup for every container");
   assertEquals(plan.settings, [
     ["/sys/fs/cgroup/memory/svc/a/tau-abc/memory.limit_in_bytes", "67108864"],
     ["/sys/fs/cgroup/pids/tau-abc/pids.max", "64"],
@@ -31,6 +37,7 @@ Deno.test("cgroups: pure v2 host uses one directory under <mount>/tau", () => {
   };
   const plan = planCgroups("abc", limits, layout);
   assertEquals(plan.dirs, ["/sys/fs/cgroup/tau/abc"]);
+  assertEquals(plan.devices, "/sys/fs/cgroup/tau/abc", "the BPF device program goes on the v2 cgroup");
   assertEquals(plan.settings, [
     ["/sys/fs/cgroup/tau/abc/memory.max", "67108864"],
     ["/sys/fs/cgroup/tau/abc/memory.swap.max", "0"],
@@ -40,6 +47,26 @@ Deno.test("cgroups: pure v2 host uses one directory under <mount>/tau", () => {
 });
 
 Deno.test("cgroups: no limits still creates cgroups (exec joins them, clean-up finds stragglers)", () => {
-  const layout: CgroupLayout = { v1: { pids: "/p" }, self: {} };
-  assertEquals(planCgroups("x", {}, layout), { dirs: ["/p/tau-x"], settings: [] });
+  const layout: CgroupLayout = { v1: { pids: "/p", devices: "/d" }, self: {} };
+  assertEquals(planCgroups("x", {}, layout), { dirs: ["/p/tau-x"], settings: [], devices: "/d/tau-devices" });
+});
+
+Deno.test("cgroups: hybrid host without the v1 devices controller puts a v2 cgroup in for the device program", () => {
+  const layout: CgroupLayout = { v1: { pids: "/p" }, v2: { mount: "/u", controllers: [] }, self: {} };
+  assertEquals(planCgroups("x", { pids: 8 }, layout), {
+    dirs: ["/p/tau-x", "/u/tau/x"],
+    settings: [["/p/tau-x/pids.max", "8"]],
+    devices: "/u/tau/x",
+  });
+});
+
+Deno.test("cgroups: a host with no device cgroup at all is refused with the reason", () => {
+  const layout: CgroupLayout = { v1: { pids: "/p", memory: "/m" }, self: {} };
+  let message = "";
+  try {
+    planCgroups("x", {}, layout);
+  } catch (err) {
+    message = (err as Error).message;
+  }
+  assertStringIncludes(message, "cannot run containers: this host has no device cgroup");
 });

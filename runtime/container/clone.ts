@@ -31,6 +31,9 @@ export async function cloneContainer(rt: ContainerRuntime, ref: string, count = 
   const { started, errors } = await rt.startContainers(spec, {
     lowerdirs: [snapshot, ...parent.lowerdirs],
     snapshot,
+    // The snapshot holds what the parent wrote, stored in host uids when it has a user namespace (userns.ts).
+    userns: parent.uidBase !== undefined,
+    shiftedLayers: parent.uidBase !== undefined ? (parent.shiftedLayers ?? 0) + 1 : 0,
     namePrefix: `${parent.name}-clone`,
   }, count);
   if (started.length === 0) await Deno.remove(snapshot, { recursive: true }).catch(() => {});

@@ -17,6 +17,8 @@ const SOURCES = [
   "rootfs.c",
   "secure.c",
   "cgroups.c",
+  "devices.c",
+  "userns.c",
   "forward.c",
   "status.c",
 ];

@@ -89,6 +89,10 @@ export async function spawnHelperRun(helper: string, args: string[], follow: boo
 function hintFor(message: string): string | undefined {
   if (message.includes("command not found")) return "check `command` in the Statefile, or the image's Cmd";
   if (message.includes("already in use")) return "pick another host port, or leave it out to get a free one";
+  if (message.includes("cannot be mapped into") || message.includes("into the user namespace")) {
+    return "containers get a user namespace (docs/containers.md); on a filesystem that cannot be idmapped, set " +
+      "TAU_CONTAINER_USERNS=off";
+  }
   if (message.includes("mount source")) return "create the source path on the host or fix the Statefile";
   if (message.includes("Operation not permitted")) return "tau needs root (and namespaces) to run containers";
   return undefined;

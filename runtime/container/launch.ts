@@ -9,6 +9,7 @@ import { spawnHelperBatch, spawnHelperRun } from "./helper_process.ts";
 import { type ContainerRecord, processStart, runDir, type StatusEvent, writeRecord } from "./records.ts";
 import type { ContainerSpec } from "./statefile.ts";
 import type { ImageStore } from "./images/store.ts";
+import { USERNS_BASE, usernsAvailable } from "./userns.ts";
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -32,6 +33,10 @@ export interface StartOptions {
   /** batch starts: container i is named `<namePrefix>-<id>` */
   namePrefix?: string;
   labels?: Record<string, string>;
+  /** clone: run as the parent did (with or without a user namespace), whatever the default is now */
+  userns?: boolean;
+  /** clone: how many of the top `lowerdirs` are snapshots in host uids (see userns.ts) */
+  shiftedLayers?: number;
 }
 
 export interface LaunchResult {
@@ -68,6 +73,8 @@ export async function launchContainers(
   }
   const env = [...envMap].map(([k, v]) => `${k}=${v}`);
   const lowerdirs = opts.lowerdirs ?? [...image.layers].reverse().map((l) => rt.images.layerPath(l));
+  const uidBase = (opts.userns ?? usernsAvailable()) ? USERNS_BASE : undefined;
+  const shiftedLayers = uidBase === undefined ? 0 : opts.shiftedLayers ?? 0;
   const layout = await detectCgroupLayout();
   await prepareV2Parent(layout);
   const baseName = spec.name ?? spec.image.replace(/[:@].*$/, "").split("/").pop()!;
@@ -81,6 +88,7 @@ export async function launchContainers(
   const recs = new Map<string, ContainerRecord>();
   for (const id of ids) {
     const dir = runDir(rt.dataDir, id);
+    const own = planCgroups(id, spec.limits, layout);
     const rec: ContainerRecord = {
       id,
       name: nameOf(id),
@@ -92,10 +100,12 @@ export async function launchContainers(
       workdir: spec.workdir ?? image.config.workdir,
       lowerdirs,
       snapshot: opts.snapshot,
+      ...(uidBase !== undefined ? { uidBase, shiftedLayers } : {}),
       createdAt,
       status: "running",
       ports: spec.ports.map((p) => ({ container: p.container, host: p.host, socket: `${dir}/p${p.container}.sock` })),
-      cgroups: planCgroups(id, spec.limits, layout).dirs,
+      cgroups: own.dirs,
+      deviceCgroup: own.devices,
       ...(opts.labels ? { labels: opts.labels } : {}),
     };
     recs.set(id, rec);
@@ -120,6 +130,8 @@ export async function launchContainers(
   for (const p of spec.ports) args.push("--port", String(p.container), String(p.host), `${dir}/p${p.container}.sock`);
   for (const d of plan.dirs) args.push("--cgroup", d);
   for (const [f, v] of plan.settings) args.push("--cgset", f, v);
+  args.push("--device-cgroup", plan.devices);
+  if (uidBase !== undefined) args.push("--userns", String(uidBase), String(shiftedLayers));
   for (const e of env) args.push("--env", e);
   if (batch) args.push("--batch", ids.join(","));
   args.push("--", ...command);

@@ -26,6 +26,10 @@ export interface ContainerRecord {
   lowerdirs: string[];
   /** snapshot layers this container owns (made by clone); removed with the last user */
   snapshot?: string;
+  /** host uid of the container's root (its user namespace, see userns.ts); absent: it runs without one */
+  uidBase?: number;
+  /** the top lowerdirs stored in host uids already: clone snapshots of a container with a user namespace */
+  shiftedLayers?: number;
   createdAt: string;
   status: ContainerStatus;
   supervisorPid?: number;
@@ -35,6 +39,8 @@ export interface ContainerRecord {
   netns?: string;
   ports: PublishedPort[];
   cgroups: string[];
+  /** where only the container's devices may be opened (cgroups.ts); on v1 shared by all, so not in `cgroups` */
+  deviceCgroup?: string;
   /** Who started it and why: a node marks its deployed containers here (`tau.key`), the CLI leaves it empty. */
   labels?: Record<string, string>;
   exitCode?: number;

@@ -6,7 +6,7 @@
  * Namespaces and mounts need no such care: they live only inside the container and vanish with it.
  */
 import { TauError } from "../errors.ts";
-import { removeCgroups } from "./cgroups.ts";
+import { detectCgroupLayout, deviceCgroupProblem, removeCgroups } from "./cgroups.ts";
 import { ensureHelper } from "./helper_build.ts";
 import { ensureRunDir } from "./run_root.ts";
 import { launchContainers, type LaunchResult, type StartedContainer, type StartOptions } from "./launch.ts";
@@ -38,7 +38,7 @@ export async function containerSupportProblem(): Promise<string | null> {
   }
   const fs = await Deno.readTextFile("/proc/filesystems").catch(() => "");
   if (!/\boverlay\b/.test(fs)) return "this kernel has no overlayfs";
-  return null;
+  return deviceCgroupProblem(await detectCgroupLayout());
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -242,6 +242,7 @@ export class ContainerRuntime {
     }
     const args = ["exec", "--pid", String(rec.initPid)];
     for (const d of rec.cgroups) args.push("--cgroup", d);
+    if (rec.deviceCgroup) args.push("--device-cgroup", rec.deviceCgroup);
     for (const e of rec.env) args.push("--env", e);
     if (rec.workdir) args.push("--cwd", rec.workdir);
     args.push("--", ...command);

@@ -11,12 +11,13 @@ export interface GitResult {
 
 export async function git(
   args: string[],
-  opts: { cwd?: string; env?: Record<string, string>; stdin?: Uint8Array } = {},
+  opts: { cwd?: string; env?: Record<string, string>; clearEnv?: boolean; stdin?: Uint8Array } = {},
 ): Promise<GitResult> {
   const cmd = new Deno.Command("git", {
     args,
     cwd: opts.cwd,
     env: { GIT_TERMINAL_PROMPT: "0", ...opts.env },
+    clearEnv: opts.clearEnv,
     stdin: opts.stdin ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
@@ -98,10 +99,31 @@ export async function commitFiles(repo: string, branch: string, files: Record<st
   return commit;
 }
 
-/** Every regular file of a commit, read in one `git archive` call (path -> bytes). Symlinks and submodules skipped. */
-export async function readTree(repo: string, commit: string): Promise<Record<string, Uint8Array>> {
-  const { stdout } = await git(["archive", "--format=tar", commit], { cwd: repo });
+/**
+ * Every regular file of a commit (or only those matching `pathspecs`, e.g. "*.yaml" at any depth), read in one
+ * `git archive` call (path -> bytes). Symlinks and submodules skipped.
+ */
+export async function readTree(
+  repo: string,
+  commit: string,
+  pathspecs: string[] = [],
+): Promise<Record<string, Uint8Array>> {
+  const { stdout } = await git(["archive", "--format=tar", commit, ...(pathspecs.length ? ["--", ...pathspecs] : [])], {
+    cwd: repo,
+  });
   return untar(stdout);
+}
+
+/** Regular files of a commit with their sizes, without reading them (`git ls-tree -r -l`). */
+export async function listFiles(repo: string, commit: string): Promise<{ path: string; size: number }[]> {
+  const { stdout } = await git(["ls-tree", "-r", "-l", "-z", commit], { cwd: repo });
+  const out: { path: string; size: number }[] = [];
+  for (const entry of new TextDecoder().decode(stdout).split("\0")) {
+    // "<mode> blob <sha> <size>\t<path>"; symlinks (120000) and submodules (commit) are not files.
+    const m = entry.match(/^(100644|100755) blob [0-9a-f]+ +(\d+)\t(.*)$/s);
+    if (m) out.push({ path: m[3], size: Number(m[2]) });
+  }
+  return out;
 }
 
 /** Minimal ustar/pax reader: git archive writes ustar with pax headers for long names. */

@@ -6,6 +6,7 @@
  * container through a Unix socket, so nothing listens on the node's TCP ports).
  */
 import { TauError } from "../errors.ts";
+import type { Limits } from "../container/cgroups.ts";
 import { readCommand, readEnv, readLimits, readPort, readReplicas } from "../container/statefile.ts";
 import { prefixPathItem, refItem, routePathProblem } from "./checks.ts";
 import { duration, type Field, list, type Path, pathText, type ReadContext, requiredText, text } from "./fields.ts";
@@ -27,6 +28,18 @@ function statefileField<T>(doc: string, reader: (raw: unknown, where: string) =>
       }
     },
   };
+}
+
+/**
+ * What a deployed container gets for each limit its `limits` leaves out: a push must not be able to take the node's
+ * memory or its pid space (a fork bomb). `tau container run` keeps "no limit means unlimited", like other
+ * runtimes: whoever runs it owns the machine. cpus has no default: a CPU quota only shares time, and the kernel's
+ * scheduler already shares it fairly between containers.
+ */
+export const DEPLOYED_DEFAULT_LIMITS = { memoryBytes: 512 * 1024 * 1024, pids: 1024 } as const;
+
+function withDefaultLimits(raw: unknown, where: string): Limits {
+  return { ...DEPLOYED_DEFAULT_LIMITS, ...readLimits(raw, where) };
 }
 
 const refused = (doc: string, why: string): Field<never> => ({
@@ -52,7 +65,14 @@ export function containerKind(common: KindSpec["shape"]): KindSpec {
       ),
       command: statefileField("Command and arguments; the image's entrypoint and cmd when empty.", readCommand),
       env: statefileField("Environment variables.", readEnv, () => ({})),
-      limits: statefileField("{memory, cpus, pids}, e.g. {memory: 64MB, cpus: 0.5, pids: 64}.", readLimits, () => ({})),
+      limits: {
+        ...statefileField(
+          "{memory, cpus, pids}, e.g. {memory: 64MB, cpus: 0.5}; memory and pids have defaults.",
+          withDefaultLimits,
+          () => ({ ...DEPLOYED_DEFAULT_LIMITS }),
+        ),
+        defaultText: "`{memory: 512MB, pids: 1024}`",
+      },
       replicas: statefileField("Copies to run; requests are spread over them.", readReplicas, () => 1),
       workdir: text("Working directory inside the container."),
       hostname: text("Host name inside the container."),

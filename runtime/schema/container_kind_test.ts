@@ -25,6 +25,7 @@ domains: [hello]
 paths: [/app]
 `,
     "containers/worker.yaml": "container: busybox\ncommand: sleep 600\n",
+    "containers/batch.yaml": "container: busybox\ncommand: sleep 600\nlimits: {cpus: 0.5, pids: 16}\n",
   });
   assert.deepEqual(issues, []);
   const web = config!.containers.find((c) => c.name === "web")!;
@@ -39,6 +40,10 @@ paths: [/app]
   assert.deepEqual(worker.command, ["sleep", "600"]);
   assert.equal(worker.replicas, 1);
   assert.deepEqual(worker.readiness, { path: "/", timeoutMs: 30_000 });
+  // No `limits`: the documented defaults; a limit left out of `limits` gets its default too.
+  assert.deepEqual(worker.limits, { memoryBytes: 512 * 1024 * 1024, pids: 1024 });
+  const batch = config!.containers.find((c) => c.name === "batch")!;
+  assert.deepEqual(batch.limits, { memoryBytes: 512 * 1024 * 1024, cpus: 0.5, pids: 16 });
   assert.deepEqual(
     routesOf(config!).filter((r) => r.kind === "container"),
     [{ fqdn: "hello.localtau", kind: "container", resource: "web", method: "*", path: "/app" }],

@@ -20,8 +20,21 @@ export function parseYaml(text: string): YamlSource {
     // The parser's message ends with " at line N, column M:" and a code excerpt; we print the line ourselves.
     message: e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, ""),
   }));
+  let value: unknown;
+  if (!errors.length) {
+    try {
+      value = doc.toJS();
+    } catch (err) {
+      // The parser's guard against alias bombs (a few lines that expand to millions of nodes) throws here; it is a
+      // problem of this file like any syntax error, so it is reported as one (parse.ts names the file).
+      const message = err instanceof ReferenceError && /alias/i.test(err.message)
+        ? "too many alias references (*name): a YAML alias bomb? expand the aliases or use fewer"
+        : `cannot read the YAML: ${(err as Error).message}`;
+      errors.push({ line: undefined, message });
+    }
+  }
   return {
-    value: errors.length ? undefined : doc.toJS(),
+    value,
     errors,
     lineOf(path) {
       let node: unknown = doc.contents;

@@ -10,6 +10,7 @@
  */
 import { TauError } from "../../runtime/errors.ts";
 import { nameProblem } from "../../runtime/schema/fields.ts";
+import { checkUpstreamUrl } from "../../runtime/git/upstream.ts";
 import type { GitHosting } from "../git/hosting.ts";
 import type { StateStore } from "../kvdb/mod.ts";
 
@@ -28,8 +29,19 @@ export interface RepoInfo {
   upstream?: string;
 }
 
+/**
+ * A project name is a folder, a KV key and (later) a DNS label: 63 characters, like a label. Without a cap a long
+ * name reached Deno KV and failed there ("Key too large", a 500).
+ */
+export const MAX_PROJECT_NAME = 63;
+
 /** Project names follow the config schema's one naming rule (snake_case), with its suggestion in the hint. */
 export function checkProjectName(name: string): void {
+  if (name.length > MAX_PROJECT_NAME) {
+    throw new TauError(`project name is ${name.length} characters long; at most ${MAX_PROJECT_NAME}`, {
+      hint: "choose a shorter snake_case name",
+    });
+  }
   const problem = nameProblem(name, "project name");
   if (problem) {
     const [message, example] = problem.split(", e.g. ");
@@ -40,6 +52,8 @@ export function checkProjectName(name: string): void {
 export class Auth {
   #state: StateStore;
   #git: GitHosting;
+  /** Names being created in this process: a failed creation removes its repos, never another request's. */
+  #creating = new Set<string>();
 
   constructor(state: StateStore, git: GitHosting) {
     this.#state = state;
@@ -51,6 +65,25 @@ export class Auth {
     opts: { description?: string; upstreams?: { config?: string; code?: string } } = {},
   ): Promise<Project> {
     checkProjectName(name);
+    // Upstreams are checked before anything is created: a refused one leaves no repo and no project behind.
+    const upstreams = {
+      config: opts.upstreams?.config ? checkUpstreamUrl(opts.upstreams.config, "config upstream") : undefined,
+      code: opts.upstreams?.code ? checkUpstreamUrl(opts.upstreams.code, "code upstream") : undefined,
+    };
+    if (this.#creating.has(name)) throw new TauError(`project ${name} is being created`, { status: 409 });
+    this.#creating.add(name);
+    try {
+      return await this.#create(name, opts.description, upstreams);
+    } finally {
+      this.#creating.delete(name);
+    }
+  }
+
+  async #create(
+    name: string,
+    description: string | undefined,
+    upstreams: { config?: string; code?: string },
+  ): Promise<Project> {
     const key = ["auth", "project", name];
     if (await this.#state.get(key)) {
       throw new TauError(`project ${name} already exists`, { status: 409, hint: `clone it: tau clone ${name}` });
@@ -61,15 +94,15 @@ export class Auth {
       createdAt: new Date().toISOString(),
       webhookSecret: toHex(crypto.getRandomValues(new Uint8Array(24))),
       repos: {
-        config: { name: "config", upstream: opts.upstreams?.config },
-        code: { name: "code", upstream: opts.upstreams?.code },
+        config: { name: "config", upstream: upstreams.config },
+        code: { name: "code", upstream: upstreams.code },
       },
     };
     // The config repo starts with its config.yaml so that a fresh clone is already a valid project.
     const configYaml = [
       `id: ${project.id}`,
       `name: ${name}`,
-      `description: ${JSON.stringify(opts.description ?? "")}`,
+      `description: ${JSON.stringify(description ?? "")}`,
       "tags: []",
       "",
     ].join("\n");
@@ -79,12 +112,18 @@ export class Auth {
         "README.md": `# ${name} code\n\nfunctions/<name>/ holds each function's code; websites/<name>/ each website.\n`,
       },
     };
-    for (const repo of ["config", "code"] as const) {
-      if (await this.#git.exists(name, repo)) continue;
-      const upstream = project.repos[repo].upstream;
-      // A mirrored repo starts as a copy of its upstream; pushes there reach us through the signed webhook.
-      if (upstream) await this.#git.createMirror(name, repo, upstream);
-      else await this.#git.createRepo(name, repo, initial[repo]);
+    try {
+      for (const repo of ["config", "code"] as const) {
+        if (await this.#git.exists(name, repo)) continue;
+        const upstream = project.repos[repo].upstream;
+        // A mirrored repo starts as a copy of its upstream; pushes there reach us through the signed webhook.
+        if (upstream) await this.#git.createMirror(name, repo, upstream);
+        else await this.#git.createRepo(name, repo, initial[repo]);
+      }
+    } catch (err) {
+      // An unreachable upstream: the project does not exist, so neither may its repos (a retry starts clean).
+      await this.#git.removeProjectRepos(name);
+      throw err;
     }
     if (await this.#state.get(key)) throw new TauError(`project ${name} already exists`, { status: 409 });
     await this.#state.set(key, project);
@@ -92,7 +131,8 @@ export class Auth {
   }
 
   async getProject(name: string): Promise<Project> {
-    const project = await this.#state.get<Project>(["auth", "project", name]);
+    // A name that cannot exist must not reach the store (a too-long key is an internal error in Deno KV).
+    const project = name.length <= MAX_PROJECT_NAME ? await this.#state.get<Project>(["auth", "project", name]) : null;
     if (!project) {
       throw new TauError(`project ${name} does not exist`, {
         status: 404,

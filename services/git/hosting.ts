@@ -1,30 +1,63 @@
 /**
  * The cloud's own git hosting: bare repos under <data>/git/<project>/<repo>.git served over smart HTTP by the real
- * `git http-backend` (CGI), so clone/fetch/push work with the git CLI and isomorphic-git alike.
- * A successful receive-pack (push) is turned into push events: the same events an external webhook produces.
+ * `git http-backend` (CGI, services/git/cgi.ts), so clone/fetch/push work with the git CLI and isomorphic-git alike.
+ * A successful receive-pack (push) is turned into push events, the same events an external webhook produces, and
+ * they are recorded before the git client hears that its push succeeded.
  */
 import { Hono } from "hono";
 import { join } from "node:path";
 import { TauError } from "../../runtime/errors.ts";
 import { NAME_RE } from "../../runtime/schema/fields.ts";
-import { commitFiles, git, initBareRepo, listHeads } from "../../runtime/git/git.ts";
+import { commitFiles, initBareRepo, listHeads } from "../../runtime/git/git.ts";
+import { fetchUpstreamBranches } from "../../runtime/git/upstream.ts";
+import { clearSpool, runCgi } from "./cgi.ts";
+import {
+  backendEnv,
+  DEFAULT_MAX_PUSH_BYTES,
+  sideBandMessage,
+  tooLargeMessage,
+  usesSideBand,
+  writeHooks,
+} from "./push_limits.ts";
 
 export interface PushEvent {
   project: string;
   repo: string; // "config" | "code"
   branch: string;
   commit: string;
-  source: "git" | "webhook";
+  /** "recovery": found at start, moved by a push whose jobs were never recorded (the node stopped mid-push). */
+  source: "git" | "webhook" | "recovery";
 }
+
+export interface GitHostingOptions {
+  /** Largest push accepted, in bytes (DEFAULT_MAX_PUSH_BYTES). */
+  maxPushBytes?: number;
+}
+
+/**
+ * Test-only (tests/hardening_git_test.ts): when set, the node stops right after a push moved refs and before it
+ * records the push's jobs, and prints "test hold: ..." so a test can kill -9 it at exactly that point.
+ */
+const TEST_HOLD_ENV = "TAU_TEST_HOLD_AFTER_REF_UPDATE";
+/** In a bare repo while its push runs: the heads from before the push, as JSON. */
+const PUSH_MARKER = "tau-push-in-progress.json";
 
 export class GitHosting {
   readonly root: string;
+  readonly maxPushBytes: number;
+  #spoolDir: string;
+  #hooksDir: string;
+  #hooks?: Promise<string>;
   #onPush: (e: PushEvent) => void | Promise<void>;
   // One receive-pack at a time per repo, so the before/after ref snapshots describe exactly one push.
   #pushLocks = new Map<string, Promise<unknown>>();
+  #stopping = new AbortController();
 
-  constructor(dataDir: string, onPush: (e: PushEvent) => void | Promise<void>) {
+  constructor(dataDir: string, onPush: (e: PushEvent) => void | Promise<void>, opts: GitHostingOptions = {}) {
     this.root = join(dataDir, "git");
+    this.#spoolDir = join(dataDir, "git-spool");
+    this.#hooksDir = join(dataDir, "git-hooks");
+    this.maxPushBytes = opts.maxPushBytes ?? DEFAULT_MAX_PUSH_BYTES;
     this.#onPush = onPush;
   }
 
@@ -56,19 +89,64 @@ export class GitHosting {
     await this.fetchUpstream(project, repo, upstream);
   }
 
+  /** Remove a project's repos (a project whose creation failed half way must leave nothing behind). */
+  async removeProjectRepos(project: string): Promise<void> {
+    this.repoPath(project, "config"); // validates the name
+    await Deno.remove(join(this.root, project), { recursive: true }).catch(() => {});
+  }
+
   /** Bring a mirrored repo's branches up to date with its upstream (forced: the upstream is the source of truth). */
   async fetchUpstream(project: string, repo: string, upstream: string): Promise<void> {
     try {
-      await git(["fetch", "--quiet", "--prune", upstream, "+refs/heads/*:refs/heads/*"], {
-        cwd: this.repoPath(project, repo),
-      });
+      await fetchUpstreamBranches(this.repoPath(project, repo), upstream);
     } catch (err) {
+      if (err instanceof TauError && err.status === 400) throw err; // refused before git ran: say why
       throw new TauError(`cannot fetch ${upstream} for ${project}/${repo}`, {
         status: 502,
         hint: "check that the upstream URL is right and reachable from this node",
         detail: (err as TauError).detail,
       });
     }
+  }
+
+  /**
+   * At start: a push that moved refs but whose jobs were not recorded (the node died in between) is recorded now.
+   * Each push leaves a marker with the heads from before it until its jobs are recorded; a marker found here is
+   * compared with the repo's heads, and every moved branch becomes a push event (source "recovery").
+   */
+  async recoverInterruptedPushes(): Promise<PushEvent[]> {
+    const events: PushEvent[] = [];
+    let projects: string[];
+    try {
+      projects = (await Array.fromAsync(Deno.readDir(this.root))).filter((e) => e.isDirectory).map((e) => e.name);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return events;
+      throw err;
+    }
+    for (const project of projects.filter((p) => NAME_RE.test(p))) {
+      for (const repo of ["config", "code"]) {
+        const dir = join(this.root, project, `${repo}.git`);
+        // A push killed mid-upload (kill -9, power loss) leaves receive-pack's quarantine of objects it never
+        // accepted; nothing else writes there, and no push runs yet.
+        await removeQuarantines(join(dir, "objects"));
+        const marker = join(dir, PUSH_MARKER);
+        let before: Map<string, string>;
+        try {
+          before = new Map(Object.entries(JSON.parse(await Deno.readTextFile(marker))));
+        } catch {
+          continue; // no interrupted push (or a marker cut short before the push began: nothing moved yet)
+        }
+        const moved = await this.#recordMoved(project, repo, before, "recovery");
+        if (moved.ok) await Deno.remove(marker).catch(() => {});
+        events.push(...moved.events);
+      }
+    }
+    return events;
+  }
+
+  /** Stop every running backend (SIGTERM: git removes its half-received objects) so the node can exit promptly. */
+  close(): void {
+    this.#stopping.abort();
   }
 
   /** Hono sub-app serving /<project>/<repo>.git/... (mount it under /git). */
@@ -81,146 +159,118 @@ export class GitHosting {
         return c.text(`repository ${project}/${repo}.git not found: create it with tau new project ${project}\n`, 404);
       }
       const url = new URL(c.req.url);
-      const pathInfo = url.pathname.slice(url.pathname.indexOf(`/${project}/`));
+      // PATH_INFO starts at "/<project>/<repo>.git/". Searching for "/<project>/" alone found the mount point for a
+      // project named git (/git/git/...); the full prefix cannot occur earlier, since project names have no dots.
+      const at = url.pathname.indexOf(`/${project}/${repo}.git/`);
+      if (at < 0) return c.text(`not a git path: ${url.pathname.slice(0, 200)}\n`, 404); // e.g. percent-encoded names
+      const pathInfo = url.pathname.slice(at);
       const isPush = pathInfo.endsWith("/git-receive-pack") && c.req.method === "POST";
-      if (!isPush) return await this.#cgi(c.req.raw, pathInfo, url.search.slice(1));
-      return await this.#withPushLock(`${project}/${repo}`, async () => {
-        const repoDir = this.repoPath(project, repo);
-        const before = await listHeads(repoDir);
-        const res = await this.#cgi(c.req.raw, pathInfo, url.search.slice(1));
-        // The response body is the push's report; the refs are final once the backend has exited, which
-        // #cgi signals by resolving `done` after its stdout ends.
-        const done = (res as Response & { done?: Promise<void> }).done;
-        (done ?? Promise.resolve()).then(async () => {
-          const after = await listHeads(repoDir);
-          for (const [branch, commit] of after) {
-            if (before.get(branch) !== commit) {
-              await this.#onPush({ project, repo, branch, commit, source: "git" });
-            }
-          }
-        }).catch((err) => console.error(`push hook for ${project}/${repo} failed: ${err}`));
-        return res;
-      });
+      const query = url.search.slice(1);
+      if (!isPush) return await this.#serve(c.req.raw, pathInfo, query, false);
+      return await this.#withPushLock(
+        `${project}/${repo}`,
+        () => this.#push(c.req.raw, project, repo, pathInfo, query),
+      );
     });
     return app;
   }
 
-  async #withPushLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.#pushLocks.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const chain = prev.then(() => held);
-    this.#pushLocks.set(key, chain);
-    await prev;
-    try {
-      const res = await fn();
-      const done = (res as Response & { done?: Promise<void> }).done;
-      if (done) done.finally(release);
-      else release();
-      return res;
-    } catch (err) {
-      release();
-      throw err;
-    } finally {
-      chain.then(() => {
-        if (this.#pushLocks.get(key) === chain) this.#pushLocks.delete(key);
-      });
+  async #push(req: Request, project: string, repo: string, pathInfo: string, query: string): Promise<Response> {
+    const declared = Number(req.headers.get("content-length") ?? NaN);
+    if (declared > this.maxPushBytes) {
+      return new Response(tooLargeMessage(declared, this.maxPushBytes) + "\n", { status: 413 });
     }
+    const repoDir = this.repoPath(project, repo);
+    const before = await listHeads(repoDir);
+    // The marker outlives a crash between the ref update and the jobs (recoverInterruptedPushes reads it).
+    const marker = join(repoDir, PUSH_MARKER);
+    await Deno.writeTextFile(marker, JSON.stringify(Object.fromEntries(before)));
+    const res = await this.#serve(req, pathInfo, query, true);
+    // Stopped mid-upload at shutdown: git keeps the quarantine of a push it was signalled out of (git 2.39).
+    if (this.#stopping.signal.aborted) await removeQuarantines(join(repoDir, "objects"));
+    if (Deno.env.get(TEST_HOLD_ENV)) {
+      const after = await listHeads(repoDir);
+      if ([...after].some(([branch, commit]) => before.get(branch) !== commit)) {
+        console.error(`test hold: ${project}/${repo} refs moved, jobs not recorded`);
+        await new Promise(() => {}); // until the test kills the node
+      }
+    }
+    // Recorded before the client hears "ok": a push git reports as done always has its builds queued.
+    const { ok } = await this.#recordMoved(project, repo, before, "git");
+    if (ok) await Deno.remove(marker).catch(() => {});
+    return res;
   }
 
-  /** Run git http-backend as CGI: request body on stdin, CGI headers + body on stdout. */
-  async #cgi(req: Request, pathInfo: string, query: string): Promise<Response> {
-    const env: Record<string, string> = {
-      GIT_PROJECT_ROOT: this.root,
-      GIT_HTTP_EXPORT_ALL: "1",
-      PATH_INFO: pathInfo,
-      REQUEST_METHOD: req.method,
-      QUERY_STRING: query,
-      CONTENT_TYPE: req.headers.get("content-type") ?? "",
-      REMOTE_ADDR: "127.0.0.1",
-      REMOTE_USER: "tau",
-    };
-    const protocol = req.headers.get("git-protocol");
-    if (protocol) env.GIT_PROTOCOL = protocol;
-    const encoding = req.headers.get("content-encoding");
-    if (encoding) env.HTTP_CONTENT_ENCODING = encoding;
-    const length = req.headers.get("content-length");
-    if (length) env.CONTENT_LENGTH = length;
+  /** Push events for every branch whose head is no longer what `before` says; ok when all were recorded. */
+  async #recordMoved(project: string, repo: string, before: Map<string, string>, source: PushEvent["source"]) {
+    const after = await listHeads(this.repoPath(project, repo));
+    const events: PushEvent[] = [];
+    let ok = true;
+    for (const [branch, commit] of after) {
+      if (before.get(branch) === commit) continue;
+      const event = { project, repo, branch, commit, source };
+      try {
+        await this.#onPush(event);
+        events.push(event);
+      } catch (err) {
+        ok = false; // the marker stays: the next start tries again
+        console.error(`push of ${project}/${repo} ${branch}: recording its build failed: ${err}`);
+      }
+    }
+    return { ok, events };
+  }
 
-    const child = new Deno.Command("git", {
-      args: ["http-backend"],
-      env,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const feed = req.body ? req.body.pipeTo(child.stdin).catch(() => {}) : child.stdin.close().catch(() => {});
-    const stderrText = new Response(child.stderr).text();
-
-    const reader = child.stdout.getReader();
-    let buffered = new Uint8Array(0);
-    let headerEnd = -1;
-    while (headerEnd < 0) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      const next = new Uint8Array(buffered.length + value.length);
-      next.set(buffered);
-      next.set(value, buffered.length);
-      buffered = next;
-      headerEnd = findHeaderEnd(buffered);
-    }
-    if (headerEnd < 0) {
-      await feed;
-      const status = await child.status;
-      const err = (await stderrText).trim();
-      return new Response(`git backend failed (exit ${status.code}): ${err}\n`, { status: 500 });
-    }
-    const headerText = new TextDecoder().decode(buffered.subarray(0, headerEnd));
-    const bodyStart = buffered.subarray(headerEnd + (buffered[headerEnd] === 13 ? 4 : 2));
-    const headers = new Headers();
-    let status = 200;
-    for (const line of headerText.split(/\r?\n/)) {
-      const i = line.indexOf(":");
-      if (i < 0) continue;
-      const key = line.slice(0, i).trim();
-      const value = line.slice(i + 1).trim();
-      if (key.toLowerCase() === "status") status = parseInt(value) || 200;
-      else headers.append(key, value);
-    }
-    let finished!: () => void;
-    const done = new Promise<void>((r) => (finished = r));
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        if (bodyStart.length) controller.enqueue(bodyStart.slice());
-      },
-      async pull(controller) {
-        const { value, done: end } = await reader.read();
-        if (end) {
-          controller.close();
-          await feed;
-          await child.status;
-          await stderrText;
-          finished();
-        } else controller.enqueue(value);
-      },
-      async cancel() {
-        try {
-          child.kill();
-        } catch { /* already exited */ }
-        await child.status;
-        finished();
-      },
+  async #serve(req: Request, pathInfo: string, query: string, isPush: boolean): Promise<Response> {
+    this.#hooks ??= writeHooks(this.#hooksDir).then(async (dir) => {
+      await clearSpool(this.#spoolDir);
+      return dir;
     });
-    const res = new Response(body, { status, headers }) as Response & { done?: Promise<void> };
-    res.done = done;
-    return res;
+    const hooksDir = await this.#hooks;
+    const result = await runCgi({
+      req,
+      pathInfo,
+      query,
+      env: {
+        GIT_PROJECT_ROOT: this.root,
+        GIT_HTTP_EXPORT_ALL: "1",
+        ...backendEnv({ hooksDir, maxPushBytes: this.maxPushBytes }),
+      },
+      spoolDir: this.#spoolDir,
+      // The commands before the pack are a few hundred bytes; git's receive.maxInputSize is the exact limit.
+      maxBodyBytes: this.maxPushBytes + (1 << 20),
+      collect: isPush,
+      signal: this.#stopping.signal,
+    });
+    let body = result.body;
+    if (isPush && result.bodyBytes > this.maxPushBytes && body instanceof Uint8Array && usesSideBand(result.bodyHead)) {
+      // git's own refusal ("pack exceeds maximum allowed size") does not say the limit or what to do: add a line.
+      const note = sideBandMessage(tooLargeMessage(result.bodyBytes, this.maxPushBytes));
+      const joined = new Uint8Array(note.length + body.length);
+      joined.set(note);
+      joined.set(body, note.length);
+      body = joined;
+    }
+    return new Response(body as BodyInit, { status: result.status, headers: result.headers });
+  }
+
+  async #withPushLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#pushLocks.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const settled = run.catch(() => {});
+    this.#pushLocks.set(key, settled);
+    settled.then(() => {
+      if (this.#pushLocks.get(key) === settled) this.#pushLocks.delete(key);
+    });
+    return await run;
   }
 }
 
-function findHeaderEnd(buf: Uint8Array): number {
-  for (let i = 0; i + 1 < buf.length; i++) {
-    if (buf[i] === 10 && buf[i + 1] === 10) return i;
-    if (buf[i] === 13 && buf[i + 1] === 10 && buf[i + 2] === 13 && buf[i + 3] === 10) return i;
-  }
-  return -1;
+async function removeQuarantines(objects: string): Promise<void> {
+  try {
+    for await (const e of Deno.readDir(objects)) {
+      if (e.isDirectory && e.name.startsWith("incoming-")) {
+        await Deno.remove(join(objects, e.name), { recursive: true }).catch(() => {});
+      }
+    }
+  } catch { /* no such repo */ }
 }

@@ -4,9 +4,11 @@
  * only a fully built deployment reaches TNS, in one pointer flip. A failed build changes nothing that is live.
  */
 import { TauError } from "../../runtime/errors.ts";
-import { listHeads, readTree } from "../../runtime/git/git.ts";
+import { listFiles, listHeads, readTree } from "../../runtime/git/git.ts";
 import type { ContentStore } from "../../runtime/storage/helia.ts";
-import { assertValid, parseProjectConfig, type ProjectConfig, routesOf } from "../../runtime/schema/mod.ts";
+import { assertValid, type ProjectConfig, routesOf } from "../../runtime/schema/mod.ts";
+import { configSizeIssues } from "../../runtime/schema/limits.ts";
+import { ConfigParser } from "../../runtime/schema/off_thread.ts";
 import type { FunctionResource, WebsiteResource } from "../../runtime/schema/mod.ts";
 import type { GitHosting } from "../git/hosting.ts";
 import type { Job, JobLog } from "../patrick/jobs.ts";
@@ -36,6 +38,7 @@ export class Monkey {
   #kv: Deno.Kv;
   #builder: ModuleBuilder;
   #images: ImageResolver;
+  #parser = new ConfigParser();
 
   constructor(
     deps: {
@@ -54,6 +57,12 @@ export class Monkey {
     this.#kv = deps.kv;
     this.#builder = deps.builder;
     this.#images = deps.images;
+    // The config-parse worker loads in ~0.5 s: start it now, not on the first push.
+    this.#parser.parse({ "config.yaml": "name: warm\n" }).catch(() => {});
+  }
+
+  close(): void {
+    this.#parser.close();
   }
 
   build = async (job: Job, log: JobLog): Promise<{ id: string; cid: string }> => {
@@ -70,13 +79,7 @@ export class Monkey {
     const codeCommit = codeHeads.get(job.branch);
     log(`config ${configCommit.slice(0, 12)}, code ${codeCommit?.slice(0, 12) ?? "(none)"}`);
 
-    const configFiles = await readTree(configRepo, configCommit);
-    const texts: Record<string, string> = {};
-    const dec = new TextDecoder();
-    for (const [path, bytes] of Object.entries(configFiles)) {
-      if (/\.ya?ml$/.test(path)) texts[path] = dec.decode(bytes);
-    }
-    const config = assertValid(parseProjectConfig(texts));
+    const config = assertValid(await this.#parser.parse(await readConfigYaml(configRepo, configCommit)));
     log(
       `config valid: ${config.functions.length} function(s), ${config.websites.length} website(s), ` +
         `${config.domains.length} domain(s)` +
@@ -167,6 +170,20 @@ export class Monkey {
     log(`published in ${ms(t0)}: ${ref.fqdns.join(", ") || "(no domains)"}`);
     return { id: ref.id, cid: ref.cid };
   };
+}
+
+/** The config repo's YAML (what the schema reads), after checking its sizes without reading it. */
+async function readConfigYaml(repo: string, commit: string): Promise<Record<string, string>> {
+  const yaml = (await listFiles(repo, commit)).filter((f) => f.path.endsWith(".yaml"));
+  const tooBig = configSizeIssues(yaml);
+  if (tooBig.length) assertValid({ issues: tooBig });
+  if (!yaml.length) return {};
+  const texts: Record<string, string> = {};
+  const dec = new TextDecoder();
+  for (const [path, bytes] of Object.entries(await readTree(repo, commit, ["*.yaml"]))) {
+    texts[path] = dec.decode(bytes);
+  }
+  return texts;
 }
 
 function label(r: { name: string; app?: string }): string {

@@ -1,5 +1,8 @@
 /**
  * patrick: turns push events into build jobs, runs them one project at a time, and keeps their status and logs.
+ * A build always takes both repos' heads when it starts, so a queued job is covered by any later push to its
+ * branch: the later one supersedes it (a flood of pushes to one branch is one build). Branch `main`, the one that is
+ * served, goes first. (How many branches one push may move is capped by git hosting: services/git/push_limits.ts.)
  *
  * Keys (Deno KV, prefix "patrick"):
  *   ["patrick", "job", jobId]               -> Job
@@ -10,7 +13,7 @@ import { TauError } from "../../runtime/errors.ts";
 import type { ContentStore } from "../../runtime/storage/helia.ts";
 import type { PushEvent } from "../git/hosting.ts";
 
-export type JobStatus = "queued" | "running" | "success" | "failed";
+export type JobStatus = "queued" | "running" | "success" | "failed" | "superseded";
 
 export interface Job {
   id: string;
@@ -27,10 +30,20 @@ export interface Job {
   error?: string;
   logCid?: string;
   deployment?: { id: string; cid: string };
+  /** The later job of the same branch that built this one's commit (status "superseded"). */
+  supersededBy?: string;
 }
 
 export type JobLog = (line: string) => void;
 export type Builder = (job: Job, log: JobLog) => Promise<{ id: string; cid: string }>;
+
+/** The branch served on a project's domains: built before any other branch waiting in the queue. */
+const SERVED_BRANCH = "main";
+
+interface ProjectQueue {
+  waiting: Job[];
+  running: boolean;
+}
 
 interface LiveLog {
   lines: string[];
@@ -41,7 +54,7 @@ export class Patrick {
   #kv: Deno.Kv;
   #store: ContentStore;
   #build: Builder;
-  #queues = new Map<string, Promise<void>>();
+  #queues = new Map<string, ProjectQueue>();
   #live = new Map<string, LiveLog>();
   /** Resolved when a queued or running job ends; waitFor() uses it. */
   #finished = new Map<string, PromiseWithResolvers<void>>();
@@ -62,10 +75,12 @@ export class Patrick {
     this.#onFinished = opts.onFinished;
   }
 
-  /** Jobs a previous process left queued or running are run again: builds are idempotent. */
+  /** Jobs a previous process left queued or running are run again (oldest first; builds are idempotent). */
   async resume(): Promise<void> {
     for await (const e of this.#kv.list<Job>({ prefix: ["patrick", "job"] })) {
-      if (e.value.status === "queued" || e.value.status === "running") this.#enqueue({ ...e.value, status: "queued" });
+      if (e.value.status === "queued" || e.value.status === "running") {
+        await this.#enqueue({ ...e.value, status: "queued" });
+      }
     }
   }
 
@@ -88,19 +103,43 @@ export class Patrick {
       .set(["patrick", "job", id], job)
       .set(["patrick", "by_project", job.project, id], true)
       .commit();
-    this.#enqueue(job);
+    await this.#enqueue(job);
     return job;
   }
 
-  #enqueue(job: Job): void {
+  async #enqueue(job: Job): Promise<void> {
     this.#finished.set(job.id, Promise.withResolvers<void>());
+    let queue = this.#queues.get(job.project);
+    if (!queue) this.#queues.set(job.project, queue = { waiting: [], running: false });
+    const covered = queue.waiting.filter((j) => j.branch === job.branch);
+    queue.waiting = queue.waiting.filter((j) => j.branch !== job.branch);
+    queue.waiting.push(job);
     // One build at a time per project: a later push always builds on top of the earlier one's result.
-    const prev = this.#queues.get(job.project) ?? Promise.resolve();
-    const next = prev.then(() => this.#run(job)).catch((err) => console.error(`job ${job.id}: ${err}`));
-    this.#queues.set(job.project, next);
-    next.then(() => {
-      if (this.#queues.get(job.project) === next) this.#queues.delete(job.project);
-    });
+    if (!queue.running) {
+      queue.running = true;
+      this.#drain(job.project, queue).catch((err) => console.error(`builds of ${job.project}: ${err}`));
+    }
+    for (const old of covered) await this.#supersede(old, job);
+  }
+
+  async #drain(project: string, queue: ProjectQueue): Promise<void> {
+    try {
+      while (queue.waiting.length) {
+        const served = queue.waiting.findIndex((j) => j.branch === SERVED_BRANCH);
+        const [job] = queue.waiting.splice(served >= 0 ? served : 0, 1);
+        await this.#run(job).catch((err) => console.error(`job ${job.id}: ${err}`));
+      }
+    } finally {
+      queue.running = false;
+      if (this.#queues.get(project) === queue && !queue.waiting.length) this.#queues.delete(project);
+    }
+  }
+
+  async #supersede(old: Job, by: Job): Promise<void> {
+    const job: Job = { ...old, status: "superseded", supersededBy: by.id, finishedAt: new Date().toISOString() };
+    await this.#kv.set(["patrick", "job", job.id], job);
+    this.#finished.get(job.id)?.resolve();
+    this.#finished.delete(job.id);
   }
 
   async #run(queued: Job): Promise<void> {
@@ -176,6 +215,9 @@ export class Patrick {
       if (job.logCid) {
         const bytes = await this.#store.cat(job.logCid);
         return new Response(bytes).body!;
+      }
+      if (job.status === "superseded") {
+        return new Response(`build ${id} was superseded by build ${job.supersededBy}, which built its commit\n`).body!;
       }
       return new Response(`build ${id} is ${job.status}: no log yet\n`).body!;
     }

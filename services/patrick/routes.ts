@@ -1,5 +1,6 @@
 /** patrick's HTTP API (mounted under /api): builds, their logs, and the external webhook. */
 import { Hono } from "hono";
+import { TauError } from "../../runtime/errors.ts";
 import type { Auth } from "../auth/projects.ts";
 import type { GitHosting } from "../git/hosting.ts";
 import type { Patrick } from "./jobs.ts";
@@ -10,7 +11,7 @@ export function patrickRoutes(patrick: Patrick, deps: { auth: Auth; git: GitHost
   app.get("/builds", async (c) => {
     const project = c.req.query("project");
     if (project) await deps.auth.getProject(project);
-    return c.json(await patrick.listJobs(project, Number(c.req.query("limit") ?? 50)));
+    return c.json(await patrick.listJobs(project, listLimit(c.req.query("limit"))));
   });
   app.get("/builds/:id", async (c) => {
     const id = c.req.param("id");
@@ -29,4 +30,18 @@ export function patrickRoutes(patrick: Patrick, deps: { auth: Auth; git: GitHost
     return c.json({ accepted: true, job }, 202);
   });
   return app;
+}
+
+/** The most builds one listing returns. */
+export const MAX_LIST_LIMIT = 1000;
+
+function listLimit(raw: string | undefined): number {
+  if (raw === undefined) return 50;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || n > MAX_LIST_LIMIT) {
+    throw new TauError(`limit=${raw.slice(0, 20)} is not a whole number from 1 to ${MAX_LIST_LIMIT}`, {
+      hint: "for example /api/builds?limit=20",
+    });
+  }
+  return n;
 }

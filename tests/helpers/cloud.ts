@@ -40,13 +40,19 @@ export interface Cloud {
   dataDir: string;
   output: () => string;
   stop(): Promise<void>;
+  /** Resolves with the exit status once the node has exited (for whatever reason). */
+  exited: Promise<Deno.CommandStatus>;
 }
 
-/** Start `tau dev` on a free loopback port; resolves once it prints its ready line. */
-export async function startCloud(dataDir: string): Promise<Cloud> {
+/** Start `tau dev` on a free loopback port (with extra `tau dev` options and environment); resolves once ready. */
+export async function startCloud(
+  dataDir: string,
+  opts: { args?: string[]; env?: Record<string, string> } = {},
+): Promise<Cloud> {
   await ensureInstalled();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "dev", "--http", "127.0.0.1:0", "--data", dataDir],
+    args: ["run", "-A", MAIN, "dev", "--http", "127.0.0.1:0", "--data", dataDir, ...(opts.args ?? [])],
+    env: opts.env,
     stdout: "piped",
     stderr: "piped",
     cwd: ROOT,
@@ -74,6 +80,7 @@ export async function startCloud(dataDir: string): Promise<Cloud> {
     pid: child.pid,
     dataDir,
     output: () => out,
+    exited: child.status,
     async stop() {
       try {
         child.kill("SIGTERM");

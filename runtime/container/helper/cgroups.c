@@ -26,6 +26,14 @@ static int write_file(const char *path, const char *value) {
   return n < 0 ? -1 : 0;
 }
 
+/* The v1 devices cgroup is shared by all containers (devices.c): joined like the others, never removed. */
+static int device_cgroup_shared(const struct config *cfg) {
+  for (int i = 0; i < cfg->ncgroups; i++) {
+    if (strcmp(cfg->cgroup_dirs[i], cfg->device_cgroup) == 0) return 0;
+  }
+  return 1;
+}
+
 int cgroups_create(const struct config *cfg, char *err, size_t errlen) {
   for (int i = 0; i < cfg->ncgroups; i++) {
     if (mkdir(cfg->cgroup_dirs[i], 0755) < 0 && errno != EEXIST) {
@@ -40,6 +48,8 @@ int cgroups_create(const struct config *cfg, char *err, size_t errlen) {
       return -1;
     }
   }
+  if (cfg->device_cgroup && devices_restrict(cfg->device_cgroup, device_cgroup_shared(cfg), err, errlen) < 0)
+    return -1;
   return 0;
 }
 
@@ -49,20 +59,23 @@ int cgroups_create(const struct config *cfg, char *err, size_t errlen) {
  * cgroup.procs, most of a container's start time). The caller is single-threaded, so moving its only thread
  * moves the process. v2 has no `tasks` file: there cgroup.procs is used.
  */
-int cgroups_join_self(const struct config *cfg, char *err, size_t errlen) {
+static int join(const char *dir, char *err, size_t errlen) {
   char path[PATH_MAX];
-  for (int i = 0; i < cfg->ncgroups; i++) {
-    snprintf(path, sizeof path, "%s/tasks", cfg->cgroup_dirs[i]);
-    int rc = write_file(path, "0");
-    if (rc < 0 && errno == ENOENT) {
-      snprintf(path, sizeof path, "%s/cgroup.procs", cfg->cgroup_dirs[i]);
-      rc = write_file(path, "0");
-    }
-    if (rc < 0) {
-      snprintf(err, errlen, "join cgroup %s: %s", cfg->cgroup_dirs[i], strerror(errno));
-      return -1;
-    }
+  snprintf(path, sizeof path, "%s/tasks", dir);
+  int rc = write_file(path, "0");
+  if (rc < 0 && errno == ENOENT) {
+    snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+    rc = write_file(path, "0");
   }
+  if (rc < 0) FAIL("join cgroup %s: %s", dir, strerror(errno));
+  return 0;
+}
+
+int cgroups_join_self(const struct config *cfg, char *err, size_t errlen) {
+  for (int i = 0; i < cfg->ncgroups; i++) {
+    if (join(cfg->cgroup_dirs[i], err, errlen) < 0) return -1;
+  }
+  if (cfg->device_cgroup && device_cgroup_shared(cfg)) return join(cfg->device_cgroup, err, errlen);
   return 0;
 }
 

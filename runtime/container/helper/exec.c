@@ -33,6 +33,18 @@ int exec_in_container(struct config *cfg) {
     fprintf(stderr, "tau-ns-helper: %s\n", err);
     return 125;
   }
+  /* A container with its own user namespace: join it first (the others belong to it), then be its root. */
+  snprintf(path, sizeof path, "/proc/%d/ns/user", cfg->target_pid);
+  char theirs[64] = "", ours[64] = "";
+  ssize_t n1 = readlink(path, theirs, sizeof theirs - 1), n2 = readlink("/proc/self/ns/user", ours, sizeof ours - 1);
+  if (n1 > 0 && n2 > 0 && strcmp(theirs, ours) != 0) {
+    int userns = open(path, O_RDONLY | O_CLOEXEC);
+    if (userns < 0 || setns(userns, CLONE_NEWUSER) < 0 || userns_become_root(err, sizeof err) < 0) {
+      fprintf(stderr, "tau-ns-helper: join the container's user namespace: %s\n", userns < 0 ? strerror(errno) : err);
+      return 125;
+    }
+    close(userns);
+  }
   for (int i = 0; i < 5; i++) {
     if (setns(fds[i], kinds[i].type) < 0) {
       fprintf(stderr, "tau-ns-helper: join %s namespace: %s\n", kinds[i].name, strerror(errno));

@@ -6,6 +6,7 @@
 #define TAU_NS_HELPER_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #define MAX_ITEMS 64
 #define MAX_ENV 512
@@ -47,6 +48,10 @@ struct config {
   int nports;
   const char *cgroup_dirs[16];
   int ncgroups;
+  long userns_base;  /* >0: a user namespace maps container uids 0..65535 to host uids base..base+65535 */
+  int shifted_lowers; /* userns: this many top layers are stored in host uids already (clone snapshots) */
+  int mount_sock[2];  /* userns: the supervisor sends the container its mounts (made with host privileges) */
+  const char *device_cgroup; /* v1: the devices cgroup all containers share; v2: one of cgroup_dirs */
   struct cgroup_setting cgroup_settings[MAX_ITEMS];
   int nsettings;
   char *env[MAX_ENV + 1];
@@ -64,6 +69,17 @@ void die_event(const char *what, int err) __attribute__((noreturn));
 /* rootfs.c: everything runs inside the container's fresh mount namespace */
 int setup_rootfs(const struct config *cfg, char *err, size_t errlen);
 int loopback_up(char *err, size_t errlen);
+
+/* devices.c: the one list of devices a container may use */
+int make_dev(const char *root, int dev_mount, char *err, size_t errlen);
+int make_dev_mount(uid_t owner, char *err, size_t errlen);
+int devices_restrict(const char *dir, int v1, char *err, size_t errlen);
+
+/* userns.c: mounts made by the supervisor (root on the host) and moved into the container's user namespace */
+int userns_send_mounts(const struct config *cfg, pid_t init, char *err, size_t errlen);
+int userns_receive_rootfs(const struct config *cfg, char *err, size_t errlen);
+int userns_become_root(char *err, size_t errlen);
+int userns_receive_mount(const struct config *cfg, char *err, size_t errlen);
 
 /* secure.c */
 int drop_privileges(char *err, size_t errlen);

@@ -2,10 +2,14 @@
  * tau-ns-helper, the only privileged piece of tau's container support. Usage (built and called by tau):
  *   tau-ns-helper run --lower L1:L2 --upper U --work W --rootfs R --log F --status F [--hostname H] [--cwd D]
  *                     [--mount SRC DST ro|rw]... [--port CPORT HOSTPORT SOCKET]... [--cgroup DIR]...
- *                     [--cgset FILE VALUE]... [--env K=V]... [--batch ID1,ID2,...] -- CMD [ARGS...]
+ *                     [--cgset FILE VALUE]... [--device-cgroup DIR] [--userns BASE SHIFTED] [--env K=V]...
+ *                     [--batch ID1,ID2,...] -- CMD [ARGS...]
+ *     --device-cgroup: only the devices in devices.c may be opened or created there: a v1 devices cgroup shared by
+ *     all containers (made and filled if needed, joined, never removed), or one of the --cgroup dirs on v2.
+ *     --userns: container uids 0..65535 are host uids BASE..; the top SHIFTED layers are stored in host uids.
  *     --batch starts one container per id, each under its own supervisor; "{}" in the per-container paths
  *     (--upper --work --rootfs --log --status, port sockets, cgroup dirs and files) and --hostname becomes the id.
- *   tau-ns-helper exec --pid PID [--cgroup DIR]... [--env K=V]... [--cwd D] -- CMD [ARGS...]
+ *   tau-ns-helper exec --pid PID [--cgroup DIR]... [--device-cgroup DIR] [--env K=V]... [--cwd D] -- CMD [ARGS...]
  *   tau-ns-helper whiteout PATH...   (overlay whiteout: a 0/0 character device, for image layers)
  *   tau-ns-helper opaque DIR...      (overlay opaque directory marker, for image layers)
  */
@@ -64,6 +68,11 @@ static void parse(struct config *cfg, int argc, char **argv) {
     } else if (strcmp(a, "--cgroup") == 0) {
       if (cfg->ncgroups >= 16) usage("too many cgroups");
       cfg->cgroup_dirs[cfg->ncgroups++] = need(argc, argv, ++i);
+    } else if (strcmp(a, "--userns") == 0) {
+      cfg->userns_base = atol(need(argc, argv, ++i));
+      cfg->shifted_lowers = atoi(need(argc, argv, ++i));
+    } else if (strcmp(a, "--device-cgroup") == 0) {
+      cfg->device_cgroup = need(argc, argv, ++i);
     } else if (strcmp(a, "--cgset") == 0) {
       if (cfg->nsettings >= MAX_ITEMS) usage("too many cgroup settings");
       struct cgroup_setting *s = &cfg->cgroup_settings[cfg->nsettings++];
@@ -127,6 +136,7 @@ static int run_batch(struct config *cfg) {
     cfg->hostname = subst(cfg->hostname, id);
     for (int i = 0; i < cfg->nports; i++) cfg->ports[i].socket_path = subst(cfg->ports[i].socket_path, id);
     for (int i = 0; i < cfg->ncgroups; i++) cfg->cgroup_dirs[i] = subst(cfg->cgroup_dirs[i], id);
+    cfg->device_cgroup = subst(cfg->device_cgroup, id);
     for (int i = 0; i < cfg->nsettings; i++) cfg->cgroup_settings[i].file = subst(cfg->cgroup_settings[i].file, id);
     status_set_id(id);
     status_init(cfg->status_path);

@@ -59,14 +59,25 @@ static int make_target(const char *root, const char *target, int is_dir, char *e
   return 0;
 }
 
-static int bind_user_mounts(const struct config *cfg, char *err, size_t errlen) {
+static int bind_user_mounts(const struct config *cfg, const char *root, char *err, size_t errlen) {
   for (int i = 0; i < cfg->nmounts; i++) {
     const struct bind_mount *m = &cfg->mounts[i];
-    struct stat st;
-    if (stat(m->source, &st) < 0) FAIL("mount source %s: %s", m->source, strerror(errno));
-    if (make_target(cfg->rootfs, m->target, S_ISDIR(st.st_mode), err, errlen) < 0) return -1;
     char dst[PATH_MAX];
-    snprintf(dst, sizeof dst, "%s/%s", cfg->rootfs, m->target);
+    snprintf(dst, sizeof dst, "%s/%s", root, m->target);
+    struct stat st;
+    if (cfg->userns_base > 0) {
+      /* Made (idmapped, read-only when asked) by the supervisor: see userns.c. */
+      int fd = userns_receive_mount(cfg, err, errlen);
+      if (fd < 0) return -1;
+      int rc = fstat(fd, &st) < 0 ? -1 : make_target(root, m->target, S_ISDIR(st.st_mode), err, errlen);
+      if (rc == 0 && move_mount(fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        rc = snprintf(err, errlen, "bind %s: %s", m->source, strerror(errno));
+      close(fd);
+      if (rc != 0) return -1;
+      continue;
+    }
+    if (stat(m->source, &st) < 0) FAIL("mount source %s: %s", m->source, strerror(errno));
+    if (make_target(root, m->target, S_ISDIR(st.st_mode), err, errlen) < 0) return -1;
     if (mount(m->source, dst, NULL, MS_BIND | MS_REC, NULL) < 0) FAIL("bind %s: %s", m->source, strerror(errno));
     if (m->readonly &&
         mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
@@ -75,48 +86,18 @@ static int bind_user_mounts(const struct config *cfg, char *err, size_t errlen) 
   return 0;
 }
 
-static int make_dev(const char *root, char *err, size_t errlen) {
-  char dev[PATH_MAX], path[PATH_MAX];
-  snprintf(dev, sizeof dev, "%s/dev", root);
-  mkdir(dev, 0755);
-  if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") < 0)
-    FAIL("mount /dev: %s", strerror(errno));
-  static const struct { const char *name; int major, minor; } nodes[] = {
-      {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
-  };
-  mode_t old = umask(0);
-  for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
-    snprintf(path, sizeof path, "%s/%s", dev, nodes[i].name);
-    if (mknod(path, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0) {
-      umask(old);
-      FAIL("mknod /dev/%s: %s", nodes[i].name, strerror(errno));
-    }
+/*
+ * Without a user namespace the overlay is mounted here; with one, the supervisor made it (userns.c), and the
+ * rootfs becomes the working directory before this process gives up its host uid: the path to it may pass
+ * directories only the host's root may enter.
+ */
+static int mount_overlay(const struct config *cfg, char *err, size_t errlen) {
+  if (cfg->userns_base > 0) {
+    if (userns_receive_rootfs(cfg, err, errlen) < 0) return -1;
+    if (chdir(cfg->rootfs) < 0) FAIL("chdir rootfs: %s", strerror(errno));
+    return userns_become_root(err, errlen);
   }
-  umask(old);
-  snprintf(path, sizeof path, "%s/pts", dev);
-  mkdir(path, 0755);
-  /* A private devpts instance; optional, so a kernel without it still runs containers. */
-  if (mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") == 0) {
-    snprintf(path, sizeof path, "%s/ptmx", dev);
-    if (symlink("pts/ptmx", path) < 0) { /* optional */ }
-  }
-  /* /dev is a size-limited tmpfs already, so /dev/shm is a directory in it: one mount less to set up and tear down. */
-  snprintf(path, sizeof path, "%s/shm", dev);
-  if (mkdir(path, 0755) == 0) chmod(path, 01777);
-  static const char *links[][2] = {
-      {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
-  };
-  for (size_t i = 0; i < 4; i++) {
-    snprintf(path, sizeof path, "%s/%s", dev, links[i][1]);
-    if (symlink(links[i][0], path) < 0) { /* optional */ }
-  }
-  return 0;
-}
-
-int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
-  char path[PATH_MAX], opts[PATH_MAX * 2];
-  /* Private propagation first, so none of the mounts below reach the host's namespace. */
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) FAIL("make / private: %s", strerror(errno));
+  char opts[PATH_MAX * 2];
   int n = snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", cfg->lowerdirs, cfg->upperdir,
                    cfg->workdir);
   if (n >= (int)sizeof opts - 16) FAIL("too many image layers for one overlay mount");
@@ -132,19 +113,71 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
     if (errno != EINVAL || mount("overlay", cfg->rootfs, "overlay", 0, opts) < 0)
       FAIL("mount overlay rootfs: %s", strerror(errno));
   }
-  if (bind_user_mounts(cfg, err, errlen) < 0) return -1;
-  if (make_target(cfg->rootfs, "/proc", 1, err, errlen) < 0) return -1;
-  snprintf(path, sizeof path, "%s/proc", cfg->rootfs);
+  return 0;
+}
+
+/*
+ * /proc and /sys are not namespaced below these paths: they configure or describe the host's kernel. Read-only
+ * (crun's list): /proc/sys would otherwise let a container set vm.overcommit_ratio or kernel.core_pattern for the
+ * whole machine. Masked (a read-only empty tmpfs over directories, /dev/null over files): what leaks the host's
+ * memory, keys, timers or firmware. Paths this kernel does not have are skipped.
+ */
+static const char *readonly_paths[] = {
+    "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+static const char *masked_dirs[] = {"/proc/acpi", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"};
+static const char *masked_files[] = {
+    "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+};
+
+static int hide_kernel_interfaces(const char *root, char *err, size_t errlen) {
+  char path[PATH_MAX], null[PATH_MAX];
+  const unsigned long ro = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  for (size_t i = 0; i < sizeof readonly_paths / sizeof readonly_paths[0]; i++) {
+    snprintf(path, sizeof path, "%s%s", root, readonly_paths[i]);
+    if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0) {
+      if (errno == ENOENT) continue;
+      FAIL("make %s read-only: %s", readonly_paths[i], strerror(errno));
+    }
+    if (mount(NULL, path, NULL, ro, NULL) < 0) FAIL("make %s read-only: %s", readonly_paths[i], strerror(errno));
+  }
+  for (size_t i = 0; i < sizeof masked_dirs / sizeof masked_dirs[0]; i++) {
+    snprintf(path, sizeof path, "%s%s", root, masked_dirs[i]);
+    if (mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=555") < 0 &&
+        errno != ENOENT)
+      FAIL("mask %s: %s", masked_dirs[i], strerror(errno));
+  }
+  snprintf(null, sizeof null, "%s/dev/null", root);
+  for (size_t i = 0; i < sizeof masked_files / sizeof masked_files[0]; i++) {
+    snprintf(path, sizeof path, "%s%s", root, masked_files[i]);
+    if (mount(null, path, NULL, MS_BIND, NULL) < 0 && errno != ENOENT)
+      FAIL("mask %s: %s", masked_files[i], strerror(errno));
+  }
+  return 0;
+}
+
+int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
+  char path[PATH_MAX];
+  /* Private propagation first, so none of the mounts below reach the host's namespace. */
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) FAIL("make / private: %s", strerror(errno));
+  if (mount_overlay(cfg, err, errlen) < 0) return -1;
+  const char *root = cfg->userns_base > 0 ? "." : cfg->rootfs;
+  if (bind_user_mounts(cfg, root, err, errlen) < 0) return -1;
+  if (make_target(root, "/dev", 1, err, errlen) < 0) return -1;
+  int dev_mount = cfg->userns_base > 0 ? userns_receive_mount(cfg, err, errlen) : -1;
+  if (cfg->userns_base > 0 && dev_mount < 0) return -1;
+  if (make_dev(root, dev_mount, err, errlen) < 0) return -1;
+  if (make_target(root, "/proc", 1, err, errlen) < 0) return -1;
+  snprintf(path, sizeof path, "%s/proc", root);
   if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) FAIL("mount /proc: %s", strerror(errno));
-  if (make_target(cfg->rootfs, "/dev", 1, err, errlen) < 0) return -1;
-  if (make_dev(cfg->rootfs, err, errlen) < 0) return -1;
-  if (make_target(cfg->rootfs, "/sys", 1, err, errlen) < 0) return -1;
-  snprintf(path, sizeof path, "%s/sys", cfg->rootfs);
+  if (make_target(root, "/sys", 1, err, errlen) < 0) return -1;
+  snprintf(path, sizeof path, "%s/sys", root);
   if (mount("sysfs", path, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
     FAIL("mount /sys read-only: %s", strerror(errno));
-  if (make_target(cfg->rootfs, "/tmp", 1, err, errlen) < 0) return -1;
+  if (hide_kernel_interfaces(root, err, errlen) < 0) return -1;
+  if (make_target(root, "/tmp", 1, err, errlen) < 0) return -1;
   /* pivot_root(".", ".") stacks the old root under the new one; detaching "." then drops the host tree. */
-  if (chdir(cfg->rootfs) < 0) FAIL("chdir rootfs: %s", strerror(errno));
+  if (chdir(root) < 0) FAIL("chdir rootfs: %s", strerror(errno));
   if (syscall(SYS_pivot_root, ".", ".") < 0) FAIL("pivot_root: %s", strerror(errno));
   if (umount2(".", MNT_DETACH) < 0) FAIL("detach old root: %s", strerror(errno));
   if (chdir("/") < 0) FAIL("chdir /: %s", strerror(errno));

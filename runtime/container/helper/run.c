@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +35,7 @@ static int child_main(void *arg) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   close(a->go_write);
   close(a->ready_read);
+  if (a->cfg->userns_base > 0) close(a->cfg->mount_sock[0]);
   for (int i = 0; i < a->cfg->nports; i++) {
     close(a->cfg->ports[i].unix_fd);
     if (a->cfg->ports[i].tcp_fd >= 0) close(a->cfg->ports[i].tcp_fd);
@@ -53,6 +56,16 @@ static int child_main(void *arg) {
     goto fail;
   }
   if (setup_rootfs(a->cfg, err, sizeof err) < 0) goto fail;
+  if (a->cfg->userns_base > 0) {
+    close(a->cfg->mount_sock[1]);
+    /*
+     * Becoming the namespace's root changed this process's uids, which clears its parent-death signal: arm it
+     * again, then check that the supervisor did not die in between (its end of the ready pipe would be closed).
+     */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    struct pollfd supervisor = {.fd = a->ready_fd, .events = 0};
+    if (poll(&supervisor, 1, 0) > 0 && (supervisor.revents & POLLERR)) _exit(125);
+  }
   if (loopback_up(err, sizeof err) < 0) goto fail;
   container_init(a->cfg, a->ready_fd);
 fail:
@@ -107,6 +120,12 @@ int run_container(struct config *cfg) {
   }
   int go[2], ready[2];
   if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0) die_event("pipe", errno);
+  if (cfg->userns_base > 0) {
+    /* The upper dir is the container root's (see userns.c); the socket carries the mounts made for it. */
+    uid_t base = (uid_t)cfg->userns_base;
+    if (chown(cfg->upperdir, base, base) < 0) die_event("give the upper dir to the container's root", errno);
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cfg->mount_sock) < 0) die_event("socketpair", errno);
+  }
   /* Signals are blocked from here on and handled with sigwaitinfo, so none can slip between clone and wait. */
   sigset_t all, none;
   sigfillset(&all);
@@ -117,6 +136,7 @@ int run_container(struct config *cfg) {
   if (stack == MAP_FAILED) die_event("allocate stack", errno);
   struct child_args args = {.cfg = cfg, .go_write = go[1], .ready_read = ready[0], .go_fd = go[0], .ready_fd = ready[1], .log_fd = log_fd};
   int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD;
+  if (cfg->userns_base > 0) flags |= CLONE_NEWUSER;
   pid_t init = clone(child_main, stack + stack_size, flags, &args);
   if (init < 0) {
     int e = errno;
@@ -125,12 +145,15 @@ int run_container(struct config *cfg) {
   }
   close(go[0]);
   close(ready[1]);
+  if (cfg->userns_base > 0) close(cfg->mount_sock[1]);
   /* Opened now, while the init surely exists: a command that exits at once must not break port setup. */
   char nspath[64];
   snprintf(nspath, sizeof nspath, "/proc/%d/ns/net", init);
   int netns = open(nspath, O_RDONLY | O_CLOEXEC);
   int ok = netns >= 0;
   if (!ok) snprintf(err, sizeof err, "open container network namespace: %s", strerror(errno));
+  if (ok && cfg->userns_base > 0 && userns_send_mounts(cfg, init, err, sizeof err) < 0) ok = 0;
+  if (cfg->userns_base > 0) close(cfg->mount_sock[0]);
   if (ok && write(go[1], "g", 1) != 1) {
     snprintf(err, sizeof err, "start container: %s", strerror(errno));
     ok = 0;

@@ -15,19 +15,42 @@
 
 #include "helper.h"
 
-/* Roughly what common runtimes grant by default: enough for ordinary servers, nothing that reaches the host. */
+/*
+ * What a container's root keeps (podman's default set). Each only acts inside the container's own namespaces and
+ * files (its rootfs, and host paths only through mounts the user listed):
+ *   CHOWN, DAC_OVERRIDE, FOWNER, FSETID  root owns and may change every file of its rootfs (package installs,
+ *                                        chown of data dirs before dropping to a service user);
+ *   SETUID, SETGID                       servers switch to an unprivileged user after start;
+ *   SETPCAP                              lets a process drop capabilities from its bounding set before exec;
+ *   SETFCAP                              package installs set file capabilities (no_new_privs makes exec
+ *                                        ignore them, so they grant nothing);
+ *   KILL                                 signals other users' processes, which all live in its pid namespace;
+ *   NET_BIND_SERVICE                     ports below 1024, in its own network namespace;
+ *   SYS_CHROOT                           daemons that chroot into a subtree of the rootfs (mount is refused).
+ * Dropped from the list common runtimes started with: MKNOD (device nodes: the device cgroup refuses any but
+ * /dev's anyway), NET_RAW (raw sockets: only loopback to reach, and a history of kernel bugs) and AUDIT_WRITE (the
+ * audit log is the host's, not namespaced).
+ */
 static const int kept_caps[] = {
-    CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER, CAP_MKNOD, CAP_NET_RAW, CAP_SETGID,
-    CAP_SETUID, CAP_SETFCAP, CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL, CAP_AUDIT_WRITE,
+    CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_SETUID,  CAP_SETGID,
+    CAP_SETPCAP, CAP_SETFCAP,    CAP_KILL,   CAP_NET_BIND_SERVICE,    CAP_SYS_CHROOT,
 };
 
-/* Calls that would let a container escape, reconfigure the kernel or spy on other processes. */
+/*
+ * Calls that would let a container escape, reconfigure the kernel or spy on other processes. Most also need a
+ * capability containers do not keep; the list is the second wall. pidfd_getfd and process_madvise reach into
+ * another process like ptrace; io_uring is a large kernel surface that a plain server does not need.
+ */
 static const int denied[] = {
     SYS_mount, SYS_umount2, SYS_pivot_root, SYS_reboot, SYS_kexec_load, SYS_ptrace, SYS_bpf, SYS_init_module,
     SYS_finit_module, SYS_delete_module, SYS_swapon, SYS_swapoff, SYS_unshare, SYS_setns, SYS_open_by_handle_at,
     SYS_name_to_handle_at, SYS_keyctl, SYS_add_key, SYS_request_key, SYS_perf_event_open, SYS_acct,
     SYS_settimeofday, SYS_clock_settime, SYS_syslog, SYS_userfaultfd, SYS_quotactl, SYS_process_vm_readv,
-    SYS_process_vm_writev, SYS_kcmp, SYS_lookup_dcookie,
+    SYS_process_vm_writev, SYS_kcmp, SYS_lookup_dcookie, SYS_pidfd_getfd, SYS_process_madvise, SYS_io_uring_setup,
+    SYS_io_uring_enter, SYS_io_uring_register, SYS_fanotify_init, SYS_vhangup,
+#ifdef SYS_quotactl_fd
+    SYS_quotactl_fd,
+#endif
 #ifdef SYS_kexec_file_load
     SYS_kexec_file_load,
 #endif
