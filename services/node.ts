@@ -142,6 +142,21 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const auth = new Auth(state, git);
   // What this node's shape runs (`tau dev`: everything). Services it does not run are not started here.
   const runs = (service: ServiceName) => !opts.shape || opts.shape.services.includes(service);
+  // On a cloud, the repos live on every auth and monkey node (services/git/replicate.ts).
+  const gitReplicator = cluster && (runs("auth") || runs("monkey"))
+    ? new (await import("./git/replicate.ts")).GitReplicator({
+      hosting: git,
+      state,
+      libp2p: cluster.p2p.libp2p,
+      rpc: cluster.rpc,
+      directory: cluster.directory,
+      log,
+    })
+    : undefined;
+  if (gitReplicator) {
+    git.setReplication(gitReplicator);
+    await gitReplicator.start();
+  }
   const builder = new ModuleBuilder();
   if (runs("monkey")) builder.warm();
   const monkey = new Monkey({
@@ -152,10 +167,24 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     builder,
     images: (ref, log) => containers.resolveImage(ref, log),
   });
-  patrick = new Patrick(kv, store, monkey.build, {
+  const patrickCluster = cluster ? await import("./patrick/cluster.ts") : undefined;
+  // A build on a cloud first makes sure the pushed commit has reached this node.
+  const build: typeof monkey.build = async (job, log) => {
+    await gitReplicator?.ensureCommit(job.project, job.repo, job.commit);
+    return await monkey.build(job, log);
+  };
+  patrick = new Patrick(state, store, build, {
     echo: opts.echoLogs,
     onFinished: async (job) => await hoarder?.logStored(job),
+    ...(cluster && patrickCluster
+      ? patrickCluster.patrickClusterOptions({
+        directory: cluster.directory,
+        rpc: cluster.rpc,
+        self: cluster.p2p.peerId,
+      })
+      : {}),
   });
+  if (cluster && patrickCluster && runs("patrick")) await patrickCluster.servePatrick(cluster.p2p.libp2p, patrick);
   const runtime = new FunctionRuntime({
     load: (cid) => store.cat(cid),
     inlineBudgetMs: opts.inlineBudgetMs,
@@ -267,6 +296,8 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
       await server.shutdown();
       await seer?.close();
       await hoarder?.stop();
+      patrick.stop();
+      gitReplicator?.stop();
       shared?.stop();
       await cluster?.stop();
       await containers.close();

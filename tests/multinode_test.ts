@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
-import { commitAndPush, hostRequest, tau, waitForBuild } from "./helpers/cloud.ts";
+import { commitAndPush, hostRequest, sh, tau, waitForBuild } from "./helpers/cloud.ts";
 import { eventually, nodesSeenBy, startTestCloud, type TestNode } from "./helpers/cluster.ts";
 
 const HOST = "api.multi.test";
@@ -22,7 +22,7 @@ Deno.test({
     const cluster = await startTestCloud([
       { shape: "all", ip: "127.0.0.31" },
       { shape: "all", ip: "127.0.0.32" },
-      { shape: "edge", ip: "127.0.0.33", services: "gateway,seer" },
+      { shape: "edge", ip: "127.0.0.33", services: "gateway,seer,hoarder" },
     ], { cloud: "example.test" });
     const [n1, n2, n3] = cluster.nodes;
     const work = await Deno.makeTempDir({ prefix: "tau-multi-" });
@@ -34,7 +34,7 @@ Deno.test({
         const lines = r.stdout.trim().split("\n");
         assertEquals(lines.length, 3, r.stdout);
         for (const n of cluster.nodes) assert(lines.some((l) => l.startsWith(n.peerId) && l.includes("up")), r.stdout);
-        assert(lines.some((l) => l.includes("edge") && l.includes("seer,gateway")), r.stdout);
+        assert(lines.some((l) => l.includes("edge") && l.includes("hoarder,seer,gateway")), r.stdout);
       });
 
       let commit = "";
@@ -108,6 +108,54 @@ Deno.test({
           const d2 = await (await fetch(`${n2.url}/api/projects/multi/deployments`)).json();
           assertEquals(d1.current, d2.current);
           assertEquals((await get(n1, "/ping")).status, 200);
+        },
+      );
+
+      await t.step(
+        "a push while a node is down builds once, is seen everywhere, and reaches that node when it returns",
+        async () => {
+          const project = join(work, "multi");
+          await n2.kill();
+          const file = join(project, "code", "functions", "ping", "index.ts");
+          await Deno.writeTextFile(
+            file,
+            (await Deno.readTextFile(file)).replace("hello from ping", "hello v2 from ping"),
+          );
+          const c2 = await commitAndPush(join(project, "code"), "v2");
+          const job = await waitForBuild(n1.url, "multi", c2);
+          assertEquals(job.status, "success", JSON.stringify(job));
+          await eventually(async () => (await get(n3, "/ping")).text.includes("v2"), "v2 through the edge gateway");
+          // Every node lists the build, and its log (stored by CID) reads the same from a node that did not build it.
+          const builds = await tau(["builds", "multi", "--cloud", n3.url]);
+          assertEquals(builds.code, 0, builds.stderr);
+          assertEquals(builds.stdout.split("\n").filter((l) => l.includes(c2.slice(0, 8))).length, 1, builds.stdout);
+          const logs = await tau(["logs", String(job.id), "--cloud", n3.url]);
+          assertStringIncludes(logs.stdout, "live: deployment");
+          await n2.start();
+          await cluster.waitMesh();
+          const heads = await eventually(async () => {
+            const r = await new Deno.Command("git", {
+              args: ["ls-remote", `${n2.url}/git/multi/code.git`, "refs/heads/main"],
+              stdout: "piped",
+              stderr: "null",
+            }).output();
+            const line = new TextDecoder().decode(r.stdout);
+            return line.startsWith(c2) ? line : undefined;
+          }, "the pushed commit on node 2's git after it came back");
+          assertStringIncludes(heads, c2);
+          // A push to the returned node builds once too (on whichever node builds the project).
+          await sh("git", ["remote", "set-url", "origin", `${n2.url}/git/multi/code.git`], join(project, "code"));
+          await Deno.writeTextFile(
+            file,
+            (await Deno.readTextFile(file)).replace("hello v2 from ping", "hello v3 from ping"),
+          );
+          const c3 = await commitAndPush(join(project, "code"), "v3");
+          assertEquals((await waitForBuild(n2.url, "multi", c3)).status, "success");
+          for (const node of [n1, n2, n3]) {
+            await eventually(async () => (await get(node, "/ping")).text.includes("v3"), `v3 on ${node.spec.ip}`);
+          }
+          const all = await (await fetch(`${n1.url}/api/builds?project=multi`)).json() as { commit: string }[];
+          assertEquals(all.filter((j) => j.commit === c3).length, 1, "one job for one push");
         },
       );
 

@@ -126,6 +126,8 @@ export class Auth {
       throw err;
     }
     if (await this.#state.get(key)) throw new TauError(`project ${name} already exists`, { status: 409 });
+    // On a cloud the new repos reach the other auth nodes before the project exists for anyone.
+    for (const repo of ["config", "code"] as const) await this.#git.announce(name, repo);
     await this.#state.set(key, project);
     return project;
   }

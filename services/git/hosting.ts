@@ -42,6 +42,13 @@ const TEST_HOLD_ENV = "TAU_TEST_HOLD_AFTER_REF_UPDATE";
 /** In a bare repo while its push runs: the heads from before the push, as JSON. */
 const PUSH_MARKER = "tau-push-in-progress.json";
 
+/** What git hosting asks of replication (GitReplicator): both run before the client or the API hears "done". */
+export interface GitReplication {
+  /** A push moved these branches here (sha null: deleted). Returns a warning for the client, if any. */
+  afterPush(project: string, repo: string, changed: Map<string, string | null>): Promise<string | undefined>;
+  afterCreate(project: string, repo: string): Promise<void>;
+}
+
 export class GitHosting {
   readonly root: string;
   readonly maxPushBytes: number;
@@ -52,6 +59,7 @@ export class GitHosting {
   // One receive-pack at a time per repo, so the before/after ref snapshots describe exactly one push.
   #pushLocks = new Map<string, Promise<unknown>>();
   #stopping = new AbortController();
+  #replication?: GitReplication;
 
   constructor(dataDir: string, onPush: (e: PushEvent) => void | Promise<void>, opts: GitHostingOptions = {}) {
     this.root = join(dataDir, "git");
@@ -59,6 +67,16 @@ export class GitHosting {
     this.#hooksDir = join(dataDir, "git-hooks");
     this.maxPushBytes = opts.maxPushBytes ?? DEFAULT_MAX_PUSH_BYTES;
     this.#onPush = onPush;
+  }
+
+  /** On a cloud: pushes and new repos reach the other auth and monkey nodes (services/git/replicate.ts). */
+  setReplication(replication: GitReplication): void {
+    this.#replication = replication;
+  }
+
+  /** After creating a project's repos here (auth): they reach the other nodes before the project is registered. */
+  async announce(project: string, repo: string): Promise<void> {
+    await this.#replication?.afterCreate(project, repo);
   }
 
   repoPath(project: string, repo: string): string {
@@ -99,6 +117,8 @@ export class GitHosting {
   async fetchUpstream(project: string, repo: string, upstream: string): Promise<void> {
     try {
       await fetchUpstreamBranches(this.repoPath(project, repo), upstream);
+      // What the upstream brought reaches the other nodes too (the build may run on one of them).
+      await this.#replication?.afterCreate(project, repo);
     } catch (err) {
       if (err instanceof TauError && err.status === 400) throw err; // refused before git ran: say why
       throw new TauError(`cannot fetch ${upstream} for ${project}/${repo}`, {
@@ -195,10 +215,32 @@ export class GitHosting {
         await new Promise(() => {}); // until the test kills the node
       }
     }
-    // Recorded before the client hears "ok": a push git reports as done always has its builds queued.
+    // Replicated, then recorded, before the client hears "ok": a push git reports as done is on the other nodes
+    // (when any is up) and has its builds queued.
+    let warning: string | undefined;
+    if (this.#replication) {
+      const after = await listHeads(repoDir);
+      const changed = new Map<string, string | null>();
+      for (const [branch, sha] of after) if (before.get(branch) !== sha) changed.set(branch, sha);
+      for (const branch of before.keys()) if (!after.has(branch)) changed.set(branch, null);
+      if (changed.size) {
+        warning = await this.#replication.afterPush(project, repo, changed).catch((err) =>
+          `this push is only on this node for now (${
+            (err as Error).message
+          }); it will reach the others when they are up`
+        );
+      }
+    }
     const { ok } = await this.#recordMoved(project, repo, before, "git");
     if (ok) await Deno.remove(marker).catch(() => {});
-    return res;
+    if (!warning) return res;
+    const body = new Uint8Array(await res.arrayBuffer());
+    if (!res.sideBand) return new Response(body, { status: res.status, headers: res.headers });
+    const note = sideBandMessage(warning);
+    const joined = new Uint8Array(note.length + body.length);
+    joined.set(note);
+    joined.set(body, note.length);
+    return new Response(joined, { status: res.status, headers: res.headers });
   }
 
   /** Push events for every branch whose head is no longer what `before` says; ok when all were recorded. */
@@ -220,7 +262,13 @@ export class GitHosting {
     return { ok, events };
   }
 
-  async #serve(req: Request, pathInfo: string, query: string, isPush: boolean): Promise<Response> {
+  /** `sideBand`: the client asked for side-band (a push's first command lists it), so `remote:` lines can be added. */
+  async #serve(
+    req: Request,
+    pathInfo: string,
+    query: string,
+    isPush: boolean,
+  ): Promise<Response & { sideBand?: boolean }> {
     this.#hooks ??= writeHooks(this.#hooksDir).then(async (dir) => {
       await clearSpool(this.#spoolDir);
       return dir;
@@ -250,7 +298,12 @@ export class GitHosting {
       joined.set(body, note.length);
       body = joined;
     }
-    return new Response(body as BodyInit, { status: result.status, headers: result.headers });
+    const res: Response & { sideBand?: boolean } = new Response(body as BodyInit, {
+      status: result.status,
+      headers: result.headers,
+    });
+    res.sideBand = isPush && usesSideBand(result.bodyHead);
+    return res;
   }
 
   async #withPushLock<T>(key: string, fn: () => Promise<T>): Promise<T> {

@@ -18,7 +18,7 @@ import type { Directory } from "../p2p/directory.ts";
 import type { Libp2pNode } from "../p2p/node.ts";
 import { type RpcClient, serveRpc } from "../p2p/rpc.ts";
 import type { StateStore } from "../kvdb/mod.ts";
-import type { GitHosting } from "./hosting.ts";
+import type { GitHosting, GitReplication } from "./hosting.ts";
 import { concatBytes } from "../../runtime/bytes.ts";
 
 export const GIT_SERVICE = "git";
@@ -96,7 +96,7 @@ async function unbundle(repo: string, data: Uint8Array): Promise<void> {
   }
 }
 
-export class GitReplicator {
+export class GitReplicator implements GitReplication {
   readonly #d: GitReplicatorDeps;
   readonly #self: string;
   #catchingUp: Promise<void> = Promise.resolve();
@@ -107,9 +107,45 @@ export class GitReplicator {
     this.#self = deps.libp2p.peerId.toString();
   }
 
-  /** Live auth nodes other than this one. */
+  /** Live nodes that keep the repos (auth, and monkey: builds read them), this one excluded. */
   peers(): string[] {
-    return this.#d.directory.peersFor("auth").map((e) => e.peer).filter((p) => p !== this.#self);
+    const peers = new Set(
+      [...this.#d.directory.peersFor("auth"), ...this.#d.directory.peersFor("monkey")].map((e) => e.peer),
+    );
+    peers.delete(this.#self);
+    return [...peers].sort();
+  }
+
+  async afterPush(project: string, repo: string, changed: Map<string, string | null>): Promise<string | undefined> {
+    const { acked, asked } = await this.replicate(project, repo, changed);
+    if (asked > 0 && acked === 0) {
+      return `tau: this push is only on this node for now (none of the ${asked} other nodes that keep repos ` +
+        "answered); it reaches them when they are back";
+    }
+    return undefined;
+  }
+
+  async afterCreate(project: string, repo: string): Promise<void> {
+    const heads = await listHeads(this.#d.hosting.repoPath(project, repo));
+    await this.replicate(project, repo, new Map(heads));
+  }
+
+  /** Before a build here: the commit it is for is in this node's repo (fetched from a peer if not), bounded. */
+  async ensureCommit(project: string, repo: string, sha: string, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (await this.#d.hosting.exists(project, repo)) {
+        if (await hasCommit(this.#d.hosting.repoPath(project, repo), sha)) return;
+      }
+      if (Date.now() > deadline) {
+        throw new TauError(`commit ${sha.slice(0, 12)} of ${project}/${repo} has not reached this node`, {
+          status: 503,
+          hint: "check that the node that took the push is up; the build runs again on the next push",
+        });
+      }
+      await this.catchUp();
+      await new Promise((r) => setTimeout(r, 300));
+    }
   }
 
   async start(): Promise<void> {

@@ -4,14 +4,24 @@
  * branch: the later one supersedes it (a flood of pushes to one branch is one build). Branch `main`, the one that is
  * served, goes first. (How many branches one push may move is capped by git hosting: services/git/push_limits.ts.)
  *
- * Keys (Deno KV, prefix "patrick"):
- *   ["patrick", "job", jobId]               -> Job
+ * Jobs live in the cloud's replicated store, so every node lists them. On a cloud each project's builds run on one
+ * node, its builder (`builderOf`: the first live monkey node by rendezvous hash of the project; `tau dev`: itself);
+ * every node that could build looks at the open jobs every SCAN_MS and when the store changes, and runs those of the
+ * projects it builds. A builder that dies leaves its jobs open (queued or running): the next in rank takes them over
+ * once the directory counts it dead. During a partition two sides can each think they build a project; builds are
+ * idempotent and the later flip wins in TNS.
+ *
+ * Keys (first part "patrick"):
+ *   ["patrick", "job", jobId]                 -> Job
  *   ["patrick", "by_project", project, jobId] -> true     (job ids sort by creation time)
- * Logs stream live from memory while a job runs and are stored in Helia (Job.logCid) when it ends.
+ *   ["patrick", "open", project, jobId]       -> true     (queued or running: what builders scan)
+ * Logs stream live from the builder's memory while a job runs (other nodes ask it: liveLog) and are stored in Helia
+ * (Job.logCid) when it ends.
  */
 import { TauError } from "../../runtime/errors.ts";
 import type { ContentStore } from "../../runtime/storage/helia.ts";
 import type { PushEvent } from "../git/hosting.ts";
+import type { Entry, StateStore } from "../kvdb/mod.ts";
 
 export type JobStatus = "queued" | "running" | "success" | "failed" | "superseded";
 
@@ -26,6 +36,8 @@ export interface Job {
   createdAt: string;
   startedAt?: string;
   finishedAt?: string;
+  /** The node that ran (or runs) it. */
+  node?: string;
   /** One line saying why the build failed (the log has the rest). */
   error?: string;
   logCid?: string;
@@ -39,6 +51,8 @@ export type Builder = (job: Job, log: JobLog) => Promise<{ id: string; cid: stri
 
 /** The branch served on a project's domains: built before any other branch waiting in the queue. */
 const SERVED_BRANCH = "main";
+/** How often a node that can build looks for open jobs of its projects (changes also trigger a look at once). */
+export const SCAN_MS = 2_000;
 
 interface ProjectQueue {
   waiting: Job[];
@@ -50,37 +64,89 @@ interface LiveLog {
   listeners: Set<(line: string | null) => void>;
 }
 
+export interface PatrickOptions {
+  echo?: boolean;
+  onFinished?: (job: Job) => Promise<void>;
+  /** This node's id (its peer id; "local" for tau dev). */
+  nodeId?: string;
+  /** Whether this node builds `project` now. Absent: it builds everything (tau dev). */
+  builds?: (project: string) => boolean;
+  /** Whether the node that took a job is still alive (a dead one's running jobs are taken over). */
+  alive?: (node: string) => boolean;
+  /** The live log of a job running on another node (RPC to it). */
+  remoteLog?: (job: Job, follow: boolean) => Promise<ReadableStream<Uint8Array>>;
+}
+
 export class Patrick {
-  #kv: Deno.Kv;
+  #state: StateStore;
   #store: ContentStore;
   #build: Builder;
   #queues = new Map<string, ProjectQueue>();
   #live = new Map<string, LiveLog>();
+  /** Job ids this process has taken (queued here or running here). */
+  #taken = new Set<string>();
   /** Resolved when a queued or running job ends; waitFor() uses it. */
   #finished = new Map<string, PromiseWithResolvers<void>>();
   #seq = 0;
-  #echo: boolean;
-  #onFinished?: (job: Job) => Promise<void>;
+  #opts: PatrickOptions;
+  #timer?: ReturnType<typeof setInterval>;
+  #offChange?: () => void;
+  #scanning?: Promise<void>;
 
-  constructor(
-    kv: Deno.Kv,
-    store: ContentStore,
-    build: Builder,
-    opts: { echo?: boolean; onFinished?: (job: Job) => Promise<void> } = {},
-  ) {
-    this.#kv = kv;
+  constructor(state: StateStore, store: ContentStore, build: Builder, opts: PatrickOptions = {}) {
+    this.#state = state;
     this.#store = store;
     this.#build = build;
-    this.#echo = opts.echo ?? false;
-    this.#onFinished = opts.onFinished;
+    this.#opts = opts;
   }
 
-  /** Jobs a previous process left queued or running are run again (oldest first; builds are idempotent). */
+  get #node(): string {
+    return this.#opts.nodeId ?? "local";
+  }
+
+  /**
+   * Start building: open jobs a previous process left (queued or running) are run again (builds are idempotent),
+   * and from now on every open job of a project this node builds.
+   */
   async resume(): Promise<void> {
-    for await (const e of this.#kv.list<Job>({ prefix: ["patrick", "job"] })) {
-      if (e.value.status === "queued" || e.value.status === "running") {
-        await this.#enqueue({ ...e.value, status: "queued" });
+    await this.#scan(true);
+    this.#offChange = this.#state.onChange((entries: Entry[]) => {
+      if (entries.some((e) => (e.key[0] === "patrick" && e.key[1] === "open") || e.key[0] === "*")) this.#kick();
+    });
+    const timer = setInterval(() => this.#kick(), SCAN_MS);
+    Deno.unrefTimer(timer);
+    this.#timer = timer;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#offChange?.();
+  }
+
+  #kick(): void {
+    if (this.#scanning) return;
+    this.#scanning = this.#scan(false).catch((err) => console.error(`patrick: looking for jobs failed: ${err}`))
+      .finally(() => (this.#scanning = undefined));
+  }
+
+  /** Take the open jobs of the projects this node builds (oldest first). `restart`: also this node's own running. */
+  async #scan(restart: boolean): Promise<void> {
+    const open = await this.#state.list<true>(["patrick", "open"]);
+    for (const e of open) {
+      const [, , project, id] = e.key;
+      if (this.#taken.has(id)) continue;
+      if (this.#opts.builds && !this.#opts.builds(project)) continue;
+      const job = await this.#state.get<Job>(["patrick", "job", id]);
+      if (!job || (job.status !== "queued" && job.status !== "running")) {
+        await this.#state.delete(["patrick", "open", project, id]);
+        continue;
       }
+      // A running job belongs to its node while that node lives (and to this one after a restart).
+      if (job.status === "running" && job.node && job.node !== this.#node && this.#opts.alive?.(job.node) !== false) {
+        continue;
+      }
+      if (job.status === "running" && job.node === this.#node && !restart) continue;
+      await this.#enqueue({ ...job, status: "queued" });
     }
   }
 
@@ -99,20 +165,25 @@ export class Patrick {
       status: "queued",
       createdAt: new Date().toISOString(),
     };
-    await this.#kv.atomic()
-      .set(["patrick", "job", id], job)
-      .set(["patrick", "by_project", job.project, id], true)
-      .commit();
-    await this.#enqueue(job);
+    await this.#state.set(["patrick", "job", id], job);
+    await this.#state.set(["patrick", "by_project", job.project, id], true);
+    await this.#state.set(["patrick", "open", job.project, id], true);
+    if (!this.#opts.builds || this.#opts.builds(job.project)) await this.#enqueue(job);
     return job;
   }
 
   async #enqueue(job: Job): Promise<void> {
-    this.#finished.set(job.id, Promise.withResolvers<void>());
+    this.#taken.add(job.id);
+    if (!this.#finished.has(job.id)) this.#finished.set(job.id, Promise.withResolvers<void>());
     let queue = this.#queues.get(job.project);
     if (!queue) this.#queues.set(job.project, queue = { waiting: [], running: false });
-    const covered = queue.waiting.filter((j) => j.branch === job.branch);
-    queue.waiting = queue.waiting.filter((j) => j.branch !== job.branch);
+    const covered = queue.waiting.filter((j) => j.branch === job.branch && j.createdAt <= job.createdAt);
+    const newer = queue.waiting.find((j) => j.branch === job.branch && j.createdAt > job.createdAt);
+    if (newer) {
+      await this.#supersede(job, newer);
+      return;
+    }
+    queue.waiting = queue.waiting.filter((j) => !covered.includes(j));
     queue.waiting.push(job);
     // One build at a time per project: a later push always builds on top of the earlier one's result.
     if (!queue.running) {
@@ -135,11 +206,16 @@ export class Patrick {
     }
   }
 
-  async #supersede(old: Job, by: Job): Promise<void> {
-    const job: Job = { ...old, status: "superseded", supersededBy: by.id, finishedAt: new Date().toISOString() };
-    await this.#kv.set(["patrick", "job", job.id], job);
+  async #close(job: Job): Promise<void> {
+    await this.#state.set(["patrick", "job", job.id], job);
+    await this.#state.delete(["patrick", "open", job.project, job.id]);
+    this.#taken.delete(job.id);
     this.#finished.get(job.id)?.resolve();
     this.#finished.delete(job.id);
+  }
+
+  async #supersede(old: Job, by: Job): Promise<void> {
+    await this.#close({ ...old, status: "superseded", supersededBy: by.id, finishedAt: new Date().toISOString() });
   }
 
   async #run(queued: Job): Promise<void> {
@@ -149,10 +225,10 @@ export class Patrick {
       const stamped = `${new Date().toISOString().slice(11, 23)} ${line}`;
       live.lines.push(stamped);
       for (const l of live.listeners) l(stamped);
-      if (this.#echo) console.log(`[build ${queued.project} ${queued.id}] ${line}`);
+      if (this.#opts.echo) console.log(`[build ${queued.project} ${queued.id}] ${line}`);
     };
-    let job: Job = { ...queued, status: "running", startedAt: new Date().toISOString() };
-    await this.#kv.set(["patrick", "job", job.id], job);
+    let job: Job = { ...queued, status: "running", startedAt: new Date().toISOString(), node: this.#node };
+    await this.#state.set(["patrick", "job", job.id], job);
     log(`build ${job.id}: ${job.project} ${job.repo}@${job.commit.slice(0, 12)} on ${job.branch} (${job.source})`);
     try {
       const deployment = await this.#build(job, log);
@@ -168,59 +244,77 @@ export class Patrick {
     }
     job.finishedAt = new Date().toISOString();
     job.logCid = await this.#store.addBytes(new TextEncoder().encode(live.lines.join("\n") + "\n"));
-    await this.#kv.set(["patrick", "job", job.id], job);
+    await this.#state.set(["patrick", "job", job.id], job);
     // (the hoarder adds the log to what the deployment keeps on other nodes)
-    await this.#onFinished?.(job).catch((err) => console.error(`job ${job.id}: after the build: ${err}`));
+    await this.#opts.onFinished?.(job).catch((err) => console.error(`job ${job.id}: after the build: ${err}`));
     this.#live.delete(job.id);
     for (const l of live.listeners) l(null);
-    this.#finished.get(job.id)?.resolve();
-    this.#finished.delete(job.id);
+    await this.#close(job);
   }
 
   async getJob(id: string): Promise<Job> {
-    const job = (await this.#kv.get<Job>(["patrick", "job", id])).value;
+    const job = await this.#state.get<Job>(["patrick", "job", id]);
     if (!job) throw new TauError(`build ${id} does not exist`, { status: 404, hint: "list builds with: tau builds" });
     return job;
   }
 
   /** Newest first. */
   async listJobs(project?: string, limit = 50): Promise<Job[]> {
-    const ids: string[] = [];
     if (project) {
-      for await (const e of this.#kv.list({ prefix: ["patrick", "by_project", project] }, { reverse: true, limit })) {
-        ids.push(e.key[3] as string);
-      }
-      const jobs = await Promise.all(ids.map((id) => this.#kv.get<Job>(["patrick", "job", id])));
-      return jobs.map((j) => j.value).filter((j): j is Job => !!j);
+      const ids = await this.#state.list<true>(["patrick", "by_project", project], { reverse: true, limit });
+      const jobs = await Promise.all(ids.map((e) => this.#state.get<Job>(["patrick", "job", e.key[3]])));
+      return jobs.filter((j): j is Job => !!j);
     }
-    const out: Job[] = [];
-    for await (const e of this.#kv.list<Job>({ prefix: ["patrick", "job"] }, { reverse: true, limit })) {
-      out.push(e.value);
-    }
-    return out;
+    return (await this.#state.list<Job>(["patrick", "job"], { reverse: true, limit })).map((e) => e.value);
   }
 
-  /** Resolves when the job has finished (success or failure). */
+  /** Resolves when the job has finished (success, failure, superseded), wherever it runs. */
   async waitFor(id: string): Promise<Job> {
-    await this.#finished.get(id)?.promise;
-    return await this.getJob(id);
+    const mine = this.#finished.get(id);
+    if (mine) {
+      await mine.promise;
+      return await this.getJob(id);
+    }
+    // Built elsewhere: watch the store (changes wake the wait; a bounded poll covers a missed one).
+    for (;;) {
+      const job = await this.getJob(id);
+      if (job.status !== "queued" && job.status !== "running") return job;
+      await new Promise<void>((resolve) => {
+        const off = this.#state.onChange((entries) => {
+          if (entries.some((e) => e.key[2] === id || e.key[0] === "*")) done();
+        });
+        const timer = setTimeout(() => done(), 500);
+        function done() {
+          clearTimeout(timer);
+          off();
+          resolve();
+        }
+      });
+    }
   }
 
   /** The build log: everything so far, then (with follow) each new line until the job ends. */
   async logStream(id: string, follow: boolean): Promise<ReadableStream<Uint8Array>> {
     const job = await this.getJob(id);
-    const enc = new TextEncoder();
     const live = this.#live.get(id);
     if (!live) {
-      if (job.logCid) {
-        const bytes = await this.#store.cat(job.logCid);
-        return new Response(bytes).body!;
-      }
+      if (job.logCid) return new Response(await this.#store.cat(job.logCid)).body!;
       if (job.status === "superseded") {
         return new Response(`build ${id} was superseded by build ${job.supersededBy}, which built its commit\n`).body!;
       }
+      if (job.status === "running" && job.node && job.node !== this.#node && this.#opts.remoteLog) {
+        return await this.#opts.remoteLog(job, follow);
+      }
       return new Response(`build ${id} is ${job.status}: no log yet\n`).body!;
     }
+    return this.liveLog(id, follow)!;
+  }
+
+  /** The live log of a job running here (undefined when none): what other nodes' logStream asks for. */
+  liveLog(id: string, follow: boolean): ReadableStream<Uint8Array> | undefined {
+    const live = this.#live.get(id);
+    if (!live) return undefined;
+    const enc = new TextEncoder();
     let listener: (line: string | null) => void;
     return new ReadableStream<Uint8Array>({
       start(controller) {

@@ -8,6 +8,8 @@ import { join } from "node:path";
 import { openContentStore } from "../../runtime/storage/helia.ts";
 import type { PushEvent } from "../git/hosting.ts";
 import { type Job, Patrick } from "./jobs.ts";
+import { Kvdb } from "../kvdb/store.ts";
+import { ReplicaStore } from "../kvdb/mod.ts";
 
 Deno.test("patrick: queued builds of a branch coalesce into the newest, and main is built first", async () => {
   const dir = await Deno.makeTempDir({ prefix: "tau-patrick-" });
@@ -16,7 +18,8 @@ Deno.test("patrick: queued builds of a branch coalesce into the newest, and main
   const built: string[] = [];
   let release: (() => void) | undefined;
   const started: PromiseWithResolvers<void>[] = [];
-  const patrick = new Patrick(kv, store, async (job: Job) => {
+  const state = new ReplicaStore(await Kvdb.open({ kv, writer: "local" }));
+  const patrick = new Patrick(state, store, async (job: Job) => {
     built.push(`${job.branch}@${job.commit.slice(0, 2)}`);
     started.shift()?.resolve();
     await new Promise<void>((r) => (release = r));
