@@ -17,6 +17,8 @@ import { authRoutes } from "./auth/routes.ts";
 import { Gateway } from "./gateway/gateway.ts";
 import { GitHosting } from "./git/hosting.ts";
 import { errorResponse, requestFailed } from "./http/errors.ts";
+import { raiseFdLimit } from "./http/fd_limit.ts";
+import { listen } from "./http/listener.ts";
 import { Monkey } from "./monkey/build.ts";
 import { Patrick } from "./patrick/jobs.ts";
 import { patrickRoutes } from "./patrick/routes.ts";
@@ -31,7 +33,18 @@ export interface NodeOptions {
   /** Print build logs and function logs to this process's terminal. */
   echoLogs?: boolean;
   inlineBudgetMs?: number;
+  /**
+   * How long a connection may take to start a request, after it opens and after each request it sent: half-sent
+   * heads and idle keep-alive connections are closed after it. Default 10 s.
+   */
+  headerTimeoutMs?: number;
+  /** Open connections at most. Default 10,000, fewer when the open-file limit leaves less room. */
+  maxConnections?: number;
 }
+
+export const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
+/** An idle connection costs ~27.5 KB of node memory (measured with 5,000 half-sent heads): 10,000 ~ 275 MB. */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
 
 export interface TauNode {
   url: string;
@@ -101,18 +114,24 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   control.notFound((c) => c.json({ error: `no API route ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
 
   const controlHosts = new Set(["localhost", "127.0.0.1", "::1", "[::1]", hostname.toLowerCase()]);
-  const server = Deno.serve({ hostname, port, onListen: () => {} }, (req, info) => {
+  const server = listen({
+    hostname,
+    port,
+    headerTimeoutMs: opts.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS,
+    maxConnections: connectionCap(opts.maxConnections),
+    log: (line) => console.error(line),
+  }, (req, info) => {
     const hostHeader = req.headers.get("host") ?? "";
     const host = hostHeader.replace(/:\d+$/, "").toLowerCase();
     if (controlHosts.has(host)) {
       // The API and git hosting have no user accounts yet: only this machine may use them, whatever Host it sends.
-      if (isLoopback((info.remoteAddr as Deno.NetAddr).hostname)) return control.fetch(req);
+      if (isLoopback(info.remoteAddr.hostname)) return control.fetch(req);
       return Response.json({
         error: "the control plane (API, git) answers only on this machine's loopback",
         hint: "run tau commands on the node itself, or through an SSH tunnel",
       }, { status: 403 });
     }
-    return gateway.handle(req, host, (info.remoteAddr as Deno.NetAddr).hostname).catch((err) => {
+    return gateway.handle(req, host, info.remoteAddr.hostname).catch((err) => {
       // A node-side failure (storage, KV) must still answer: one line for the client, the detail in the log.
       const id = gateway.newRequestId();
       console.error(`gateway error for ${host} (request ${id}):`, err);
@@ -149,6 +168,23 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
 
 function isLoopback(address: string): boolean {
   return address === "::1" || address.startsWith("127.") || address === "::ffff:127.0.0.1";
+}
+
+/**
+ * Connections at most: what was asked, or the default within the open-file limit, which goes up first (see
+ * fd_limit.ts) and keeps room for KV, Helia's block files and git and container pipes.
+ */
+function connectionCap(asked: number | undefined): number {
+  const limit = raiseFdLimit();
+  const room = limit ? limit.soft - Math.min(1024, Math.floor(limit.soft / 4)) : Infinity;
+  if (asked === undefined) return Math.max(1, Math.min(DEFAULT_MAX_CONNECTIONS, room));
+  if (asked > room) {
+    console.error(
+      `warning: --max-connections ${asked} is more than the open-file limit (${limit!.soft}) leaves room for: ` +
+        "accepting will fail before the cap is reached (raise ulimit -n)",
+    );
+  }
+  return asked;
 }
 
 async function checkWritable(dir: string) {

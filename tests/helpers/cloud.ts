@@ -42,11 +42,27 @@ export interface Cloud {
   stop(): Promise<void>;
 }
 
-/** Start `tau dev` on a free loopback port; resolves once it prints its ready line. */
-export async function startCloud(dataDir: string): Promise<Cloud> {
+/**
+ * Start `tau dev` on a free loopback port; resolves once it prints its ready line. `args` go to `tau dev`; `wrap` runs
+ * the node under another command (e.g. `["prlimit", "--nofile=200:200"]`, which execs it: same pid).
+ */
+export async function startCloud(dataDir: string, opts: { args?: string[]; wrap?: string[] } = {}): Promise<Cloud> {
   await ensureInstalled();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "dev", "--http", "127.0.0.1:0", "--data", dataDir],
+  const node = [
+    Deno.execPath(),
+    "run",
+    "-A",
+    MAIN,
+    "dev",
+    "--http",
+    "127.0.0.1:0",
+    "--data",
+    dataDir,
+    ...opts.args ?? [],
+  ];
+  const command = [...opts.wrap ?? [], ...node];
+  const child = new Deno.Command(command[0], {
+    args: command.slice(1),
     stdout: "piped",
     stderr: "piped",
     cwd: ROOT,
