@@ -17,8 +17,9 @@ import { authRoutes } from "./auth/routes.ts";
 import { Gateway } from "./gateway/gateway.ts";
 import { GitHosting } from "./git/hosting.ts";
 import { errorResponse, requestFailed } from "./http/errors.ts";
+import { API_BODY, BodyTooLarge, closingHeaders, limitBody } from "./http/body.ts";
 import { raiseFdLimit } from "./http/fd_limit.ts";
-import { listen } from "./http/listener.ts";
+import { type ConnectionControl, listen } from "./http/listener.ts";
 import { Monkey } from "./monkey/build.ts";
 import { Patrick } from "./patrick/jobs.ts";
 import { patrickRoutes } from "./patrick/routes.ts";
@@ -114,26 +115,52 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   control.notFound((c) => c.json({ error: `no API route ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
 
   const controlHosts = new Set(["localhost", "127.0.0.1", "::1", "[::1]", hostname.toLowerCase()]);
+  const controlPlane = (req: Request, conn: ConnectionControl): Response | Promise<Response> => {
+    const url = req.url;
+    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+    const path = pathStart < 0 ? "/" : url.slice(pathStart);
+    if (path.startsWith("/api/")) {
+      const limited = limitBody(req, API_BODY, "the API");
+      if (limited instanceof BodyTooLarge) {
+        conn.closeSoon();
+        return Response.json(limited.toJSON(), { status: 413, headers: closingHeaders(req) });
+      }
+      if (limited !== req) {
+        // A counted body: past the cap the route's read fails and onError answers 413; the rest is not read.
+        return Promise.resolve(control.fetch(limited)).then((res) => {
+          if (res.status === 413) conn.closeSoon();
+          return res;
+        });
+      }
+    }
+    return control.fetch(req);
+  };
+
   const server = listen({
     hostname,
     port,
     headerTimeoutMs: opts.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS,
     maxConnections: connectionCap(opts.maxConnections),
     log: (line) => console.error(line),
-  }, (req, info) => {
+  }, (req, info, conn) => {
     const hostHeader = req.headers.get("host") ?? "";
     const host = hostHeader.replace(/:\d+$/, "").toLowerCase();
     if (controlHosts.has(host)) {
       // The API and git hosting have no user accounts yet: only this machine may use them, whatever Host it sends.
-      if (isLoopback(info.remoteAddr.hostname)) return control.fetch(req);
+      if (isLoopback(info.remoteAddr.hostname)) return controlPlane(req, conn);
       return Response.json({
         error: "the control plane (API, git) answers only on this machine's loopback",
         hint: "run tau commands on the node itself, or through an SSH tunnel",
       }, { status: 403 });
     }
-    return gateway.handle(req, host, info.remoteAddr.hostname).catch((err) => {
-      // A node-side failure (storage, KV) must still answer: one line for the client, the detail in the log.
+    return gateway.handle(req, host, info.remoteAddr.hostname, conn).catch((err) => {
       const id = gateway.newRequestId();
+      if (err instanceof BodyTooLarge) {
+        // A counted body failed the runtime's read at its cap: the rest is not read.
+        conn.closeSoon();
+        return requestFailed(413, err.message, id, closingHeaders(req));
+      }
+      // A node-side failure (storage, KV) must still answer: one line for the client, the detail in the log.
       console.error(`gateway error for ${host} (request ${id}):`, err);
       return requestFailed(500, `internal error serving ${host}`, id);
     });

@@ -1,0 +1,180 @@
+/**
+ * What a client can send to a node's HTTP edge, through raw HTTP against a real `tau dev` child (issue 8): bodies
+ * over their cap (413, unread), the control plane behind a reverse proxy (refused; a listing never shows a webhook
+ * secret), and malformed hosts, paths and ranges (a clear 4xx each). What was deployed keeps answering throughout.
+ */
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "./helpers/assert.ts";
+import { join } from "node:path";
+import { commitAndPush, hostRequest, startCloud, tau, waitForBuild } from "./helpers/cloud.ts";
+
+const WAGI_ECHO = new URL("./fixtures/wagi/hello.wasm", import.meta.url).pathname;
+const HOST = "edge.localtau";
+const enc = new TextEncoder();
+
+/** Sends `head` (and `chunks`, each written separately) on a fresh connection; the whole answer once it closes. */
+async function raw(port: number, head: string, chunks: (string | Uint8Array)[] = []): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const out: Uint8Array[] = [];
+  const reading = (async () => {
+    const buf = new Uint8Array(65536);
+    try {
+      while (true) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        out.push(buf.slice(0, n));
+      }
+    } catch (err) {
+      if (!(err instanceof Deno.errors.ConnectionReset)) throw err;
+    }
+  })();
+  try {
+    await conn.write(enc.encode(head));
+    for (const c of chunks) await conn.write(typeof c === "string" ? enc.encode(c) : c);
+  } catch (err) {
+    // The node may close while we still send (it refused the body): what it answered is what counts.
+    if (!(err instanceof Deno.errors.BrokenPipe || err instanceof Deno.errors.ConnectionReset)) throw err;
+  }
+  await reading;
+  conn.close();
+  return new TextDecoder().decode(Uint8Array.from(out.flatMap((b) => [...b])));
+}
+
+function chunked(body: string, size: number): string[] {
+  const parts: string[] = [];
+  for (let i = 0; i < body.length; i += size) {
+    const part = body.slice(i, i + size);
+    parts.push(`${part.length.toString(16)}\r\n${part}\r\n`);
+  }
+  parts.push("0\r\n\r\n");
+  return parts;
+}
+
+Deno.test("the HTTP edge: body caps, the control plane behind a proxy, malformed hosts, paths and ranges", async (t) => {
+  const work = await Deno.makeTempDir({ prefix: "tau-edge-req-" });
+  const cloud = await startCloud(join(work, "data"));
+  const get = (path: string, opts: Parameters<typeof hostRequest>[3] = {}) => hostRequest(cloud.port, HOST, path, opts);
+  try {
+    const r = await tau(["new", "project", "edge", "--cloud", cloud.url], { cwd: work });
+    assertEquals(r.code, 0, r.stderr);
+    const project = join(work, "edge");
+    const code = join(project, "code");
+    for (
+      const args of [
+        ["new", "domain", "edge", "--fqdn", HOST],
+        [
+          "new",
+          "function",
+          "users",
+          "--domains",
+          "edge",
+          "--paths",
+          "/users/:id",
+          "--method",
+          "ANY",
+          "--template",
+          "wasm",
+        ],
+        [
+          "new",
+          "function",
+          "upload",
+          "--domains",
+          "edge",
+          "--paths",
+          "/upload",
+          "--method",
+          "POST",
+          "--template",
+          "wasm",
+        ],
+        ["new", "website", "site", "--domains", "edge", "--paths", "/"],
+      ]
+    ) {
+      const made = await tau(args, { cwd: project });
+      assertEquals(made.code, 0, made.stderr);
+    }
+    // users takes bodies of at most 1KB (execution.body); upload keeps the 10MB default.
+    const usersYaml = join(project, "config/functions/users.yaml");
+    const yaml = await Deno.readTextFile(usersYaml);
+    assertStringIncludes(yaml, "  memory: 16MB\n");
+    await Deno.writeTextFile(usersYaml, yaml.replace("  memory: 16MB\n", "  memory: 16MB\n  body: 1KB\n"));
+    await Deno.copyFile(WAGI_ECHO, join(code, "functions/users/users.wasm"));
+    await Deno.copyFile(WAGI_ECHO, join(code, "functions/upload/upload.wasm"));
+    await Deno.writeTextFile(join(code, "websites/site/digits.txt"), "0123456789");
+    await waitForBuild(cloud.url, "edge", await commitAndPush(code, "code"));
+    const job = await waitForBuild(cloud.url, "edge", await commitAndPush(join(project, "config"), "config"));
+    assertEquals(job.status, "success", job.error);
+    assertStringIncludes((await get("/users/7")).text, "id=7");
+
+    await t.step(
+      "#5 a body over its function's cap gets 413 without being read; one within it arrives whole",
+      async () => {
+        const small = "a".repeat(1000);
+        const ok = await get("/users/7", { method: "POST", body: small });
+        assertEquals(ok.status, 200, ok.text);
+        assertStringIncludes(ok.text, `body=${small}\n`);
+
+        const big = await get("/users/7", { method: "POST", body: "b".repeat(2000) });
+        assertEquals(big.status, 413);
+        assertMatch(big.text, /^request body too large: function users accepts at most 1KB \(request .+\)\n$/);
+        assertEquals(big.headers.get("connection"), "close");
+
+        // Chunked: counted as it arrives, refused at the first byte past the cap.
+        const head =
+          `POST /users/7 HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`;
+        const chunkedBig = await raw(cloud.port, head, chunked("c".repeat(3000), 500));
+        assertStringIncludes(chunkedBig, "HTTP/1.1 413 Payload Too Large");
+        assertStringIncludes(chunkedBig, "request body too large: function users accepts at most 1KB");
+        const chunkedSmall = await raw(cloud.port, head, chunked("d".repeat(900), 300));
+        assertStringIncludes(chunkedSmall, "HTTP/1.1 200 OK");
+        assertStringIncludes(chunkedSmall, `body=${"d".repeat(900)}`);
+
+        // The default cap (10MB): a 100 GiB Content-Length is answered before a byte of the body is sent, and the
+        // node does not read on: the connection is cut soon after the answer (Deno alone would read all 100 GiB).
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port: cloud.port });
+        await conn.write(
+          enc.encode(`POST /upload HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: ${100 * 2 ** 30}\r\n\r\n`),
+        );
+        const buf = new Uint8Array(4096);
+        const answer = new TextDecoder().decode(buf.subarray(0, (await conn.read(buf))!));
+        assertStringIncludes(answer, "HTTP/1.1 413 Payload Too Large");
+        assertStringIncludes(answer, "connection: close");
+        assertStringIncludes(answer, "request body too large: function upload accepts at most 10MB");
+        const mib = new Uint8Array(1 << 20);
+        let sent = 0;
+        const started = performance.now();
+        let cut = false;
+        while (performance.now() - started < 30_000) {
+          try {
+            sent += await conn.write(mib);
+          } catch {
+            cut = true;
+            break;
+          }
+        }
+        conn.close();
+        assert(cut, `the node was still reading after ${sent >> 20} MiB and 30 s`);
+
+        // The API has its own cap (5MB): JSON bodies and webhooks are small.
+        const api = await raw(
+          cloud.port,
+          `POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${6 << 20}\r\nConnection: close\r\n\r\n`,
+        );
+        assertStringIncludes(api, "HTTP/1.1 413 Payload Too Large");
+        assertStringIncludes(api, '"error":"request body too large: the API accepts at most 5MB"');
+        const apiChunked = await raw(
+          cloud.port,
+          "POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+          chunked("x".repeat(6 << 20), 1 << 20),
+        );
+        assertStringIncludes(apiChunked, "HTTP/1.1 413 Payload Too Large");
+        assertStringIncludes((await get("/users/8")).text, "id=8", "the function still answers");
+      },
+    );
+
+    assert(!cloud.output().includes("gateway error"), cloud.output());
+  } finally {
+    await cloud.stop();
+    await Deno.remove(work, { recursive: true });
+  }
+});
