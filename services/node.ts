@@ -1,8 +1,8 @@
 /**
  * One tau node: every service the shape enables, on one HTTP listener. The local cloud (`tau dev`) enables all of
  * them in one process; services talk through plain method calls here, the same interfaces a multi-node cloud puts
- * on libp2p. Requests for the node's own host (127.0.0.1, localhost) with /api or /git go to the control plane;
- * every other Host header goes to the gateway.
+ * on libp2p. Requests for the node's own host (127.0.0.1, localhost) go to the control plane (API under /api, git
+ * under /git), and only when they come from this machine; every other Host header goes to the gateway.
  */
 import { Hono } from "hono";
 import { join, resolve } from "node:path";
@@ -115,10 +115,16 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   control.notFound((c) => c.json({ error: `no API route ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
 
   const controlHosts = new Set(["localhost", "127.0.0.1", "::1", "[::1]", hostname.toLowerCase()]);
-  const controlPlane = (req: Request, conn: ConnectionControl): Response | Promise<Response> => {
+  const controlPlane = (req: Request, peer: string, conn: ConnectionControl): Response | Promise<Response> => {
     const url = req.url;
     const pathStart = url.indexOf("/", url.indexOf("//") + 2);
     const path = pathStart < 0 ? "/" : url.slice(pathStart);
+    // Webhooks come from other git hosts, through a proxy, and prove themselves with their signature.
+    const webhook = req.method === "POST" && path.startsWith("/api/webhooks/git/");
+    if (!webhook) {
+      const refused = remoteRefusal(req, peer);
+      if (refused) return refused;
+    }
     if (path.startsWith("/api/")) {
       const limited = limitBody(req, API_BODY, "the API");
       if (limited instanceof BodyTooLarge) {
@@ -145,15 +151,9 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   }, (req, info, conn) => {
     const hostHeader = req.headers.get("host") ?? "";
     const host = hostHeader.replace(/:\d+$/, "").toLowerCase();
-    if (controlHosts.has(host)) {
-      // The API and git hosting have no user accounts yet: only this machine may use them, whatever Host it sends.
-      if (isLoopback(info.remoteAddr.hostname)) return controlPlane(req, conn);
-      return Response.json({
-        error: "the control plane (API, git) answers only on this machine's loopback",
-        hint: "run tau commands on the node itself, or through an SSH tunnel",
-      }, { status: 403 });
-    }
-    return gateway.handle(req, host, info.remoteAddr.hostname, conn).catch((err) => {
+    const peer = info.remoteAddr.hostname;
+    if (controlHosts.has(host)) return controlPlane(req, peer, conn);
+    return gateway.handle(req, host, peer, conn).catch((err) => {
       const id = gateway.newRequestId();
       if (err instanceof BodyTooLarge) {
         // A counted body failed the runtime's read at its cap: the rest is not read.
@@ -193,8 +193,44 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   };
 }
 
+/**
+ * The API and git hosting have no user accounts yet: only this machine may use them, whatever Host it sends. A
+ * request is from this machine when its peer is a loopback address and no proxy relayed it: a reverse proxy on the
+ * same host connects from loopback too, so a request carrying a forwarding header is someone else's (the README
+ * tells operators that a proxy in front of tau must set one).
+ */
+function remoteRefusal(req: Request, peer: string): Response | undefined {
+  const relayed = forwardingHeader(req.headers);
+  if (isLoopback(peer) && !relayed) return undefined;
+  return Response.json({
+    error: relayed
+      ? `the control plane (API, git) answers only requests made on this machine, not relayed ones (this one has ${relayed})`
+      : "the control plane (API, git) answers only on this machine's loopback",
+    hint: "run tau commands on the node itself, or through an SSH tunnel",
+  }, { status: 403 });
+}
+
+/** Headers a proxy adds (RFC 7239 Forwarded, Via, and the de-facto X-Forwarded-*, X-Real-IP and client-IP ones). */
+const FORWARDING = new Set([
+  "forwarded",
+  "via",
+  "x-real-ip",
+  "x-client-ip",
+  "true-client-ip",
+  "cf-connecting-ip",
+  "fastly-client-ip",
+  "x-cluster-client-ip",
+]);
+
+function forwardingHeader(headers: Headers): string | undefined {
+  for (const [name] of headers) {
+    if (FORWARDING.has(name) || name.startsWith("x-forwarded-")) return name;
+  }
+  return undefined;
+}
+
 function isLoopback(address: string): boolean {
-  return address === "::1" || address.startsWith("127.") || address === "::ffff:127.0.0.1";
+  return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./helpers/assert.ts";
 import { join } from "node:path";
-import { commitAndPush, hostRequest, startCloud, tau, waitForBuild } from "./helpers/cloud.ts";
+import { commitAndPush, hostRequest, sh, startCloud, tau, waitForBuild } from "./helpers/cloud.ts";
 
 const WAGI_ECHO = new URL("./fixtures/wagi/hello.wasm", import.meta.url).pathname;
 const HOST = "edge.localtau";
@@ -169,6 +169,58 @@ Deno.test("the HTTP edge: body caps, the control plane behind a proxy, malformed
         );
         assertStringIncludes(apiChunked, "HTTP/1.1 413 Payload Too Large");
         assertStringIncludes((await get("/users/8")).text, "id=8", "the function still answers");
+      },
+    );
+
+    await t.step(
+      "#8 a relayed request never reaches the API or git; a listing never shows a webhook secret",
+      async () => {
+        for (
+          const header of [
+            "X-Forwarded-For: 203.0.113.9",
+            "X-Forwarded-Host: localhost",
+            "X-Real-IP: 203.0.113.9",
+            "Forwarded: for=203.0.113.9",
+            "Via: 1.1 proxy",
+          ]
+        ) {
+          const [name, value] = header.split(": ");
+          const res = await hostRequest(cloud.port, "localhost", "/api/projects", { headers: { [name]: value } });
+          assertEquals(res.status, 403, header);
+          const body = JSON.parse(res.text);
+          assertStringIncludes(body.error, `not relayed ones (this one has ${name.toLowerCase()})`);
+          assertEquals(body.hint, "run tau commands on the node itself, or through an SSH tunnel");
+        }
+        // git through a proxy: refused too, with the same clear line.
+        const gitUrl = `${cloud.url}/git/edge/config.git`;
+        const relayedGit = await new Deno.Command("git", {
+          args: ["-c", "http.extraHeader=X-Forwarded-For: 203.0.113.9", "ls-remote", gitUrl],
+          stdout: "piped",
+          stderr: "piped",
+          env: { GIT_TERMINAL_PROMPT: "0" },
+        }).output();
+        assertEquals(relayedGit.code === 0, false, "git ls-remote through a proxy must fail");
+        assertStringIncludes(new TextDecoder().decode(relayedGit.stderr), "403");
+        await sh("git", ["ls-remote", gitUrl]); // and works from this machine directly
+
+        const list = await (await fetch(`${cloud.url}/api/projects`)).json() as Record<string, unknown>[];
+        const listed = list.find((p) => p.name === "edge")!;
+        assertEquals(JSON.stringify(listed).includes("secret"), false, JSON.stringify(listed));
+        assertStringIncludes((listed.webhook as { url: string }).url, "/api/webhooks/git/edge");
+        const one = await (await fetch(`${cloud.url}/api/projects/edge`)).json();
+        assertMatch(one.webhook.secret, /^[0-9a-f]{48}$/);
+        const shown = await tau(["project", "edge", "--cloud", cloud.url]);
+        assertEquals(shown.code, 0, shown.stderr);
+        assertStringIncludes(shown.stdout, one.webhook.secret);
+
+        // A webhook arrives through a proxy by design: it passes the door and is judged by its signature.
+        const hook = await hostRequest(cloud.port, "localhost", "/api/webhooks/git/edge", {
+          method: "POST",
+          headers: { "X-Forwarded-For": "192.0.2.1", "X-Hub-Signature-256": "sha256=00" },
+          body: "{}",
+        });
+        assertEquals(hook.status, 401, hook.text);
+        assertStringIncludes(hook.text, "bad or missing X-Hub-Signature-256");
       },
     );
 
