@@ -19,6 +19,7 @@ import { GitHosting } from "./git/hosting.ts";
 import { errorResponse, requestFailed } from "./http/errors.ts";
 import { API_BODY, BodyTooLarge, closingHeaders, limitBody } from "./http/body.ts";
 import { raiseFdLimit } from "./http/fd_limit.ts";
+import { requestHost } from "./http/host.ts";
 import { type ConnectionControl, listen } from "./http/listener.ts";
 import { Monkey } from "./monkey/build.ts";
 import { Patrick } from "./patrick/jobs.ts";
@@ -149,9 +150,10 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     maxConnections: connectionCap(opts.maxConnections),
     log: (line) => console.error(line),
   }, (req, info, conn) => {
-    const hostHeader = req.headers.get("host") ?? "";
-    const host = hostHeader.replace(/:\d+$/, "").toLowerCase();
     const peer = info.remoteAddr.hostname;
+    const target = requestHost(req);
+    if ("error" in target) return requestFailed(400, `bad request: ${target.error}`, gateway.newRequestId());
+    const host = target.host;
     if (controlHosts.has(host)) return controlPlane(req, peer, conn);
     return gateway.handle(req, host, peer, conn).catch((err) => {
       const id = gateway.newRequestId();

@@ -224,6 +224,44 @@ Deno.test("the HTTP edge: body caps, the control plane behind a proxy, malformed
       },
     );
 
+    await t.step("Host: a trailing dot is the same name; one that cannot be a host name is a 400", async () => {
+      assertStringIncludes((await hostRequest(cloud.port, `${HOST}.`, "/users/9")).text, "id=9");
+      assertStringIncludes((await hostRequest(cloud.port, `${HOST.toUpperCase()}:80`, "/users/9")).text, "id=9");
+      const long = await hostRequest(cloud.port, "a".repeat(3000), "/");
+      assertEquals(long.status, 400);
+      assertMatch(
+        long.text,
+        /^bad request: Host header is 3000 characters, longer than any host name \(request .+\)\n$/,
+      );
+      const bad = await hostRequest(cloud.port, "a..b", "/");
+      assertEquals(bad.status, 400);
+      assertMatch(bad.text, /^bad request: Host header "a\.\.b" is not a host name \(request .+\)\n$/);
+      assertEquals(cloud.output().includes("    at "), false, "no stack trace in the node's log");
+    });
+
+    await t.step("a malformed percent-escape in a function path is a 400", async () => {
+      const res = await get("/users/%E0%A4%A");
+      assertEquals(res.status, 400);
+      assertMatch(
+        res.text,
+        /^bad request: %E0%A4%A in \/users\/%E0%A4%A is not valid percent-encoding \(request .+\)\n$/,
+      );
+      assertStringIncludes((await get("/users/%E0%A4%A4")).text, "id=\u0924", "a valid escape is decoded");
+    });
+
+    await t.step(
+      "ranges: one range is 206, several or a malformed one get the whole file, past the end 416",
+      async () => {
+        const one = await get("/digits.txt", { headers: { Range: "bytes=2-4" } });
+        assertEquals([one.status, one.text, one.headers.get("content-range")], [206, "234", "bytes 2-4/10"]);
+        for (const range of ["bytes=0-1,2-3", "bytes=5-2", "items=0-1", "bytes=x"]) {
+          const whole = await get("/digits.txt", { headers: { Range: range } });
+          assertEquals([whole.status, whole.text], [200, "0123456789"], range);
+        }
+        const past = await get("/digits.txt", { headers: { Range: "bytes=10-" } });
+        assertEquals([past.status, past.headers.get("content-range")], [416, "bytes */10"]);
+      },
+    );
     assert(!cloud.output().includes("gateway error"), cloud.output());
   } finally {
     await cloud.stop();

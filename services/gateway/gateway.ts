@@ -83,6 +83,12 @@ export class Gateway {
       case "container":
         if (!this.#containers) return notFound(`containers are not served by this node`, requestId);
         return await this.#containers.proxy(req, match.container, { host, requestId, clientIp });
+      case "bad-path":
+        return requestFailed(
+          400,
+          `bad request: ${shown(match.segment)} in ${shown(path)} is not valid percent-encoding`,
+          requestId,
+        );
       case "method":
         return requestFailed(405, `method ${req.method} not allowed on ${path}`, requestId, {
           allow: match.allow.join(", "),
@@ -122,6 +128,10 @@ export class Gateway {
     if (this.#hosts.size > 100_000) this.#hosts.clear();
     this.#hosts.set(host, routes);
   }
+}
+
+function shown(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 80)}...` : text;
 }
 
 function notFound(message: string, requestId: string): Response {
