@@ -17,7 +17,7 @@ import { authRoutes } from "./auth/routes.ts";
 import { Gateway } from "./gateway/gateway.ts";
 import { GitHosting } from "./git/hosting.ts";
 import { errorResponse, requestFailed } from "./http/errors.ts";
-import { API_BODY, BodyTooLarge, closingHeaders, limitBody } from "./http/body.ts";
+import { API_BODY, BodyTooLarge, BodyUnreadable, closingHeaders, limitBody } from "./http/body.ts";
 import { raiseFdLimit } from "./http/fd_limit.ts";
 import { requestHost } from "./http/host.ts";
 import { type ConnectionControl, listen } from "./http/listener.ts";
@@ -157,10 +157,10 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     if (controlHosts.has(host)) return controlPlane(req, peer, conn);
     return gateway.handle(req, host, peer, conn).catch((err) => {
       const id = gateway.newRequestId();
-      if (err instanceof BodyTooLarge) {
-        // A counted body failed the runtime's read at its cap: the rest is not read.
+      if (err instanceof BodyTooLarge || err instanceof BodyUnreadable) {
+        // The runtime's read of a counted body failed, past its cap or by the client's doing: the rest is not read.
         conn.closeSoon();
-        return requestFailed(413, err.message, id, closingHeaders(req));
+        return requestFailed(err.status, err.message, id, closingHeaders(req));
       }
       // A node-side failure (storage, KV) must still answer: one line for the client, the detail in the log.
       console.error(`gateway error for ${host} (request ${id}):`, err);

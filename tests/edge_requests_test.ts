@@ -128,6 +128,10 @@ Deno.test("the HTTP edge: body caps, the control plane behind a proxy, malformed
         const chunkedSmall = await raw(cloud.port, head, chunked("d".repeat(900), 300));
         assertStringIncludes(chunkedSmall, "HTTP/1.1 200 OK");
         assertStringIncludes(chunkedSmall, `body=${"d".repeat(900)}`);
+        // Broken chunk framing is the client's error: 400, and no stack trace in the node's log.
+        const broken = await raw(cloud.port, head, ["5\r\nhelloXX\r\n"]);
+        assertStringIncludes(broken, "HTTP/1.1 400 Bad Request");
+        assertStringIncludes(broken, "request body for function users could not be read: it was malformed");
 
         // The default cap (10MB): a 100 GiB Content-Length is answered before a byte of the body is sent, and the
         // node does not read on: the connection is cut soon after the answer (Deno alone would read all 100 GiB).

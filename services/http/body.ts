@@ -21,9 +21,20 @@ export class BodyTooLarge extends TauError {
   }
 }
 
+/** A counted body whose stream failed: malformed chunked framing, or a client that went away mid-body. */
+export class BodyUnreadable extends TauError {
+  constructor(readonly what: string, cause: unknown) {
+    super(`request body for ${what} could not be read: it was malformed or the client went away`, {
+      status: 400,
+      cause,
+    });
+  }
+}
+
 /**
  * `req` itself when its body cannot exceed `limit`; a BodyTooLarge when its Content-Length already does; otherwise
- * a copy of `req` (same URL, method and headers; not its signal) whose body errors with BodyTooLarge past `limit`.
+ * a copy of `req` (same URL, method and headers; not its signal) whose body errors with BodyTooLarge past `limit`
+ * (and with BodyUnreadable when the client's stream fails).
  */
 export function limitBody(req: Request, limit: number, what: string): Request | BodyTooLarge {
   const method = req.method;
@@ -36,16 +47,25 @@ export function limitBody(req: Request, limit: number, what: string): Request | 
   }
   const body = req.body;
   if (!body) return req;
+  const reader = body.getReader();
   let seen = 0;
-  const counted = body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        seen += chunk.byteLength;
-        if (seen > limit) controller.error(new BodyTooLarge(limit, what));
-        else controller.enqueue(chunk);
-      },
-    }),
-  );
+  const counted = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch (err) {
+        controller.error(new BodyUnreadable(what, err));
+        return;
+      }
+      if (next.done) return controller.close();
+      seen += next.value.byteLength;
+      if (seen <= limit) return controller.enqueue(next.value);
+      controller.error(new BodyTooLarge(limit, what));
+      reader.cancel().catch(() => {});
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
   // Not `new Request(req, ...)`: that reads req.signal, and Deno 2.9.6 then prints its legacy-abort warning.
   return new Request(req.url, { method, headers: req.headers, body: counted, duplex: "half" } as RequestInit);
 }
