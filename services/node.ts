@@ -18,7 +18,7 @@ import { Gateway } from "./gateway/gateway.ts";
 import { GitHosting } from "./git/hosting.ts";
 import { errorResponse, requestFailed } from "./http/errors.ts";
 import { API_BODY, BodyTooLarge, BodyUnreadable, closingHeaders, limitBody } from "./http/body.ts";
-import { raiseFdLimit } from "./http/fd_limit.ts";
+import { type FdLimit, raiseFdLimit } from "./http/fd_limit.ts";
 import { requestHost } from "./http/host.ts";
 import { type ConnectionControl, listen } from "./http/listener.ts";
 import { Monkey } from "./monkey/build.ts";
@@ -147,7 +147,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     hostname,
     port,
     headerTimeoutMs: opts.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS,
-    maxConnections: connectionCap(opts.maxConnections),
+    maxConnections: connectionCap(opts.maxConnections, raiseFdLimit()),
     log: (line) => console.error(line),
   }, (req, info, conn) => {
     const peer = info.remoteAddr.hostname;
@@ -236,11 +236,10 @@ function isLoopback(address: string): boolean {
 }
 
 /**
- * Connections at most: what was asked, or the default within the open-file limit, which goes up first (see
- * fd_limit.ts) and keeps room for KV, Helia's block files and git and container pipes.
+ * Connections at most: what was asked, or the default within the open-file limit (raised first, see fd_limit.ts),
+ * keeping room for KV, Helia's block files and git and container pipes.
  */
-function connectionCap(asked: number | undefined): number {
-  const limit = raiseFdLimit();
+function connectionCap(asked: number | undefined, limit: FdLimit | undefined): number {
   const room = limit ? limit.soft - Math.min(1024, Math.floor(limit.soft / 4)) : Infinity;
   if (asked === undefined) return Math.max(1, Math.min(DEFAULT_MAX_CONNECTIONS, room));
   if (asked > room) {

@@ -16,6 +16,9 @@
  * - Connection cap: at `maxConnections`, the oldest connection that never sent a whole request head makes room;
  *   when there is none, the new one gets a 503 and is closed.
  * - Accept errors (EMFILE, ENFILE, ENOBUFS) are logged and retried with back-off: the listener never stops on them.
+ *
+ * Upgraded connections (WebSockets) start no further requests, so the sweep would close them after the timeout:
+ * nothing tau serves upgrades today (the container proxy drops Upgrade); exempt them when something does.
  */
 
 export type Handler = (
