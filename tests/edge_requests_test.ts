@@ -31,10 +31,10 @@ async function raw(port: number, head: string, chunks: (string | number)[] = [])
     }
   })();
   try {
-    await conn.write(enc.encode(head));
+    await writeAll(conn, enc.encode(head));
     for (const c of chunks) {
       if (typeof c === "number") await new Promise((r) => setTimeout(r, c));
-      else await conn.write(enc.encode(c));
+      else await writeAll(conn, enc.encode(c));
     }
   } catch (err) {
     // The node may close while we still send (it refused the body): what it answered is what counts.
@@ -43,6 +43,11 @@ async function raw(port: number, head: string, chunks: (string | number)[] = [])
   await reading;
   conn.close();
   return new TextDecoder().decode(Uint8Array.from(out.flatMap((b) => [...b])));
+}
+
+/** conn.write may write part of what it is given. */
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array) {
+  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
 }
 
 function chunked(body: string, size: number): string[] {
