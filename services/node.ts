@@ -1,8 +1,8 @@
 /**
  * One tau node: every service the shape enables, on one HTTP listener. The local cloud (`tau dev`) enables all of
  * them in one process; services talk through plain method calls here, the same interfaces a multi-node cloud puts
- * on libp2p. Requests for the node's own host (127.0.0.1, localhost) with /api or /git go to the control plane;
- * every other Host header goes to the gateway.
+ * on libp2p. Requests for the node's own host (127.0.0.1, localhost) go to the control plane (API under /api, git
+ * under /git), and only when they come from this machine; every other Host header goes to the gateway.
  */
 import { Hono } from "hono";
 import { join, resolve } from "node:path";
@@ -18,6 +18,10 @@ import { Gateway } from "./gateway/gateway.ts";
 import type { Forwarder } from "./gateway/forward.ts";
 import { GitHosting } from "./git/hosting.ts";
 import { errorResponse, requestFailed } from "./http/errors.ts";
+import { API_BODY, BodyTooLarge, BodyUnreadable, closingHeaders, limitBody } from "./http/body.ts";
+import { type FdLimit, raiseFdLimit } from "./http/fd_limit.ts";
+import { requestHost } from "./http/host.ts";
+import { type ConnectionControl, listen } from "./http/listener.ts";
 import { Monkey } from "./monkey/build.ts";
 import { Patrick } from "./patrick/jobs.ts";
 import { patrickRoutes } from "./patrick/routes.ts";
@@ -54,7 +58,18 @@ export interface NodeOptions {
   shape?: ShapeConfig;
   /** Largest git push accepted, in bytes (default: services/git/push_limits.ts DEFAULT_MAX_PUSH_BYTES). */
   maxPushBytes?: number;
+  /**
+   * How long a connection may take to start a request, after it opens and after each request it sent: half-sent
+   * heads and idle keep-alive connections are closed after it. Default 10 s.
+   */
+  headerTimeoutMs?: number;
+  /** Open connections at most. Default 10,000, fewer when the open-file limit leaves less room. */
+  maxConnections?: number;
 }
+
+export const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
+/** An idle connection costs ~27.5 KB of node memory (measured with 5,000 half-sent heads): 10,000 ~ 275 MB. */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
 
 export interface TauNode {
   url: string;
@@ -198,7 +213,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   if (cluster && forwarding && runs("substrate")) {
     await forwarding.serveForwarded(
       cluster.p2p.libp2p,
-      (req, host, ip, id) => gateway.handle(req, host, ip, { requestId: id }),
+      (req, host, ip, id) => gateway.handle(req, host, ip, undefined, { requestId: id }),
     );
   }
 
@@ -234,28 +249,57 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
 
   const controlHosts = new Set(["localhost", "127.0.0.1", "::1", "[::1]", hostname.toLowerCase()]);
   const adminToken = await readAdminToken(opts.shape?.adminTokenFile);
-  const server = Deno.serve({ hostname, port, onListen: () => {} }, (req, info) => {
-    const hostHeader = req.headers.get("host") ?? "";
-    const host = hostHeader.replace(/:\d+$/, "").toLowerCase();
-    if (controlHosts.has(host)) {
-      // The API and git hosting have no user accounts yet: only this machine may use them, whatever Host it sends.
-      if (isLoopback((info.remoteAddr as Deno.NetAddr).hostname)) return control.fetch(req);
-      if (adminToken && sameSecret(bearerOrBasicSecret(req), adminToken)) return control.fetch(req);
-      const headers = adminToken ? { "www-authenticate": 'Basic realm="tau"' } : undefined;
-      return Response.json({
-        error: adminToken
-          ? "the control plane (API, git) needs the cloud's admin token from other machines"
-          : "the control plane (API, git) answers only on this machine's loopback",
-        hint: adminToken
-          ? "tau login --cloud URL --token TOKEN (the token is in the node's keys/admin.token)"
-          : "run tau commands on the node itself, or through an SSH tunnel",
-      }, { status: adminToken ? 401 : 403, headers });
+  const controlPlane = (req: Request, peer: string, conn: ConnectionControl): Response | Promise<Response> => {
+    const url = req.url;
+    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+    const path = pathStart < 0 ? "/" : url.slice(pathStart);
+    // Webhooks come from other git hosts, through a proxy, and prove themselves with their signature.
+    const webhook = req.method === "POST" && path.startsWith("/api/webhooks/git/");
+    // The cloud's admin token opens the control plane from anywhere (remote access; services/access/token.ts).
+    const admitted = adminToken !== undefined && sameSecret(bearerOrBasicSecret(req), adminToken);
+    if (!webhook && !admitted) {
+      const refused = remoteRefusal(req, peer, adminToken !== undefined);
+      if (refused) return refused;
     }
-    return gateway.handle(req, host, (info.remoteAddr as Deno.NetAddr).hostname).catch((err) => {
-      // A node-side failure (storage, KV) must still answer: one line for the client, the detail in the log.
+    if (path.startsWith("/api/")) {
+      const limited = limitBody(req, API_BODY, "the API");
+      if (limited instanceof BodyTooLarge) {
+        conn.closeSoon();
+        return Response.json(limited.toJSON(), { status: 413, headers: closingHeaders(req) });
+      }
+      if (limited !== req) {
+        // A counted body: past the cap the route's read fails and onError answers 413; the rest is not read.
+        return Promise.resolve(control.fetch(limited)).then((res) => {
+          if (res.status === 413) conn.closeSoon();
+          return res;
+        });
+      }
+    }
+    return control.fetch(req);
+  };
+
+  const server = listen({
+    hostname,
+    port,
+    headerTimeoutMs: opts.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS,
+    maxConnections: connectionCap(opts.maxConnections, raiseFdLimit()),
+    log: (line) => console.error(line),
+  }, (req, info, conn) => {
+    const peer = info.remoteAddr.hostname;
+    const target = requestHost(req);
+    if ("error" in target) return requestFailed(400, `bad request: ${target.error}`, gateway.newRequestId());
+    const host = target.host;
+    if (controlHosts.has(host)) return controlPlane(req, peer, conn);
+    return gateway.handle(req, host, peer, conn).catch((err) => {
       const id = gateway.newRequestId();
+      if (err instanceof BodyTooLarge || err instanceof BodyUnreadable) {
+        // The runtime's read of a counted body failed, past its cap or by the client's doing: the rest is not read.
+        conn.closeSoon();
+        return requestFailed(err.status, err.message, id, closingHeaders(req));
+      }
       // Content no peer sent in time is a 503 with its own message, not an internal error.
       if (err instanceof TauError && err.status === 503) return requestFailed(503, err.message, id);
+      // A node-side failure (storage, KV) must still answer: one line for the client, the detail in the log.
       console.error(`gateway error for ${host} (request ${id}):`, err);
       return requestFailed(500, `internal error serving ${host}`, id);
     });
@@ -310,8 +354,66 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   };
 }
 
+/**
+ * The API and git hosting have no user accounts yet: only this machine may use them, whatever Host it sends. A
+ * request is from this machine when its peer is a loopback address and no proxy relayed it: a reverse proxy on the
+ * same host connects from loopback too, so a request carrying a forwarding header is someone else's (the README
+ * tells operators that a proxy in front of tau must set one).
+ */
+function remoteRefusal(req: Request, peer: string, tokenAccepted: boolean): Response | undefined {
+  const relayed = forwardingHeader(req.headers);
+  if (isLoopback(peer) && !relayed) return undefined;
+  if (tokenAccepted) {
+    return Response.json({
+      error: "the control plane (API, git) needs the cloud's admin token from other machines",
+      hint: "tau login --cloud URL --token TOKEN (the token is in the node's keys/admin.token)",
+    }, { status: 401, headers: { "www-authenticate": 'Basic realm="tau"' } });
+  }
+  return Response.json({
+    error: relayed
+      ? `the control plane (API, git) answers only requests made on this machine, not relayed ones (this one has ${relayed})`
+      : "the control plane (API, git) answers only on this machine's loopback",
+    hint: "run tau commands on the node itself, or through an SSH tunnel",
+  }, { status: 403 });
+}
+
+/** Headers a proxy adds (RFC 7239 Forwarded, Via, and the de-facto X-Forwarded-*, X-Real-IP and client-IP ones). */
+const FORWARDING = new Set([
+  "forwarded",
+  "via",
+  "x-real-ip",
+  "x-client-ip",
+  "true-client-ip",
+  "cf-connecting-ip",
+  "fastly-client-ip",
+  "x-cluster-client-ip",
+]);
+
+function forwardingHeader(headers: Headers): string | undefined {
+  for (const [name] of headers) {
+    if (FORWARDING.has(name) || name.startsWith("x-forwarded-")) return name;
+  }
+  return undefined;
+}
+
 function isLoopback(address: string): boolean {
-  return address === "::1" || address.startsWith("127.") || address === "::ffff:127.0.0.1";
+  return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
+}
+
+/**
+ * Connections at most: what was asked, or the default within the open-file limit (raised first, see fd_limit.ts),
+ * keeping room for KV, Helia's block files and git and container pipes.
+ */
+function connectionCap(asked: number | undefined, limit: FdLimit | undefined): number {
+  const room = limit ? limit.soft - Math.min(1024, Math.floor(limit.soft / 4)) : Infinity;
+  if (asked === undefined) return Math.max(1, Math.min(DEFAULT_MAX_CONNECTIONS, room));
+  if (asked > room) {
+    console.error(
+      `warning: --max-connections ${asked} is more than the open-file limit (${limit!.soft}) leaves room for: ` +
+        "accepting will fail before the cap is reached (raise ulimit -n)",
+    );
+  }
+  return asked;
 }
 
 async function checkWritable(dir: string) {

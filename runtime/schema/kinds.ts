@@ -151,6 +151,7 @@ export const KINDS: KindSpec[] = [
         fields: {
           timeout: duration("Wall-clock limit per request.", "10s", { min: 1, max: 5 * 60_000 }),
           memory: size("Memory limit.", "16MB", { min: 64 * 1024, max: 4096 * MiB }),
+          body: size("Largest request body accepted; a larger one gets 413 unread.", "10MB", { max: 100 * MiB }),
           call: derivedText(
             "Exported symbol to call; defaults to the function name.",
             (ctx) => ctx.name,
@@ -170,6 +171,7 @@ export const KINDS: KindSpec[] = [
         execution: {
           timeoutMs: v.execution.timeout,
           memoryBytes: v.execution.memory,
+          bodyBytes: v.execution.body,
           call: v.execution.call,
         },
       };

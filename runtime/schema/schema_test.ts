@@ -66,11 +66,21 @@ Deno.test("a valid project parses with defaults filled in", () => {
   assert.equal(config.functions.length, 4);
   const ping = config.functions.find((f) => f.name === "ping" && !f.app)!;
   assert.deepEqual(ping.trigger, { type: "https", method: "GET", paths: ["/ping"], domains: ["hello"] });
-  assert.deepEqual(ping.execution, { timeoutMs: 10_000, memoryBytes: 10 * 1024 * 1024, call: "ping" });
+  assert.deepEqual(ping.execution, {
+    timeoutMs: 10_000,
+    memoryBytes: 10 * 1024 * 1024,
+    bodyBytes: 10 * 1024 * 1024,
+    call: "ping",
+  });
   assert.equal(ping.file, "functions/ping.yaml");
   const users = config.functions.find((f) => f.name === "users")!;
   assert.equal(users.trigger.method, "*");
-  assert.deepEqual(users.execution, { timeoutMs: 10_000, memoryBytes: 16 * 1024 * 1024, call: "users" });
+  assert.deepEqual(users.execution, {
+    timeoutMs: 10_000,
+    memoryBytes: 16 * 1024 * 1024,
+    bodyBytes: 10 * 1024 * 1024,
+    call: "users",
+  });
   assert.equal(config.functions.find((f) => f.name === "shared")!.source, "libraries/tools");
   assert.equal(config.functions.find((f) => f.app === "shop")!.name, "ping");
   assert.deepEqual(config.websites[0].spa, true);

@@ -30,7 +30,7 @@ export interface FunctionResource extends Common {
   };
   /** "." (code repo functions/<name>/) or "libraries/<lib>" (code repo libraries/<lib>/). */
   source: string;
-  execution: { timeoutMs: number; memoryBytes: number; call: string };
+  execution: { timeoutMs: number; memoryBytes: number; bodyBytes: number; call: string };
 }
 
 export interface WebsiteResource extends Common {

@@ -92,12 +92,12 @@ export class WebsiteFiles {
       return new Response(null, { status: 304, headers });
     }
     const range = req.headers.get("range");
-    if (range) {
-      const parsed = parseRange(range, file.size);
-      if (!parsed) {
-        headers.set("content-range", `bytes */${file.size}`);
-        return new Response(null, { status: 416, headers });
-      }
+    const parsed = range ? parseRange(range, file.size) : "ignore";
+    if (parsed === "unsatisfiable") {
+      headers.set("content-range", `bytes */${file.size}`);
+      return new Response(null, { status: 416, headers });
+    }
+    if (parsed !== "ignore") {
       const { start, end } = parsed;
       headers.set("content-range", `bytes ${start}-${end}/${file.size}`);
       headers.set("content-length", String(end - start + 1));
@@ -164,19 +164,26 @@ export class WebsiteFiles {
   }
 }
 
-function parseRange(header: string, size: number): { start: number; end: number } | null {
-  const m = header.match(/^bytes=(\d*)-(\d*)$/);
-  if (!m || (m[1] === "" && m[2] === "")) return null;
+/**
+ * One byte range (RFC 9110 section 14.1.2), or what to do instead. Several ranges (`bytes=0-1,2-3`), another unit
+ * or a malformed header are ignored: the whole file with 200 is a valid answer to each, and it spares us
+ * multipart/byteranges and its small-overlapping-ranges amplification. 416 only for a single range that starts
+ * past the end of the file (or a zero-length suffix).
+ */
+function parseRange(header: string, size: number): { start: number; end: number } | "ignore" | "unsatisfiable" {
+  const m = header.trim().match(/^bytes=(\d*)-(\d*)$/i);
+  if (!m || (m[1] === "" && m[2] === "")) return "ignore";
   let start: number, end: number;
   if (m[1] === "") {
     const suffix = Number(m[2]);
-    if (suffix === 0) return null;
+    if (suffix === 0) return "unsatisfiable";
     start = Math.max(0, size - suffix);
     end = size - 1;
   } else {
     start = Number(m[1]);
     end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+    if (m[2] !== "" && Number(m[2]) < start) return "ignore"; // last < first: invalid, so ignored
   }
-  if (start > end || start >= size) return null;
+  if (start >= size || start > end) return "unsatisfiable";
   return { start, end };
 }

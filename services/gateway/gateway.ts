@@ -11,6 +11,8 @@ import { compileRoutes, type HostRoutes, matchRoute } from "./routes.ts";
 import { WebsiteFiles } from "./files.ts";
 import { requestFailed } from "../http/errors.ts";
 import type { Forwarder } from "./forward.ts";
+import { BodyTooLarge, closingHeaders, DEFAULT_FUNCTION_BODY, limitBody } from "../http/body.ts";
+import type { ConnectionControl } from "../http/listener.ts";
 
 export class Gateway {
   #tns: Tns;
@@ -55,7 +57,13 @@ export class Gateway {
   }
 
   /** `opts.requestId`: a request forwarded from another gateway keeps its id; such a request is never forwarded. */
-  async handle(req: Request, host: string, clientIp?: string, opts: { requestId?: string } = {}): Promise<Response> {
+  async handle(
+    req: Request,
+    host: string,
+    clientIp?: string,
+    conn?: ConnectionControl,
+    opts: { requestId?: string } = {},
+  ): Promise<Response> {
     const requestId = opts.requestId ?? this.newRequestId();
     if (this.#forwarder && !opts.requestId) return await this.#forwarder.forward(req, host, requestId, clientIp);
     const routes = this.#hosts.get(host) ?? (this.#hosts.has(host) ? null : await this.#load(host));
@@ -65,6 +73,17 @@ export class Gateway {
     const path = pathStart < 0 ? "/" : url.slice(pathStart, queryStart < 0 ? undefined : queryStart);
     if (!routes) return notFound(`no project serves host ${host}`, requestId);
     const match = matchRoute(routes, req.method, path);
+    if (match.kind === "function") {
+      // Before the runtime, which buffers the whole body: over its cap it gets 413, unread (a counted body that
+      // overflows fails the runtime's read with BodyTooLarge, which the node answers the same way).
+      const fn = match.fn;
+      const limited = limitBody(req, fn.bodyBytes ?? DEFAULT_FUNCTION_BODY, `function ${fn.name}`);
+      if (limited instanceof BodyTooLarge) {
+        conn?.closeSoon();
+        return requestFailed(413, limited.message, requestId, closingHeaders(req));
+      }
+      req = limited;
+    }
     switch (match.kind) {
       case "function": {
         const fn = match.fn;
@@ -84,6 +103,12 @@ export class Gateway {
       case "container":
         if (!this.#containers) return notFound(`containers are not served by this node`, requestId);
         return await this.#containers.proxy(req, match.container, { host, requestId, clientIp });
+      case "bad-path":
+        return requestFailed(
+          400,
+          `bad request: ${shown(match.segment)} in ${shown(path)} is not valid percent-encoding`,
+          requestId,
+        );
       case "method":
         return requestFailed(405, `method ${req.method} not allowed on ${path}`, requestId, {
           allow: match.allow.join(", "),
@@ -123,6 +148,10 @@ export class Gateway {
     if (this.#hosts.size > 100_000) this.#hosts.clear();
     this.#hosts.set(host, routes);
   }
+}
+
+function shown(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 80)}...` : text;
 }
 
 function notFound(message: string, requestId: string): Response {

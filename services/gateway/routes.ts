@@ -32,6 +32,8 @@ export type RouteMatch =
   | { kind: "website"; site: WebsiteDeployment; rest: string; prefix: string }
   | { kind: "container"; container: ContainerDeployment }
   | { kind: "method"; allow: string[] }
+  /** a :param segment that is not valid percent-encoded UTF-8 (`/users/%E0%A4%A`): the client's error */
+  | { kind: "bad-path"; segment: string }
   | { kind: "none" };
 
 export function normalisePath(path: string): string {
@@ -93,14 +95,20 @@ export function matchRoute(h: HostRoutes, method: string, rawPath: string): Rout
       if (p.segments.length !== parts.length) continue;
       const params: Record<string, string> = {};
       let ok = true;
+      let bad: string | undefined;
       for (let i = 0; i < parts.length && ok; i++) {
         const seg = p.segments[i];
         if (seg.startsWith(":")) {
           if (parts[i] === "") ok = false;
-          else params[seg.slice(1)] = decodeURIComponent(parts[i]);
+          else {
+            const value = decodeSegment(parts[i]);
+            if (value === undefined) bad ??= parts[i];
+            else params[seg.slice(1)] = value;
+          }
         } else ok = seg === parts[i];
       }
       if (!ok) continue;
+      if (bad !== undefined) return { kind: "bad-path", segment: bad };
       if (methodMatches(p.method, method)) return { kind: "function", fn: p.fn, params };
       allow.add(p.method);
     }
@@ -115,6 +123,15 @@ export function matchRoute(h: HostRoutes, method: string, rawPath: string): Rout
     allow.add(p.method);
   }
   return allow.size ? { kind: "method", allow: [...allow] } : { kind: "none" };
+}
+
+function decodeSegment(segment: string): string | undefined {
+  if (!segment.includes("%")) return segment;
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
 }
 
 function methodMatches(routeMethod: string, method: string): boolean {

@@ -71,3 +71,14 @@ Deno.test("routes: records written before containers existed still compile", () 
   const m = matchRoute(compileRoutes(old).get(HOST)!, "GET", "/api/x");
   assertEquals(m.kind, "website");
 });
+
+Deno.test("routes: a :param that is not valid percent-encoding is the client's error, not a throw", () => {
+  const routes = compileRoutes(record).get(HOST)!;
+  assertEquals(matchRoute(routes, "GET", "/api/users/%E0%A4%A"), { kind: "bad-path", segment: "%E0%A4%A" });
+  assertEquals(matchRoute(routes, "GET", "/api/users/%E0%A4%A4"), {
+    kind: "function",
+    fn: record.functions[1],
+    params: { id: "\u0924" },
+  });
+  assertEquals(what("GET", "/api/other/%E0"), "container api", "a path no :param route matches is not decoded");
+});

@@ -29,7 +29,8 @@ export function requestFailed(
 export async function jsonBody<T>(req: Request): Promise<T> {
   try {
     return await req.json() as T;
-  } catch {
+  } catch (err) {
+    if (err instanceof TauError) throw err; // a body over its cap (413), not a JSON problem
     throw new TauError("request body is not valid JSON", { status: 400 });
   }
 }

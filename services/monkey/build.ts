@@ -108,6 +108,7 @@ export class Monkey {
         call: fn.execution.call,
         timeoutMs: fn.execution.timeoutMs,
         memoryBytes: fn.execution.memoryBytes,
+        bodyBytes: fn.execution.bodyBytes,
         routes: [],
       });
     }

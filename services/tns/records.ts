@@ -11,6 +11,8 @@ export interface FunctionDeployment {
   call: string;
   timeoutMs: number;
   memoryBytes: number;
+  /** Request bodies beyond this get 413; absent in records built before it existed (the default applies then). */
+  bodyBytes?: number;
   routes: { fqdn: string; method: string; path: string }[];
 }
 

@@ -44,14 +44,31 @@ export interface Cloud {
   exited: Promise<Deno.CommandStatus>;
 }
 
-/** Start `tau dev` on a free loopback port (with extra `tau dev` options and environment); resolves once ready. */
+/**
+ * Start `tau dev` on a free loopback port; resolves once it prints its ready line. `args` go to `tau dev`; `env` is
+ * its environment; `wrap` runs the node under another command (e.g. `["prlimit", "--nofile=200:200"]`, which execs
+ * it: same pid).
+ */
 export async function startCloud(
   dataDir: string,
-  opts: { args?: string[]; env?: Record<string, string> } = {},
+  opts: { args?: string[]; env?: Record<string, string>; wrap?: string[] } = {},
 ): Promise<Cloud> {
   await ensureInstalled();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "dev", "--http", "127.0.0.1:0", "--data", dataDir, ...(opts.args ?? [])],
+  const node = [
+    Deno.execPath(),
+    "run",
+    "-A",
+    MAIN,
+    "dev",
+    "--http",
+    "127.0.0.1:0",
+    "--data",
+    dataDir,
+    ...opts.args ?? [],
+  ];
+  const command = [...opts.wrap ?? [], ...node];
+  const child = new Deno.Command(command[0], {
+    args: command.slice(1),
     env: opts.env,
     stdout: "piped",
     stderr: "piped",
