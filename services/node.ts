@@ -200,6 +200,12 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
       : {}),
   });
   if (cluster && patrickCluster && runs("patrick")) await patrickCluster.servePatrick(cluster.p2p.libp2p, patrick);
+  if (runs("patrick")) {
+    tns.onClaimLost((lost) =>
+      patrick.claimLost(lost, () => tns.releaseClaim(lost.fqdn, lost.project))
+        .catch((err) => log(`patrick: marking a lost claim: ${err}`))
+    );
+  }
   const runtime = new FunctionRuntime({
     load: (cid) => store.cat(cid),
     inlineBudgetMs: opts.inlineBudgetMs,

@@ -28,6 +28,7 @@ export async function startCluster(
     announce: config.p2pAnnounce.length ? config.p2pAnnounce : undefined,
     bootstrap: config.bootstrap,
     swarmKey: config.swarmKey,
+    localAddress: config.ip,
     log: deps.log,
   });
   const startedAt = Date.now();

@@ -27,6 +27,8 @@ export interface P2pOptions {
   announce?: string[];
   /** Full multiaddrs (/ip4/.../tcp/.../p2p/<id>) dialled until connected. */
   bootstrap: string[];
+  /** Dial from this address (the node's IP): peers see it, and firewall rules between nodes can name it. */
+  localAddress?: string;
   /** The swarm key file's bytes: with it the node only talks to nodes holding the same key. */
   swarmKey?: Uint8Array;
   log?: (line: string) => void;
@@ -54,7 +56,10 @@ export async function startP2p(opts: P2pOptions): Promise<P2pNode> {
   const libp2p = await createLibp2p({
     privateKey: opts.identity.privateKey,
     addresses: { listen: opts.listen, announce: opts.announce ?? [] },
-    transports: [tcp()],
+    // dialOpts reach node:net's connect, which takes localAddress; @libp2p/tcp's type does not list it.
+    transports: [
+      tcp((opts.localAddress ? { dialOpts: { localAddress: opts.localAddress } } : {}) as Parameters<typeof tcp>[0]),
+    ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionProtector: opts.swarmKey ? preSharedKey({ psk: opts.swarmKey }) : undefined,

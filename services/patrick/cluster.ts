@@ -12,39 +12,39 @@ import type { Job, Patrick, PatrickOptions } from "./jobs.ts";
 
 export const PATRICK_SERVICE = "patrick";
 
-async function score(project: string, peer: string): Promise<bigint> {
-  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${project}/${peer}`));
-  return new DataView(hash).getBigUint64(0);
+/** A 53-bit hash of the pair (cyrb53): synchronous, so the scan loop and event handlers decide at once. */
+function score(project: string, peer: string): number {
+  const str = `${project}/${peer}`;
+  let h1 = 0xdeadbeef, h2 = 0x41c6ce57;
+  for (let i = 0; i < str.length; i++) {
+    const ch = str.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
-/** Rendezvous order is cached per (project, set of builders): computing it costs a hash per candidate. */
 export class BuilderChoice {
-  #cache = new Map<string, string | undefined>();
   constructor(private readonly directory: Directory, private readonly self: string) {}
 
   candidates(): string[] {
-    return this.directory.peersFor("monkey").filter((e) => e.services.includes("patrick")).map((e) => e.peer).sort();
+    return this.directory.peersFor("monkey").filter((e) => e.services.includes("patrick")).map((e) => e.peer);
   }
 
-  /** Synchronous for the scan loop: the first call for a new candidate set computes (and caches) the order. */
-  builds(project: string): boolean {
-    const key = `${project} ${this.candidates().join(",")}`;
-    if (!this.#cache.has(key)) {
-      // Filled asynchronously; until then this node does not claim the project (a scan 2 s later will).
-      this.#cache.set(key, undefined);
-      this.#rank(project).then((first) => {
-        if (this.#cache.size > 4096) this.#cache.clear();
-        this.#cache.set(key, first);
-      });
-      return false;
+  /** The node that builds `project` now: the highest score among the live candidates. */
+  builderOf(project: string): string | undefined {
+    let best: string | undefined, bestScore = -1;
+    for (const peer of this.candidates()) {
+      const sc = score(project, peer);
+      if (sc > bestScore || (sc === bestScore && peer < best!)) [best, bestScore] = [peer, sc];
     }
-    return this.#cache.get(key) === this.self;
+    return best;
   }
 
-  async #rank(project: string): Promise<string | undefined> {
-    const scored = await Promise.all(this.candidates().map(async (p) => [await score(project, p), p] as const));
-    scored.sort((a, b) => (a[0] < b[0] ? 1 : a[0] > b[0] ? -1 : 0));
-    return scored[0]?.[1];
+  builds(project: string): boolean {
+    return this.builderOf(project) === this.self;
   }
 }
 

@@ -165,10 +165,13 @@ export class Patrick {
       status: "queued",
       createdAt: new Date().toISOString(),
     };
+    // Taken before it is open: a scan woken by the write below must not queue it a second time.
+    const mine = !this.#opts.builds || this.#opts.builds(job.project);
+    if (mine) this.#taken.add(id);
     await this.#state.set(["patrick", "job", id], job);
     await this.#state.set(["patrick", "by_project", job.project, id], true);
     await this.#state.set(["patrick", "open", job.project, id], true);
-    if (!this.#opts.builds || this.#opts.builds(job.project)) await this.#enqueue(job);
+    if (mine) await this.#enqueue(job);
     return job;
   }
 
@@ -177,6 +180,7 @@ export class Patrick {
     if (!this.#finished.has(job.id)) this.#finished.set(job.id, Promise.withResolvers<void>());
     let queue = this.#queues.get(job.project);
     if (!queue) this.#queues.set(job.project, queue = { waiting: [], running: false });
+    if (queue.waiting.some((j) => j.id === job.id)) return;
     const covered = queue.waiting.filter((j) => j.branch === job.branch && j.createdAt <= job.createdAt);
     const newer = queue.waiting.find((j) => j.branch === job.branch && j.createdAt > job.createdAt);
     if (newer) {
@@ -250,6 +254,23 @@ export class Patrick {
     this.#live.delete(job.id);
     for (const l of live.listeners) l(null);
     await this.#close(job);
+  }
+
+  /**
+   * A project's claim on an FQDN lost to an earlier one (seen when replicas met after a partition): the build that
+   * deployed it is marked failed, once, by the node that builds the project, with the reason.
+   */
+  async claimLost(lost: { fqdn: string; project: string; owner: string }, release: () => Promise<void>): Promise<void> {
+    if (this.#opts.builds && !this.#opts.builds(lost.project)) return;
+    // Withdrawn first: the loss is reported once, and the older deployments that named the FQDN are left alone.
+    await release();
+    const jobs = await this.listJobs(lost.project, 50);
+    const deployed = jobs.find((j) => j.status === "success" && j.branch === SERVED_BRANCH);
+    if (!deployed) return;
+    const error = `domain ${lost.fqdn} is served by project ${lost.owner}, which claimed it first ` +
+      "(seen when the cloud's nodes met again after being apart)";
+    await this.#state.set(["patrick", "job", deployed.id], { ...deployed, status: "failed", error } satisfies Job);
+    console.error(`build ${deployed.id} of ${lost.project}: ${error}`);
   }
 
   async getJob(id: string): Promise<Job> {

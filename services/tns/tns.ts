@@ -84,8 +84,9 @@ export class Tns {
       if (e.key[1] === "current") flipped.set(`${e.key[2]}/${e.key[3]}`, [e.key[2], e.key[3]]);
       if (e.key[1] === "claim") {
         const owner = await this.resolveHost(e.key[2]).catch(() => null);
-        if (owner) flipped.set(`${owner.project}/${owner.branch}`, [owner.project, owner.branch]);
         for (const c of await this.#claims(e.key[2])) {
+          // Every claimant's caches drop: a cache may still map the FQDN to a project that no longer owns it.
+          flipped.set(`${c.project}/${SERVED_BRANCH}`, [c.project, SERVED_BRANCH]);
           if (c.active && owner && c.project !== owner.project) {
             for (const l of this.#lostListeners) l({ fqdn: e.key[2], project: c.project, owner: owner.project });
           }
@@ -153,6 +154,11 @@ export class Tns {
         }
       }
     }
+  }
+
+  /** Withdraw a project's claim on an FQDN (a claim that lost to an earlier one, once its build was told). */
+  async releaseClaim(fqdn: string, project: string): Promise<void> {
+    await this.#state.set(claimKey(fqdn, project), { active: false } satisfies Claim);
   }
 
   /** The deployment to go back to: the one before the current, or the one built from `to` (commit prefix, id, CID). */
