@@ -15,7 +15,8 @@ export interface CallInput {
   requestId: string;
 }
 
-export type ErrorReason = "trap" | "timeout" | "bad-output" | "misconfigured";
+/** busy: the project's executor queue is full or the call waited its whole timeout; cancelled: the client left. */
+export type ErrorReason = "trap" | "timeout" | "bad-output" | "misconfigured" | "busy" | "cancelled";
 
 export type Outcome =
   | { kind: "response"; status: number; headers: [string, string][]; body: Uint8Array | null; logs: LogEntry[] }
@@ -30,9 +31,4 @@ export class OutputTooLarge extends Error {
   constructor() {
     super(`response larger than ${MAX_RESPONSE_BYTES} bytes`);
   }
-}
-
-/** Splits collected stderr text into one log entry per line. */
-export function stderrLines(text: string, logs: LogEntry[]) {
-  for (const line of text.split("\n")) if (line.length > 0) logs.push({ stream: "stderr", text: line });
 }
