@@ -15,6 +15,7 @@ export const MAX_RESPONSE_HEADERS = 100;
 export const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
 
 const decoder = new TextDecoder();
+const kib = (n: number) => n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`;
 
 /** Thrown by host calls when the guest's response breaks a bound; answered 502 with the message in the log. */
 export class BadResponse extends Error {}
@@ -56,7 +57,7 @@ export class CallLog {
     if (this.dropped > 0) {
       this.entries.push({
         stream: "trap",
-        text: `log output over ${LOG_BYTES_PER_CALL / 1024} KiB for this call: ${this.dropped} bytes dropped`,
+        text: `log output over ${kib(LOG_BYTES_PER_CALL)} for this call: ${this.dropped} bytes dropped`,
       });
       this.dropped = 0;
     }
@@ -84,7 +85,7 @@ export class HeaderBudget {
       throw new BadResponse(`response sets more than ${MAX_RESPONSE_HEADERS} headers`);
     }
     if (this.bytes > MAX_RESPONSE_HEADER_BYTES) {
-      throw new BadResponse(`response headers are over ${MAX_RESPONSE_HEADER_BYTES / 1024} KiB`);
+      throw new BadResponse(`response headers are over ${kib(MAX_RESPONSE_HEADER_BYTES)}`);
     }
   }
 }
@@ -98,6 +99,7 @@ export class LogRate {
   constructor(
     private readonly perSecond = LOG_BYTES_PER_SECOND,
     private readonly nodePerSecond = NODE_LOG_BYTES_PER_SECOND,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /**
@@ -105,14 +107,14 @@ export class LogRate {
    * window dropped (one per function).
    */
   admit(key: string, name: string, lines: LogEntry[]): { kept: LogEntry[]; markers: { name: string; text: string }[] } {
-    const now = performance.now();
+    const now = this.now();
     const markers: { name: string; text: string }[] = [];
     if (now - this.windowStart >= 1000) {
       for (const s of this.perKey.values()) {
         if (s.dropped > 0) {
           markers.push({
             name: s.name,
-            text: `log output over ${this.perSecond / 1024} KiB/s: ${s.dropped} lines dropped`,
+            text: `log output over ${kib(this.perSecond)}/s: ${s.dropped} lines dropped`,
           });
         }
       }

@@ -119,6 +119,8 @@ kind("TupleExtract", { slots: slots("TupleExtract", "Tuple") });
 const LOOP = id("Loop");
 const BLOCK = id("Block");
 const IF = id("If");
+const LOAD = id("Load");
+const STORE = id("Store");
 const BRANCHES = new Set([id("Break"), id("Switch"), id("Return")]);
 const CALL = id("Call");
 const CALL_INDIRECT = id("CallIndirect");
@@ -130,19 +132,19 @@ const TABLE_GROW = id("TableGrow");
 
 /** Families of refused instructions, for an error that names the feature rather than one opcode. */
 const FEATURE_OF: [RegExp, string][] = [
-  [/^Atomic/, "threads (atomic instructions)"],
+  [/^Atomic/, "threads"],
   [/^(Try|TryTable|Throw|Rethrow|ThrowRef|Pop)$/, "exception handling"],
-  [/^(RefI31|I31Get|CallRef|RefTest|RefCast|BrOn|Struct|Array|RefAs|RefEq)/, "garbage collection (wasm GC)"],
-  [/^String/, "strings"],
+  [/^(RefI31|I31Get|CallRef|RefTest|RefCast|BrOn|Struct|Array|RefAs|RefEq)/, "wasm GC"],
+  [/^String/, "wasm strings"],
 ];
 
-function refusal(e: Ref): UnmeteredInstruction {
+function refusal(e: Ref, feature?: string): UnmeteredInstruction {
   const eid = binaryen.getExpressionId(e);
   const name = Object.keys(binaryen).find((k) =>
     k.endsWith("Id") && (binaryen as unknown as Record<string, number>)[k] === eid
   );
   const kindName = name?.slice(0, -2);
-  const feature = kindName ? FEATURE_OF.find(([re]) => re.test(kindName))?.[1] : undefined;
+  feature ??= kindName ? FEATURE_OF.find(([re]) => re.test(kindName))?.[1] : undefined;
   const text = binaryen.emitText(e).trimStart();
   const instruction = text.match(/^\(?([a-z0-9_.]+)/)?.[1] ?? kindName ?? `expression #${eid}`;
   return new UnmeteredInstruction(instruction, feature);
@@ -256,6 +258,8 @@ class FunctionMeter {
     } else {
       const ops = OPERANDS.get(eid);
       if (!ops) throw refusal(e);
+      // Atomic loads and stores are plain Load/Store nodes in binaryen with a flag.
+      if ((eid === LOAD && W.Load.isAtomic(e)) || (eid === STORE && W.Store.isAtomic(e))) throw refusal(e, "threads");
       let own = ops.cost;
       let yields = (eid === CALL && !W.Call.isReturn(e)) || (eid === CALL_INDIRECT && !W.CallIndirect.isReturn(e));
       let branches = BRANCHES.has(eid);
@@ -502,6 +506,7 @@ function addHelpers(mod: binaryen.Module, h: Helpers, tick: string) {
     ),
   );
 
+  if (!m.hasMemory()) return; // no memory, no memory.fill or memory.copy to stand in for
   const memEnd = () => m.i64.shl(m.i64.extend_u(m.memory.size()), (m.i64.const as unknown as (v: bigint) => Ref)(16n));
   const outOfBounds = (ptr: number, len: number) =>
     m.i64.gt_u(m.i64.add(m.i64.extend_u(get(ptr)), m.i64.extend_u(get(len))), memEnd());

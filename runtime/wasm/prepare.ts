@@ -126,7 +126,7 @@ function capTables(mod: binaryen.Module, name: string) {
 }
 
 function unmetered(e: UnmeteredInstruction, name: string): TauError {
-  if (e.feature?.startsWith("threads")) {
+  if (e.feature === "threads") {
     return new TauError(`function ${name} uses threads (${e.instruction}); tau runs every function on one thread`, {
       hint: THREADS_HINT,
     });
@@ -138,7 +138,8 @@ function unmetered(e: UnmeteredInstruction, name: string): TauError {
   }
   if (e.feature) {
     return new TauError(`function ${name} uses ${e.feature} (${e.instruction}), which tau does not run`, {
-      hint: "build for linear memory (AssemblyScript, C, Rust and TinyGo do by default)",
+      hint: "its objects live outside execution.memory and cannot be bounded; build for linear memory " +
+        "(AssemblyScript, C, Rust and TinyGo do by default)",
     });
   }
   return new TauError(`function ${name} uses ${e.instruction}, which tau cannot meter`, {

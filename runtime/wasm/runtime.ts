@@ -185,7 +185,7 @@ export class FunctionRuntime {
       this.log(target, ctx.requestId, [{ stream: "trap", text }]);
       return errorResponse(500, `function ${target.name} failed (request ${ctx.requestId})`, ctx.requestId);
     }
-    const outcome = await this.run(fn, target, input, req.signal);
+    const outcome = await this.run(fn, target, input, req);
     if (outcome.kind === "budget") throw new Error("unreachable: budget outcome escaped the runtime");
     this.log(target, ctx.requestId, outcome.logs);
     return this.toResponse(outcome, target, ctx.requestId);
@@ -201,7 +201,7 @@ export class FunctionRuntime {
     fn: CompiledFunction,
     target: FunctionTarget,
     input: CallInput,
-    signal?: AbortSignal,
+    req: Request,
   ): Outcome | Promise<Outcome> {
     const timeoutMs = target.limits.timeoutMs;
     const project = target.project ?? target.key;
@@ -230,9 +230,10 @@ export class FunctionRuntime {
         this.pinnedUntil.set(`project:${project}`, performance.now() + PIN_MS);
       }
     }
+    // req.signal only here: Deno creates it on first access, which the inline path need not pay for.
     return this.pool.run(
       { key: fn.key, bytes: fn.bytes, name: target.name, call: target.call, timeoutMs, input, project },
-      signal,
+      req.signal,
     );
   }
 

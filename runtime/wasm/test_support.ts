@@ -1,10 +1,23 @@
 /** Shared helpers for the runtime's unit tests: compile + prepare a function, collect logs, build targets. */
+import binaryen from "binaryen";
 import { compileAssemblyScript } from "./compile_as.ts";
 import { prepareModule } from "./prepare.ts";
 import { FunctionRuntime } from "./runtime.ts";
 import type { FunctionLimits, FunctionLogLine, FunctionTarget } from "./types.ts";
 
 export const FIXTURES = new URL("../../tests/fixtures/wagi/", import.meta.url);
+
+/** A module from WebAssembly text (any feature; newer encodings V8 does not read by default left off). */
+export function wat(text: string): Uint8Array {
+  const mod = binaryen.parseText(text);
+  try {
+    const compactImports = (binaryen.Features as unknown as Record<string, number>).CompactImports;
+    mod.setFeatures(binaryen.Features.All & ~compactImports);
+    return mod.emitBinary();
+  } finally {
+    mod.dispose();
+  }
+}
 
 export async function fixtureWasm(name: string): Promise<Uint8Array> {
   return await Deno.readFile(new URL(`${name}.wasm`, FIXTURES));
@@ -17,7 +30,7 @@ export class Harness {
   readonly runtime: FunctionRuntime;
   private counter = 0;
 
-  constructor(opts: { inlineBudgetMs?: number; executors?: number } = {}) {
+  constructor(opts: { inlineBudgetMs?: number; executors?: number; executorsPerProject?: number } = {}) {
     this.runtime = new FunctionRuntime({
       load: (key) => {
         const bytes = this.modules.get(key);

@@ -45,6 +45,8 @@ export class ServingWatchdog {
   private readonly beat = new Int32Array(new SharedArrayBuffer(12));
   private readonly worker: Worker;
   private readonly ids = new Map<string, number>();
+  /** Resolves once the worker watches (it takes a moment to start). */
+  readonly ready: Promise<void>;
 
   constructor(opts: WatchdogOptions = {}) {
     this.stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
@@ -56,6 +58,7 @@ export class ServingWatchdog {
       quarantineFile: opts.quarantineFile,
       pollMs: WATCHDOG_POLL_MS,
     };
+    this.ready = new Promise((resolve) => this.worker.onmessage = () => resolve());
     this.worker.postMessage(init);
   }
 

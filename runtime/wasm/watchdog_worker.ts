@@ -49,5 +49,6 @@ self.onmessage = (e: MessageEvent<WatchdogInit | WatchdogMessage>) => {
     opts = msg;
     beat = new Int32Array(msg.beat);
     setInterval(poll, msg.pollMs);
+    self.postMessage("watching");
   } else guests.set(msg.guest, { name: msg.name, key: msg.key });
 };
