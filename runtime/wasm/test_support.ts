@@ -1,23 +1,12 @@
 /** Shared helpers for the runtime's unit tests: compile + prepare a function, collect logs, build targets. */
-import binaryen from "binaryen";
 import { compileAssemblyScript } from "./compile_as.ts";
 import { prepareModule } from "./prepare.ts";
 import { FunctionRuntime } from "./runtime.ts";
 import type { FunctionLimits, FunctionLogLine, FunctionTarget } from "./types.ts";
 
-export const FIXTURES = new URL("../../tests/fixtures/wagi/", import.meta.url);
+export { wat } from "../../tests/helpers/wat.ts";
 
-/** A module from WebAssembly text (any feature; newer encodings V8 does not read by default left off). */
-export function wat(text: string): Uint8Array {
-  const mod = binaryen.parseText(text);
-  try {
-    const compactImports = (binaryen.Features as unknown as Record<string, number>).CompactImports;
-    mod.setFeatures(binaryen.Features.All & ~compactImports);
-    return mod.emitBinary();
-  } finally {
-    mod.dispose();
-  }
-}
+export const FIXTURES = new URL("../../tests/fixtures/wagi/", import.meta.url);
 
 export async function fixtureWasm(name: string): Promise<Uint8Array> {
   return await Deno.readFile(new URL(`${name}.wasm`, FIXTURES));
