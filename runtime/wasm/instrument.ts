@@ -13,16 +13,39 @@
  * - Bulk memory. memory.fill and memory.copy become calls to helpers that work in CHUNK_BYTES chunks and spend fuel
  *   per chunk; memory.init, memory.grow and table.grow spend fuel by their size operand first. Out-of-bounds
  *   operations still trap before writing anything, as the spec says.
- * - Fail closed. Every instruction kind is listed below with its operands; anything else (atomics, GC, exceptions,
- *   and table.fill/copy/init, whose operands binaryen's JS API cannot reach) is refused, so nothing goes unmetered
- *   because this file did not know it.
+ * - Fail closed. Every instruction kind is listed with its operands (binaryen_ir.ts); anything else (atomics, GC,
+ *   exceptions, and table.fill/copy/init, whose operands binaryen's JS API cannot reach) is refused, so nothing goes
+ *   unmetered because this file did not know it.
  *
  * Fuel lives in a mutable global; when it drops below zero the guest refills it and calls `tau_meter.tick`, where
  * the host checks the clock (meter.ts). Two passes over each function: the first measures (bottom-up), the second
  * rewrites.
  */
 import binaryen from "binaryen";
-import { BYTE_SHIFT, CHUNK_BYTES, FUEL_PER_TICK, MEMORY_COST, METER_MODULE, METER_TICK } from "./meter.ts";
+import {
+  BLOCK,
+  BRANCHES,
+  CALL,
+  CALL_INDIRECT,
+  IF,
+  LOAD,
+  LOOP,
+  MEMORY_COPY,
+  MEMORY_FILL,
+  MEMORY_GROW,
+  MEMORY_INIT,
+  OPERANDS,
+  type Operands,
+  type Ref,
+  refusal,
+  STORE,
+  TABLE_GROW,
+  W,
+} from "./binaryen_ir.ts";
+import { FUEL_PER_TICK, METER_MODULE, METER_TICK } from "./meter.ts";
+import { addHelpers, type Helpers } from "./metering_helpers.ts";
+
+export { UnmeteredInstruction } from "./binaryen_ir.ts";
 
 /** A block is charged in segments of at most this cost (a single child may be bigger). */
 const SEGMENT_COST = 1024;
@@ -36,130 +59,6 @@ const BRANCH_CUT_COST = 128;
  * loop, 128 nothing measurable; the stack then holds at most a few times 128 paid-for units per frame.
  */
 const SPLIT_COST = 128;
-
-type Ref = number;
-type Getter = (e: Ref) => Ref;
-type Setter = (e: Ref, v: Ref) => void;
-type Wrapper = Record<string, (...args: number[]) => number>;
-const W = binaryen as unknown as Record<string, Wrapper> & {
-  _BinaryenFunctionAddVar(func: Ref, type: number): number;
-  Block: Wrapper & { setChildren(e: Ref, children: Ref[]): void };
-};
-
-/** An instruction the rewrite does not meter; prepareModule turns it into a deploy error. */
-export class UnmeteredInstruction extends Error {
-  constructor(readonly instruction: string, readonly feature?: string) {
-    super(`unmetered instruction ${instruction}`);
-  }
-}
-
-interface Operands {
-  /** single operand slots, evaluated after the `list` operands */
-  slots: [Getter, Setter][];
-  list?: { count: Getter; at: (e: Ref, i: number) => Ref; setAt: (e: Ref, i: number, v: Ref) => void };
-  cost: number;
-}
-
-function slots(cls: string, ...fields: string[]): [Getter, Setter][] {
-  return fields.map((f) => {
-    const get = W[cls]?.[`get${f}`];
-    const set = W[cls]?.[`set${f}`];
-    if (!get || !set) throw new Error(`binaryen has no ${cls}.get/set${f}`);
-    return [get as Getter, set as Setter];
-  });
-}
-
-function list(cls: string, noun: string, plural = `${noun}s`): Operands["list"] {
-  const w = W[cls];
-  const count = w?.[`getNum${plural}`];
-  const at = w?.[`get${noun}At`];
-  const setAt = w?.[`set${noun}At`];
-  if (!count || !at || !setAt) throw new Error(`binaryen has no ${cls}.getNum${plural}/get/set${noun}At`);
-  return { count: count as Getter, at, setAt: setAt as (e: Ref, i: number, v: Ref) => void };
-}
-
-const id = (name: string): number => (binaryen as unknown as Record<string, number>)[`${name}Id`];
-const OPERANDS = new Map<number, Operands>();
-function kind(name: string, ops: Partial<Operands> = {}) {
-  OPERANDS.set(id(name), { slots: [], cost: 1, ...ops });
-}
-for (const leaf of ["Nop", "LocalGet", "GlobalGet", "Const", "MemorySize", "Unreachable", "DataDrop"]) kind(leaf);
-for (const leaf of ["RefNull", "RefFunc", "TableSize"]) kind(leaf);
-kind("Break", { slots: slots("Break", "Value", "Condition") });
-kind("Switch", { slots: slots("Switch", "Value", "Condition") });
-kind("Call", { list: list("Call", "Operand") });
-kind("CallIndirect", { list: list("CallIndirect", "Operand"), slots: slots("CallIndirect", "Target") });
-kind("LocalSet", { slots: slots("LocalSet", "Value") });
-kind("GlobalSet", { slots: slots("GlobalSet", "Value") });
-kind("Load", { slots: slots("Load", "Ptr"), cost: MEMORY_COST });
-kind("Store", { slots: slots("Store", "Ptr", "Value"), cost: MEMORY_COST });
-kind("Unary", { slots: slots("Unary", "Value") });
-kind("Binary", { slots: slots("Binary", "Left", "Right") });
-kind("Select", { slots: slots("Select", "IfTrue", "IfFalse", "Condition") });
-kind("Drop", { slots: slots("Drop", "Value") });
-kind("Return", { slots: slots("Return", "Value") });
-kind("MemoryGrow", { slots: slots("MemoryGrow", "Delta") });
-kind("SIMDExtract", { slots: slots("SIMDExtract", "Vec") });
-kind("SIMDReplace", { slots: slots("SIMDReplace", "Vec", "Value") });
-kind("SIMDShuffle", { slots: slots("SIMDShuffle", "Left", "Right") });
-kind("SIMDTernary", { slots: slots("SIMDTernary", "A", "B", "C") });
-kind("SIMDShift", { slots: slots("SIMDShift", "Vec", "Shift") });
-kind("SIMDLoad", { slots: slots("SIMDLoad", "Ptr"), cost: MEMORY_COST });
-kind("SIMDLoadStoreLane", { slots: slots("SIMDLoadStoreLane", "Ptr", "Vec"), cost: MEMORY_COST });
-kind("MemoryInit", { slots: slots("MemoryInit", "Dest", "Offset", "Size") });
-kind("MemoryCopy", { slots: slots("MemoryCopy", "Dest", "Source", "Size") });
-kind("MemoryFill", { slots: slots("MemoryFill", "Dest", "Value", "Size") });
-kind("RefIsNull", { slots: slots("RefIsNull", "Value") });
-kind("TableGet", { slots: slots("TableGet", "Index") });
-kind("TableSet", { slots: slots("TableSet", "Index", "Value") });
-kind("TableGrow", { slots: slots("TableGrow", "Value", "Delta") });
-kind("TupleMake", { list: list("TupleMake", "Operand") });
-kind("TupleExtract", { slots: slots("TupleExtract", "Tuple") });
-
-const LOOP = id("Loop");
-const BLOCK = id("Block");
-const IF = id("If");
-const LOAD = id("Load");
-const STORE = id("Store");
-const BRANCHES = new Set([id("Break"), id("Switch"), id("Return")]);
-const CALL = id("Call");
-const CALL_INDIRECT = id("CallIndirect");
-const MEMORY_FILL = id("MemoryFill");
-const MEMORY_COPY = id("MemoryCopy");
-const MEMORY_INIT = id("MemoryInit");
-const MEMORY_GROW = id("MemoryGrow");
-const TABLE_GROW = id("TableGrow");
-
-/** Families of refused instructions, for an error that names the feature rather than one opcode. */
-const FEATURE_OF: [RegExp, string][] = [
-  [/^Atomic/, "threads"],
-  [/^(Try|TryTable|Throw|Rethrow|ThrowRef|Pop)$/, "exception handling"],
-  [/^(RefI31|I31Get|CallRef|RefTest|RefCast|BrOn|Struct|Array|RefAs|RefEq)/, "wasm GC"],
-  [/^String/, "wasm strings"],
-];
-
-function refusal(e: Ref, feature?: string): UnmeteredInstruction {
-  const eid = binaryen.getExpressionId(e);
-  const name = Object.keys(binaryen).find((k) =>
-    k.endsWith("Id") && (binaryen as unknown as Record<string, number>)[k] === eid
-  );
-  const kindName = name?.slice(0, -2);
-  feature ??= kindName ? FEATURE_OF.find(([re]) => re.test(kindName))?.[1] : undefined;
-  const text = binaryen.emitText(e).trimStart();
-  const instruction = text.match(/^\(?([a-z0-9_.]+)/)?.[1] ?? kindName ?? `expression #${eid}`;
-  return new UnmeteredInstruction(instruction, feature);
-}
-
-interface Helpers {
-  fuel: string;
-  refill: string;
-  charge: string;
-  bytes: string;
-  entries: string;
-  pages: string;
-  fill: string;
-  copy: string;
-}
 
 /** Adds the fuel counter and helpers, then meters every defined function. Throws UnmeteredInstruction. */
 export function instrument(mod: binaryen.Module): void {
@@ -445,143 +344,4 @@ class FunctionMeter {
       m.if(m.i32.lt_s(fuel(), m.i32.const(0)), m.call(this.h.refill, [], binaryen.none)),
     ], binaryen.none);
   }
-}
-
-function addHelpers(mod: binaryen.Module, h: Helpers, tick: string) {
-  const { i32, i64 } = binaryen;
-  const none = binaryen.none;
-  const m = mod;
-  const get = (i: number) => m.local.get(i, i32);
-  const fuel = () => m.global.get(h.fuel, i32);
-  const charge = (cost: Ref) => m.call(h.charge, [cost], none);
-  // Inline rather than a call to `charge`: small fills and copies are frequent (AssemblyScript's allocator and
-  // strings), and the extra call measured ~1.5x on an allocation-heavy loop.
-  const spendBytes = (n: Ref) =>
-    m.block(null, [
-      m.global.set(h.fuel, m.i32.sub(fuel(), m.i32.add(m.i32.shr_u(n, m.i32.const(BYTE_SHIFT)), m.i32.const(1)))),
-      m.if(m.i32.lt_s(fuel(), m.i32.const(0)), m.call(h.refill, [], none)),
-    ]);
-  const minU = (a: () => Ref, limit: number) => m.select(a(), m.i32.const(limit), m.i32.lt_u(a(), m.i32.const(limit)));
-
-  m.addFunction(
-    h.refill,
-    none,
-    none,
-    [],
-    m.block(null, [m.global.set(h.fuel, m.i32.const(FUEL_PER_TICK)), m.call(tick, [], none)]),
-  );
-  m.addFunction(
-    h.charge,
-    binaryen.createType([i32]),
-    none,
-    [],
-    m.block(null, [
-      m.global.set(h.fuel, m.i32.sub(fuel(), get(0))),
-      m.if(m.i32.lt_s(fuel(), m.i32.const(0)), m.call(h.refill, [], none)),
-    ]),
-  );
-  // (n) -> n, spending fuel for n bytes / table entries / pages first. Sizes are clamped before scaling so the
-  // cost cannot overflow; anything past the clamp fails on its own (memory and tables have small maximums).
-  m.addFunction(h.bytes, binaryen.createType([i32]), i32, [], m.block(null, [spendBytes(get(0)), get(0)], i32));
-  m.addFunction(
-    h.entries,
-    binaryen.createType([i32]),
-    i32,
-    [],
-    m.block(
-      null,
-      [charge(m.i32.add(m.i32.shl(minU(() => get(0), 1 << 20), m.i32.const(6)), m.i32.const(64))), get(0)],
-      i32,
-    ),
-  );
-  m.addFunction(
-    h.pages,
-    binaryen.createType([i32]),
-    i32,
-    [],
-    m.block(
-      null,
-      [charge(m.i32.add(m.i32.shl(minU(() => get(0), 65536), m.i32.const(8)), m.i32.const(4096))), get(0)],
-      i32,
-    ),
-  );
-
-  if (!m.hasMemory()) return; // no memory, no memory.fill or memory.copy to stand in for
-  const memEnd = () => m.i64.shl(m.i64.extend_u(m.memory.size()), (m.i64.const as unknown as (v: bigint) => Ref)(16n));
-  const outOfBounds = (ptr: number, len: number) =>
-    m.i64.gt_u(m.i64.add(m.i64.extend_u(get(ptr)), m.i64.extend_u(get(len))), memEnd());
-  const small = (len: number) => m.i32.le_u(get(len), m.i32.const(CHUNK_BYTES));
-  const chunkCost = CHUNK_BYTES >> BYTE_SHIFT;
-  const advance = (local: number, by: Ref) => m.local.set(local, m.i32.add(get(local), by));
-  const shrink = (local: number) => m.local.set(local, m.i32.sub(get(local), m.i32.const(CHUNK_BYTES)));
-  const C = () => m.i32.const(CHUNK_BYTES);
-  void i64;
-
-  // fill(d, v, n): small or out-of-bounds operations run as one instruction (an out-of-bounds one traps before
-  // writing, as the spec requires); big ones run chunk by chunk, spending fuel before each chunk.
-  m.addFunction(
-    h.fill,
-    binaryen.createType([i32, i32, i32]),
-    none,
-    [],
-    m.block(null, [
-      m.if(
-        m.if(small(2), m.i32.const(1), outOfBounds(0, 2)),
-        m.block(null, [spendBytes(get(2)), m.memory.fill(get(0), get(1), get(2)), m.return()]),
-      ),
-      m.loop(
-        "chunk",
-        m.block(null, [
-          charge(m.i32.const(chunkCost)),
-          m.memory.fill(get(0), get(1), C()),
-          advance(0, C()),
-          shrink(2),
-          m.br("chunk", m.i32.gt_u(get(2), C())),
-        ]),
-      ),
-      spendBytes(get(2)),
-      m.memory.fill(get(0), get(1), get(2)),
-    ]),
-  );
-  // copy(d, s, n): like fill; chunks run upwards when d <= s and downwards otherwise, so overlapping ranges copy
-  // as memmove does (a chunk never overwrites source bytes a later chunk still reads).
-  m.addFunction(
-    h.copy,
-    binaryen.createType([i32, i32, i32]),
-    none,
-    [],
-    m.block(null, [
-      m.if(
-        m.if(small(2), m.i32.const(1), m.i32.or(outOfBounds(0, 2), outOfBounds(1, 2))),
-        m.block(null, [spendBytes(get(2)), m.memory.copy(get(0), get(1), get(2)), m.return()]),
-      ),
-      m.if(
-        m.i32.le_u(get(0), get(1)),
-        m.loop(
-          "up",
-          m.block(null, [
-            charge(m.i32.const(chunkCost)),
-            m.memory.copy(get(0), get(1), C()),
-            advance(0, C()),
-            advance(1, C()),
-            shrink(2),
-            m.br("up", m.i32.gt_u(get(2), C())),
-          ]),
-        ),
-        m.block(null, [
-          m.loop(
-            "down",
-            m.block(null, [
-              charge(m.i32.const(chunkCost)),
-              shrink(2),
-              m.memory.copy(m.i32.add(get(0), get(2)), m.i32.add(get(1), get(2)), C()),
-              m.br("down", m.i32.gt_u(get(2), C())),
-            ]),
-          ),
-        ]),
-      ),
-      spendBytes(get(2)),
-      m.memory.copy(get(0), get(1), get(2)),
-    ]),
-  );
 }
