@@ -199,7 +199,7 @@ Deno.test("guest isolation: hostile functions get clear errors, other projects k
       const r = await attack("/forge");
       assertEquals(r.status, 200);
       assertEquals(r.headers.get("x-ok"), "yes");
-      assertMatch(r.headers.get("x-request-id") ?? "", /^[a-z0-9]+-[a-z0-9]+$/);
+      assertEquals(r.headers.get("x-request-id"), null); // not the guest's to say (error answers carry the node's)
       assert(r.headers.get("date") !== "forged" && r.headers.get("date"), "the node's Date");
       assertEquals(r.headers.get("server"), null);
     });

@@ -19,9 +19,9 @@ export interface RunTarget {
 type Providers = Record<string, Record<string, unknown>>;
 
 /**
- * A warm SDK instance whose memory grew past this is dropped after its call, so one big request does not keep its
- * memory for good (the next call instantiates afresh). Inline functions have at most 64 MiB (prepare.ts), so this
- * mostly matters on executors, where execution.memory may be up to 4 GiB.
+ * A warm SDK instance whose memory grew past this (or past its initial size, if that is larger) is dropped after its
+ * call, so one big request does not keep its memory for good (the next call instantiates afresh). Inline functions
+ * have at most 64 MiB (prepare.ts), so this mostly matters on executors, where execution.memory may be up to 4 GiB.
  */
 export const WARM_MEMORY_MAX_BYTES = 32 * 1024 * 1024;
 
@@ -97,6 +97,7 @@ function exportedMemory(instance: WebAssembly.Instance): WebAssembly.Memory | un
 class WarmSdkInstance {
   private readonly mem = new GuestMemory();
   private readonly entry: () => unknown;
+  private readonly keepBytes: number;
   call: SdkCall;
 
   /** Instantiation runs the module's start function, so it happens within a call (and its deadline). */
@@ -119,6 +120,7 @@ class WarmSdkInstance {
     const memory = exportedMemory(instance);
     if (!memory) throw new Misconfigured(`module does not export its memory as "memory"`);
     this.mem.memory = wasi.memory = memory;
+    this.keepBytes = Math.max(WARM_MEMORY_MAX_BYTES, memory.buffer.byteLength);
     this.entry = instance.exports[target.call!] as () => unknown;
   }
 
@@ -128,8 +130,9 @@ class WarmSdkInstance {
     return call.outcome();
   }
 
-  memoryBytes(): number {
-    return this.mem.memory!.buffer.byteLength;
+  /** Whether the instance holds more memory than a warm instance may keep (WARM_MEMORY_MAX_BYTES). */
+  grewTooBig(): boolean {
+    return this.mem.memory!.buffer.byteLength > this.keepBytes;
   }
 }
 
@@ -137,7 +140,7 @@ function runSdk(fn: CompiledFunction, target: RunTarget, input: CallInput, log: 
   const call = new SdkCall(input, log);
   if (!fn.warm) fn.warm = new WarmSdkInstance(fn, target, call);
   const outcome = fn.warm.run(call);
-  if (fn.warm.memoryBytes() > WARM_MEMORY_MAX_BYTES) fn.warm = undefined;
+  if (fn.warm.grewTooBig()) fn.warm = undefined;
   return outcome;
 }
 
