@@ -1,9 +1,12 @@
 /**
  * A small pool of executor Workers for calls that outgrew the inline budget (or may not run inline at all).
  *
- * Fair across projects: each project has its own queue, a free worker takes the next job of the project served
- * least recently, and a project runs at most `perProject` jobs at once (default: half the workers, at least one),
- * so one project's loops leave the other workers to everyone else. A project's queue holds at most
+ * Fair across projects: each project has its own queue, and a free worker takes the next job of the project served
+ * least recently. Under contention a project runs at most `perProject` jobs at once (default: half the workers, at
+ * least one), so one project's loops leave the other workers to everyone else. Alone, a project may use every
+ * worker (a strict cap halved a lone project's executor throughput); when another project then has work waiting, a
+ * job over its project's cap is stopped at its next metering check and put back at the head of its queue, to run
+ * again from the start (safe: a guest's only effects are its response and logs). A project's queue holds at most
  * MAX_QUEUED_PER_PROJECT jobs, and a job that waited its whole timeout for a worker is answered 503: callers are
  * told "busy" at once rather than left hanging. A job whose client went away (its AbortSignal) leaves the queue, or,
  * if running, is stopped at its next metering check through a flag in shared memory (cheaper than restarting the
@@ -50,7 +53,13 @@ interface Slot {
   keys: Set<string>;
   /** [0] = 1 asks the running job to stop (read by the worker's meter at its next tick). */
   cancel: Int32Array;
-  running?: { jobId: number; pending: Pending; timer: ReturnType<typeof setTimeout> };
+  running?: {
+    jobId: number;
+    pending: Pending;
+    timer: ReturnType<typeof setTimeout>;
+    started: number;
+    preempted?: boolean;
+  };
 }
 
 interface ProjectState {
@@ -76,6 +85,7 @@ export class ExecutorPool {
   readonly perProject: number;
   private readonly maxQueued: number;
   private nextJobId = 1;
+  private starts = 0;
   private served = 0;
   private closed = false;
   private keepWarm = false;
@@ -85,6 +95,11 @@ export class ExecutorPool {
     this.size = Math.max(1, o.size);
     this.perProject = Math.max(1, Math.min(this.size, o.perProject ?? defaultPerProject(this.size)));
     this.maxQueued = o.maxQueuedPerProject ?? MAX_QUEUED_PER_PROJECT;
+  }
+
+  /** Workers running a job now. */
+  get busy(): number {
+    return this.slots.filter((s) => s.running).length;
   }
 
   run(job: ExecutorJob, signal?: AbortSignal): Promise<Outcome> {
@@ -98,13 +113,7 @@ export class ExecutorPool {
     }
     return new Promise((resolve) => {
       const pending: Pending = { job, resolve, settled: false, signal };
-      pending.waitTimer = setTimeout(() => {
-        this.unqueue(pending);
-        this.settle(
-          pending,
-          busy(`waited ${job.timeoutMs}ms for an executor (project ${job.project} is at its limit)`),
-        );
-      }, job.timeoutMs);
+      this.waitAtMostTimeout(pending);
       if (signal) {
         pending.onAbort = () => this.abandon(pending);
         signal.addEventListener("abort", pending.onAbort, { once: true });
@@ -112,6 +121,14 @@ export class ExecutorPool {
       state.queue.push(pending);
       this.dispatch();
     });
+  }
+
+  private waitAtMostTimeout(pending: Pending) {
+    const { job } = pending;
+    pending.waitTimer = setTimeout(() => {
+      this.unqueue(pending);
+      this.settle(pending, busy(`waited ${job.timeoutMs}ms for an executor (project ${job.project} is at its limit)`));
+    }, job.timeoutMs);
   }
 
   close(): void {
@@ -145,11 +162,11 @@ export class ExecutorPool {
     return state;
   }
 
-  /** The next job: from the project with work waiting, under its cap, served least recently. */
-  private next(): { state: ProjectState; pending: Pending } | undefined {
+  /** The next job: from a project with work waiting (under its cap, unless `overCap`), served least recently. */
+  private next(overCap: boolean): { state: ProjectState; pending: Pending } | undefined {
     let best: ProjectState | undefined;
     for (const state of this.projects.values()) {
-      if (state.queue.length === 0 || state.running >= this.perProject) continue;
+      if (state.queue.length === 0 || (!overCap && state.running >= this.perProject)) continue;
       if (!best || state.lastServed < best.lastServed) best = state;
     }
     if (!best) return undefined;
@@ -159,8 +176,11 @@ export class ExecutorPool {
   private dispatch(): void {
     while (!this.closed) {
       let slot = this.slots.find((s) => !s.running);
-      if (!slot && this.slots.length >= this.size) return;
-      const next = this.next();
+      if (!slot && this.slots.length >= this.size) {
+        this.preemptForWaiting();
+        break;
+      }
+      const next = this.next(false) ?? this.next(true);
       if (!next) break;
       slot ??= this.spawn();
       next.state.running++;
@@ -170,6 +190,34 @@ export class ExecutorPool {
     // Forget idle projects so the map does not grow with every project that ever overran.
     for (const [name, state] of this.projects) {
       if (state.queue.length === 0 && state.running === 0) this.projects.delete(name);
+    }
+  }
+
+  /**
+   * Every worker is busy: for each project waiting under its cap, stop one job of a project over its cap (the one
+   * started last). It ends at its next metering check, and onReply puts it back in its queue.
+   */
+  private preemptForWaiting(): void {
+    const stopping = (project: string) =>
+      this.slots.filter((s) => s.running?.preempted && s.running.pending.job.project === project).length;
+    let wanted = -this.slots.filter((s) => s.running?.preempted).length;
+    for (const state of this.projects.values()) {
+      if (state.queue.length > 0 && state.running < this.perProject) {
+        wanted += Math.min(state.queue.length, this.perProject - state.running);
+      }
+    }
+    for (; wanted > 0; wanted--) {
+      let victim: Slot | undefined;
+      for (const s of this.slots) {
+        const r = s.running;
+        if (!r || r.preempted || r.pending.settled) continue;
+        const project = r.pending.job.project;
+        if ((this.projects.get(project)?.running ?? 0) - stopping(project) <= this.perProject) continue;
+        if (!victim || r.started > victim.running!.started) victim = s;
+      }
+      if (!victim) return;
+      victim.running!.preempted = true;
+      Atomics.store(victim.cancel, 0, 1);
     }
   }
 
@@ -202,6 +250,7 @@ export class ExecutorPool {
     };
     slot.keys.add(job.key);
     Atomics.store(slot.cancel, 0, pending.settled ? 1 : 0);
+    pending.waitTimer = undefined;
     const timer = setTimeout(() => {
       // The guest ignored its metering deadline (or the worker hangs): only terminate() can stop it.
       this.replace(slot, {
@@ -211,7 +260,7 @@ export class ExecutorPool {
         logs: [{ stream: "trap", text: "timed out; executor did not stop at the deadline and was restarted" }],
       });
     }, job.timeoutMs + BACKSTOP_GRACE_MS);
-    slot.running = { jobId, pending, timer };
+    slot.running = { jobId, pending, timer, started: ++this.starts };
     slot.worker.postMessage(msg);
   }
 
@@ -222,10 +271,18 @@ export class ExecutorPool {
     slot.running = undefined;
     if ("needBytes" in reply) {
       this.start(slot, running.pending, true);
+      this.dispatch(); // a preemption asked of the first attempt is asked again
       return;
     }
     this.finished(running.pending);
-    this.settle(running.pending, reply.outcome);
+    const o = reply.outcome;
+    if (running.preempted && !running.pending.settled && o.kind === "error" && o.reason === "cancelled") {
+      // Stopped to make room for another project: run it again from the start when its turn comes.
+      this.project(running.pending.job.project).queue.unshift(running.pending);
+      this.waitAtMostTimeout(running.pending);
+    } else {
+      this.settle(running.pending, o);
+    }
     this.dispatch();
   }
 
