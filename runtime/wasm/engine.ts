@@ -211,18 +211,21 @@ export function execute(
   input: CallInput,
   deadline: number,
   budgetLimited: boolean,
+  start = performance.now(),
 ): Outcome {
   const mode = fn.mode(target.call);
   if (mode !== "sdk" && mode !== "wagi") {
     return { kind: "error", reason: "misconfigured", message: mode, logs: [{ stream: "trap", text: mode }] };
   }
   const log = new CallLog();
-  meter.begin(deadline);
+  meter.begin(deadline, start);
   try {
     return mode === "sdk" ? runSdk(fn, target, input, log) : runWagi(fn, target, input, log);
   } catch (e) {
     fn.warm = undefined; // its memory may be mid-update: never reuse an instance that did not return normally
-    if (e instanceof DeadlineExceeded && budgetLimited && !e.cancelled) return { kind: "budget" };
+    if (e instanceof DeadlineExceeded && budgetLimited && !e.cancelled) {
+      return { kind: "budget", stalled: meter.stalled };
+    }
     const logs = log.finish();
     if (e instanceof DeadlineExceeded && e.cancelled) {
       return { kind: "error", reason: "cancelled", message: "cancelled", logs };
@@ -254,6 +257,6 @@ export function execute(
     const message = trapMessage(e);
     return { kind: "error", reason: "trap", message, logs: [...logs, { stream: "trap", text: message }] };
   } finally {
-    meter.begin(Infinity);
+    meter.begin(Infinity, 0);
   }
 }

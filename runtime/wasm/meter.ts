@@ -63,13 +63,25 @@ export class DeadlineExceeded extends Error {
 export class Meter {
   /** performance.now() value after which the running call is aborted. */
   deadline = Infinity;
+  /**
+   * Set when the deadline is found passed: whether the time went in one stretch since the previous check longer than
+   * half the call's allowance (a GC pause, a descheduled thread, page faults) rather than in the guest's metered work.
+   */
+  stalled = false;
+  private lastCheck = 0;
+  private allowance = Infinity;
   /** Executors only: a flag the serving thread sets (shared memory) when the call's client went away. */
   cancel?: Int32Array;
   private hostBytes = 0;
 
   /** Bound once so every instance's import object shares the same function. */
   readonly tick = (): void => {
-    if (performance.now() > this.deadline) throw new DeadlineExceeded();
+    const now = performance.now();
+    if (now > this.deadline) {
+      this.stalled = now - this.lastCheck > this.allowance / 2;
+      throw new DeadlineExceeded();
+    }
+    this.lastCheck = now;
     if (this.cancel !== undefined && this.cancel[0] !== 0) throw new DeadlineExceeded(true);
   };
 
@@ -82,9 +94,12 @@ export class Meter {
     }
   }
 
-  /** Starts a call: a fresh deadline, no leftover host bytes. */
-  begin(deadline: number): void {
+  /** Starts a call at `start` (a performance.now() value): a fresh deadline, no leftover host bytes. */
+  begin(deadline: number, start: number): void {
     this.deadline = deadline;
+    this.allowance = deadline - start;
+    this.lastCheck = start;
+    this.stalled = false;
     this.hostBytes = 0;
   }
 }

@@ -6,7 +6,7 @@
 import { TauError } from "../errors.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../tests/helpers/assert.ts";
 import { CompiledFunction, execute } from "./engine.ts";
-import { CHUNK_BYTES, METER_MODULE, METER_TICK } from "./meter.ts";
+import { CHUNK_BYTES, DeadlineExceeded, Meter, METER_MODULE, METER_TICK } from "./meter.ts";
 import { prepareModule } from "./prepare.ts";
 import { wat } from "./test_support.ts";
 
@@ -230,4 +230,27 @@ Deno.test("prepareModule refuses what cannot be bounded, naming the function and
       assert(e.hint === undefined || e.hint.length > 0);
     });
   }
+});
+
+Deno.test("meter: a deadline passed while the guest kept checking is an overrun; one passed in a single stretch a stall", () => {
+  const m = new Meter();
+  let start = performance.now();
+  m.begin(start + 200, start);
+  try {
+    for (;;) m.tick(); // checks microseconds apart until the deadline
+  } catch (e) {
+    assert(e instanceof DeadlineExceeded);
+  }
+  assertEquals(m.stalled, false);
+  start = performance.now();
+  m.begin(start + 20, start);
+  while (performance.now() < start + 60) { /* one long stretch without a check: a GC pause, page faults */ }
+  let threw = false;
+  try {
+    m.tick();
+  } catch (e) {
+    threw = e instanceof DeadlineExceeded;
+  }
+  assert(threw, "the late check throws DeadlineExceeded");
+  assertEquals(m.stalled, true);
 });

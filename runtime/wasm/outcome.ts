@@ -21,8 +21,11 @@ export type ErrorReason = "trap" | "timeout" | "bad-output" | "misconfigured" | 
 export type Outcome =
   | { kind: "response"; status: number; headers: [string, string][]; body: Uint8Array | null; logs: LogEntry[] }
   | { kind: "error"; reason: ErrorReason; message: string; logs: LogEntry[] }
-  /** The inline budget ran out: the attempt was dropped (with its logs) and must be re-run on an executor. */
-  | { kind: "budget" };
+  /**
+   * The inline budget ran out: the attempt was dropped (with its logs) and must be re-run on an executor. `stalled`:
+   * the time went in one unmetered stretch (see Meter.stalled), not in the guest's metered work.
+   */
+  | { kind: "budget"; stalled: boolean };
 
 /** Response bodies above this are refused: a guest must not be able to make the host buffer without bound. */
 export const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
