@@ -110,16 +110,19 @@ Deno.test("guest isolation: hostile functions get clear errors, other projects k
     let done = false;
     const attackDone = during.finally(() => (done = true));
     await new Promise((r) => setTimeout(r, 150));
-    let probes = 0;
+    let probes = 0, worst = 0;
     while (!done || probes === 0) {
       const start = performance.now();
       const r = await victimGet(path);
       const took = performance.now() - start;
       assertEquals(r.text, expect);
       assert(took < STARVATION_BOUND_MS, `another project's ${path} took ${took.toFixed(0)} ms during the attack`);
+      worst = Math.max(worst, took);
       probes++;
       await new Promise((r) => setTimeout(r, 50));
     }
+    // A figure for the notes, not an assertion of speed: the bound above is the test.
+    console.log(`another project's ${path} during the attack: ${probes} answers, worst ${worst.toFixed(1)} ms`);
     return await attackDone;
   };
   try {
