@@ -210,6 +210,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     load: (cid) => store.cat(cid),
     inlineBudgetMs: opts.inlineBudgetMs,
     warmExecutor: true,
+    watchdog: { quarantineFile: join(dataDir, "functions-quarantine") },
     onLog: opts.echoLogs ? (l) => console.error(`[fn ${l.fn} ${l.requestId}] ${l.stream}: ${l.text}`) : undefined,
   });
   const forwarding = cluster ? await import("./gateway/forward.ts") : undefined;

@@ -4,7 +4,9 @@
  * engine swaps in before calling the guest's export.
  */
 import { concatBytes } from "../bytes.ts";
-import { type CallInput, type LogEntry, MAX_RESPONSE_BYTES, type Outcome, OutputTooLarge } from "./outcome.ts";
+import { CallLog, HeaderBudget } from "./guest_output.ts";
+import { meter } from "./meter.ts";
+import { type CallInput, MAX_RESPONSE_BYTES, type Outcome, OutputTooLarge } from "./outcome.ts";
 
 export const SDK_MODULE = "tau";
 
@@ -14,6 +16,12 @@ export const Field = { method: 0, path: 1, query: 2, headers: 3, body: 4 } as co
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const utf16 = new TextDecoder("utf-16le");
+/** Longer names cannot be a request header or route parameter: answered absent without decoding them. */
+const MAX_NAME_BYTES = 8192;
+/** Longest AssemblyScript abort message or file name read from guest memory. */
+const MAX_MESSAGE_BYTES = 4096;
+/** Host calls copy guest memory in pieces of this size, charging the meter for each (meter.ts). */
+const COPY_PIECE = 1024 * 1024;
 
 /** AssemblyScript's abort() and other guest-declared failures: a trap with a message worth logging. */
 export class GuestAbort extends Error {
@@ -28,9 +36,10 @@ export class SdkCall {
   headers: [string, string][] = [];
   chunks: Uint8Array[] = [];
   size = 0;
+  readonly headerBudget = new HeaderBudget();
   private fields: (Uint8Array | undefined)[] = [];
 
-  constructor(readonly input: CallInput, readonly logs: LogEntry[] = []) {}
+  constructor(readonly input: CallInput, readonly log: CallLog = new CallLog()) {}
 
   field(id: number): Uint8Array | undefined {
     const cached = this.fields[id];
@@ -52,7 +61,7 @@ export class SdkCall {
 
   outcome(): Outcome {
     const body = this.size === 0 ? null : concatBytes(this.chunks);
-    return { kind: "response", status: this.status, headers: this.headers, body, logs: this.logs };
+    return { kind: "response", status: this.status, headers: this.headers, body, logs: this.log.finish() };
   }
 }
 
@@ -77,17 +86,30 @@ export class GuestMemory {
     }
     return decoder.decode(bytes);
   }
-  /** Copies as much of `src` as fits into the guest buffer; returns bytes copied. */
+  /** Copies as much of `src` as fits into the guest buffer, in metered pieces; returns bytes copied. */
   copyOut(src: Uint8Array, ptr: number, len: number): number {
     const n = Math.min(len, src.length);
-    if (n > 0) this.bytes(ptr, n).set(src.subarray(0, n));
+    for (let at = 0; at < n; at += COPY_PIECE) {
+      const end = Math.min(n, at + COPY_PIECE);
+      meter.charge(end - at);
+      this.bytes(ptr + at, end - at).set(src.subarray(at, end));
+    }
     return n;
   }
-  /** An AssemblyScript string: UTF-16LE, byte length stored in the 4 bytes before it. */
+  /** Copies guest bytes out (the guest reuses its buffers), in metered pieces. */
+  copyIn(ptr: number, len: number, into: Uint8Array[]): void {
+    const view = this.bytes(ptr, len); // bounds-checked once: an out-of-range call traps before anything is kept
+    for (let at = 0; at < len; at += COPY_PIECE) {
+      const end = Math.min(len, at + COPY_PIECE);
+      meter.charge(end - at);
+      into.push(view.slice(at, end));
+    }
+  }
+  /** An AssemblyScript string (UTF-16LE, byte length in the 4 bytes before it), cut at MAX_MESSAGE_BYTES. */
   asString(ptr: number): string {
     if (ptr === 0) return "";
     const len = new DataView(this.memory!.buffer).getUint32(ptr - 4, true);
-    return utf16.decode(this.bytes(ptr, len));
+    return utf16.decode(this.bytes(ptr, Math.min(len, MAX_MESSAGE_BYTES) & ~1));
   }
 }
 
@@ -99,6 +121,7 @@ export function sdkImports(mem: GuestMemory, current: () => SdkCall): Record<str
     mem.copyOut(bytes, outPtr, outLen);
     return bytes.length;
   };
+  const name = (ptr: number, len: number): string | null => len > MAX_NAME_BYTES ? null : mem.string(ptr, len);
   return {
     req_len: (field: number) => current().field(field)?.length ?? -1,
     req_read: (field: number, ptr: number, len: number) => {
@@ -106,9 +129,10 @@ export function sdkImports(mem: GuestMemory, current: () => SdkCall): Record<str
       return value ? mem.copyOut(value, ptr, len) : -1;
     },
     header_get: (namePtr: number, nameLen: number, outPtr: number, outLen: number) => {
-      let value: string | null;
+      let value: string | null = null;
       try {
-        value = current().input.headers.get(mem.string(namePtr, nameLen));
+        const key = name(namePtr, nameLen);
+        if (key !== null) value = current().input.headers.get(key);
       } catch {
         value = null; // not a valid header name: it cannot be present
       }
@@ -116,23 +140,25 @@ export function sdkImports(mem: GuestMemory, current: () => SdkCall): Record<str
     },
     param_get: (namePtr: number, nameLen: number, outPtr: number, outLen: number) => {
       const params = current().input.params;
-      const name = mem.string(namePtr, nameLen);
-      return lookup(Object.hasOwn(params, name) ? params[name] : null, outPtr, outLen);
+      const key = name(namePtr, nameLen);
+      return lookup(key !== null && Object.hasOwn(params, key) ? params[key] : null, outPtr, outLen);
     },
     resp_status: (code: number) => {
       current().status = code;
     },
     resp_header: (kPtr: number, kLen: number, vPtr: number, vLen: number) => {
-      current().headers.push([mem.string(kPtr, kLen), mem.string(vPtr, vLen)]);
+      const call = current();
+      call.headerBudget.add(kLen, vLen); // before decoding: a 1 GB "header" is refused, not read
+      call.headers.push([mem.string(kPtr, kLen), mem.string(vPtr, vLen)]);
     },
     resp_write: (ptr: number, len: number) => {
       const call = current();
       if (call.size + len > MAX_RESPONSE_BYTES) throw new OutputTooLarge();
-      call.chunks.push(mem.bytes(ptr, len).slice());
+      mem.copyIn(ptr, len, call.chunks);
       call.size += len;
     },
     log: (ptr: number, len: number) => {
-      current().logs.push({ stream: "log", text: mem.string(ptr, len) });
+      current().log.line("log", mem.bytes(ptr, len));
     },
   };
 }
@@ -140,7 +166,7 @@ export function sdkImports(mem: GuestMemory, current: () => SdkCall): Record<str
 /** `env` imports AssemblyScript modules expect: abort (=> trap with its message), trace (=> log), seed. */
 export function assemblyScriptEnv(
   mem: GuestMemory,
-  logs: () => LogEntry[],
+  log: () => CallLog,
 ): Record<string, (...a: never[]) => unknown> {
   return {
     abort: (msg: number, file: number, line: number, col: number) => {
@@ -148,7 +174,7 @@ export function assemblyScriptEnv(
       throw new GuestAbort(`abort: ${mem.asString(msg) || "(no message)"}${where}`);
     },
     trace: (msg: number, n: number, ...values: number[]) => {
-      logs().push({ stream: "log", text: `trace: ${mem.asString(msg)} ${values.slice(0, n).join(", ")}`.trim() });
+      log().text("log", `trace: ${mem.asString(msg)} ${values.slice(0, n).join(", ")}`.trim());
     },
     seed: () => Math.random() * 2 ** 52,
   };

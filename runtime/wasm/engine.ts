@@ -4,15 +4,10 @@
  */
 import { concatBytes } from "../bytes.ts";
 import { assemblyScriptEnv, GuestAbort, GuestMemory, SDK_MODULE, SdkCall, sdkImports } from "./abi_sdk.ts";
-import { DeadlineExceeded, meter, METER_MODULE, METER_TICK } from "./meter.ts";
-import {
-  type CallInput,
-  type LogEntry,
-  MAX_RESPONSE_BYTES,
-  type Outcome,
-  OutputTooLarge,
-  stderrLines,
-} from "./outcome.ts";
+import { BadResponse, CallLog } from "./guest_output.ts";
+import { DeadlineExceeded, meter, METER_MODULE, METER_TICK, METERING_VERSION, readProof } from "./meter.ts";
+import { MAX_RESPONSE_BYTES, type Outcome, OutputTooLarge } from "./outcome.ts";
+import type { CallInput } from "./outcome.ts";
 import { cgiEnv, parseCgiOutput } from "./wagi.ts";
 import { ProcExit, WASI_MODULE, WasiShim, wasiUnknown } from "./wasi.ts";
 
@@ -22,7 +17,13 @@ export interface RunTarget {
 }
 
 type Providers = Record<string, Record<string, unknown>>;
-const decoder = new TextDecoder();
+
+/**
+ * A warm SDK instance whose memory grew past this (or past its initial size, if that is larger) is dropped after its
+ * call, so one big request does not keep its memory for good (the next call instantiates afresh). Inline functions
+ * have at most 64 MiB (prepare.ts), so this mostly matters on executors, where execution.memory may be up to 4 GiB.
+ */
+export const WARM_MEMORY_MAX_BYTES = 32 * 1024 * 1024;
 
 /** Thrown when a module needs something tau does not provide; answered as a misconfiguration, not a trap. */
 class Misconfigured extends Error {}
@@ -31,18 +32,33 @@ class Misconfigured extends Error {}
 export class CompiledFunction {
   readonly exportNames: Set<string>;
   readonly imports: WebAssembly.ModuleImportDescriptor[];
-  /** Prepared by prepareModule. An unmetered module cannot be interrupted, so it only ever runs on executors. */
-  readonly metered: boolean;
+  /**
+   * May run on the serving thread: prepared by this version of the metering, and cheap enough outside it (see
+   * INLINE_LIMITS in prepare.ts). Anything else (an older or missing proof) runs only on executors, which can be
+   * terminated.
+   */
+  readonly inline: boolean;
+  readonly notInlineWhy?: string;
   warm?: WarmSdkInstance;
   /** Calls attempted on the serving thread; the runtime treats the first one differently (lazy compilation). */
   inlineCalls = 0;
+  /** This module's id at the serving thread's watchdog, once it has run inline. */
+  watchId?: number;
 
   constructor(readonly key: string, readonly bytes: Uint8Array, readonly module: WebAssembly.Module) {
     this.exportNames = new Set(
       WebAssembly.Module.exports(module).filter((e) => e.kind === "function").map((e) => e.name),
     );
     this.imports = WebAssembly.Module.imports(module);
-    this.metered = this.imports.some((i) => i.module === METER_MODULE && i.name === METER_TICK);
+    const proof = readProof(module);
+    this.inline = proof?.version === METERING_VERSION && proof.inline;
+    if (!this.inline) {
+      this.notInlineWhy = !proof
+        ? "not prepared by tau's metering"
+        : proof.version !== METERING_VERSION
+        ? `prepared by metering version ${proof.version}, this node runs ${METERING_VERSION}: rebuild it`
+        : proof.why;
+    }
   }
 
   /** `new WebAssembly.Module` compiles lazily (functions are compiled on first call), which keeps cold starts cheap. */
@@ -81,13 +97,13 @@ function exportedMemory(instance: WebAssembly.Instance): WebAssembly.Memory | un
 class WarmSdkInstance {
   private readonly mem = new GuestMemory();
   private readonly entry: () => unknown;
+  private readonly keepBytes: number;
   call: SdkCall;
 
   /** Instantiation runs the module's start function, so it happens within a call (and its deadline). */
   constructor(fn: CompiledFunction, target: RunTarget, first: SdkCall) {
     this.call = first;
-    const logOf = (stream: "log" | "stderr") => (b: Uint8Array) =>
-      this.call.logs.push({ stream, text: decoder.decode(b).replace(/\n$/, "") });
+    const logOf = (stream: "log" | "stderr") => (b: Uint8Array) => this.call.log.line(stream, b);
     const wasi = new WasiShim({
       args: [target.name],
       env: {},
@@ -97,13 +113,14 @@ class WarmSdkInstance {
     });
     const instance = fn.instantiate({
       [SDK_MODULE]: sdkImports(this.mem, () => this.call),
-      env: assemblyScriptEnv(this.mem, () => this.call.logs),
+      env: assemblyScriptEnv(this.mem, () => this.call.log),
       [METER_MODULE]: { [METER_TICK]: meter.tick },
       [WASI_MODULE]: wasi.imports(),
     });
     const memory = exportedMemory(instance);
     if (!memory) throw new Misconfigured(`module does not export its memory as "memory"`);
     this.mem.memory = wasi.memory = memory;
+    this.keepBytes = Math.max(WARM_MEMORY_MAX_BYTES, memory.buffer.byteLength);
     this.entry = instance.exports[target.call!] as () => unknown;
   }
 
@@ -112,19 +129,26 @@ class WarmSdkInstance {
     this.entry();
     return call.outcome();
   }
+
+  /** Whether the instance holds more memory than a warm instance may keep (WARM_MEMORY_MAX_BYTES). */
+  grewTooBig(): boolean {
+    return this.mem.memory!.buffer.byteLength > this.keepBytes;
+  }
 }
 
-function runSdk(fn: CompiledFunction, target: RunTarget, input: CallInput, logs: LogEntry[]): Outcome {
-  const call = new SdkCall(input, logs);
+function runSdk(fn: CompiledFunction, target: RunTarget, input: CallInput, log: CallLog): Outcome {
+  const call = new SdkCall(input, log);
   if (!fn.warm) fn.warm = new WarmSdkInstance(fn, target, call);
-  return fn.warm.run(call);
+  const outcome = fn.warm.run(call);
+  if (fn.warm.grewTooBig()) fn.warm = undefined;
+  return outcome;
 }
 
 function runWagi(
   fn: CompiledFunction,
   target: RunTarget,
   input: CallInput,
-  stderr: Uint8Array[],
+  log: CallLog,
 ): Outcome & { kind: "response" | "error" } {
   const stdout: Uint8Array[] = [];
   let stdoutSize = 0;
@@ -135,9 +159,10 @@ function runWagi(
     stdout: (b) => {
       stdoutSize += b.length;
       if (stdoutSize > MAX_RESPONSE_BYTES) throw new OutputTooLarge();
-      stdout.push(b);
+      meter.charge(b.length);
+      stdout.push(b.slice());
     },
-    stderr: (b) => stderr.push(b),
+    stderr: (b) => log.stderrBytes(b),
   });
   const instance = fn.instantiate({ [METER_MODULE]: { [METER_TICK]: meter.tick }, [WASI_MODULE]: wasi.imports() });
   const memory = exportedMemory(instance);
@@ -150,8 +175,7 @@ function runWagi(
     if (!(e instanceof ProcExit)) throw e;
     exitCode = e.code;
   }
-  const logs: LogEntry[] = [];
-  stderrLines(decoder.decode(concatBytes(stderr)), logs);
+  const logs = log.finish();
   if (exitCode !== 0 && stdoutSize === 0) {
     const message = `exited with code ${exitCode} and wrote no response`;
     return { kind: "error", reason: "trap", message, logs: [...logs, { stream: "trap", text: message }] };
@@ -170,6 +194,7 @@ function runWagi(
 
 function trapMessage(e: unknown): string {
   if (e instanceof GuestAbort || e instanceof OutputTooLarge) return e.message;
+  if (e instanceof BadResponse) return e.message;
   if (e instanceof WebAssembly.RuntimeError) return `trap: ${e.message}`;
   if (e instanceof RangeError && /call stack/i.test(e.message)) return "trap: stack overflow";
   if (e instanceof WebAssembly.LinkError) return `link error: ${e.message}`;
@@ -186,20 +211,33 @@ export function execute(
   input: CallInput,
   deadline: number,
   budgetLimited: boolean,
+  start = performance.now(),
 ): Outcome {
   const mode = fn.mode(target.call);
   if (mode !== "sdk" && mode !== "wagi") {
     return { kind: "error", reason: "misconfigured", message: mode, logs: [{ stream: "trap", text: mode }] };
   }
-  const logs: LogEntry[] = [];
-  const stderr: Uint8Array[] = [];
-  meter.deadline = deadline;
+  const log = new CallLog();
+  meter.begin(deadline, start);
   try {
-    return mode === "sdk" ? runSdk(fn, target, input, logs) : runWagi(fn, target, input, stderr);
+    return mode === "sdk" ? runSdk(fn, target, input, log) : runWagi(fn, target, input, log);
   } catch (e) {
     fn.warm = undefined; // its memory may be mid-update: never reuse an instance that did not return normally
-    if (e instanceof DeadlineExceeded && budgetLimited) return { kind: "budget" };
-    stderrLines(decoder.decode(concatBytes(stderr)), logs);
+    if (e instanceof DeadlineExceeded && budgetLimited && !e.cancelled) {
+      return { kind: "budget", stalled: meter.stalled };
+    }
+    const logs = log.finish();
+    if (e instanceof DeadlineExceeded && e.cancelled) {
+      return { kind: "error", reason: "cancelled", message: "cancelled", logs };
+    }
+    if (e instanceof BadResponse) {
+      return {
+        kind: "error",
+        reason: "bad-output",
+        message: e.message,
+        logs: [...logs, { stream: "trap", text: e.message }],
+      };
+    }
     if (e instanceof Misconfigured) {
       return {
         kind: "error",
@@ -219,6 +257,6 @@ export function execute(
     const message = trapMessage(e);
     return { kind: "error", reason: "trap", message, logs: [...logs, { stream: "trap", text: message }] };
   } finally {
-    meter.deadline = Infinity;
+    meter.begin(Infinity, 0);
   }
 }

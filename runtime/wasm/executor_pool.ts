@@ -1,12 +1,32 @@
 /**
- * A small pool of executor Workers for calls that outgrew the inline budget. Jobs queue here (not in a worker's
- * inbox) so each job's backstop timer starts when a worker actually takes it.
+ * A small pool of executor Workers for calls that outgrew the inline budget (or may not run inline at all).
+ *
+ * Fair across projects: each project has its own queue, and a free worker takes the next job of the project served
+ * least recently. Under contention a project runs at most `perProject` jobs at once (default: half the workers, at
+ * least one), so one project's loops leave the other workers to everyone else. Alone, a project may use every
+ * worker (a strict cap halved a lone project's executor throughput); when another project then has work waiting, a
+ * job over its project's cap is stopped at its next metering check and put back at the head of its queue, to run
+ * again from the start (safe: a guest's only effects are its response and logs). A project's queue holds at most
+ * MAX_QUEUED_PER_PROJECT jobs, and a job that waited its whole timeout for a worker is answered 503: callers are
+ * told "busy" at once rather than left hanging. A job whose client went away (its AbortSignal) leaves the queue, or,
+ * if running, is stopped at its next metering check through a flag in shared memory (cheaper than restarting the
+ * worker). Jobs queue here, not in a worker's inbox, so each job's backstop timer starts when a worker takes it.
  */
 import type { CallInput, Outcome } from "./outcome.ts";
 import type { JobReply, RunJob, WireInput } from "./executor_protocol.ts";
 
 /** How long past the function's timeout a worker may stay silent before it is terminated and replaced. */
 export const BACKSTOP_GRACE_MS = 200;
+/**
+ * Jobs one project may have waiting for a worker; more answer 503 at once. The wait itself is bounded by each job's
+ * timeout; this bound only answers a flood at once. 32 turned a 64-connection benchmark of a function that had been
+ * pinned to the executors into 503s.
+ */
+export const MAX_QUEUED_PER_PROJECT = 256;
+
+export function defaultPerProject(size: number): number {
+  return Math.max(1, Math.floor(size / 2));
+}
 
 export interface ExecutorJob {
   key: string;
@@ -15,38 +35,100 @@ export interface ExecutorJob {
   call?: string;
   timeoutMs: number;
   input: CallInput;
+  /** Whose job it is: the unit of fairness and of the concurrency cap. */
+  project: string;
 }
 
 interface Pending {
   job: ExecutorJob;
   resolve: (o: Outcome) => void;
+  settled: boolean;
+  waitTimer?: ReturnType<typeof setTimeout>;
+  signal?: AbortSignal;
+  onAbort?: () => void;
 }
 
 interface Slot {
   worker: Worker;
   keys: Set<string>;
-  running?: { jobId: number; pending: Pending; timer: ReturnType<typeof setTimeout> };
+  /** [0] = 1 asks the running job to stop (read by the worker's meter at its next tick). */
+  cancel: Int32Array;
+  running?: {
+    jobId: number;
+    pending: Pending;
+    timer: ReturnType<typeof setTimeout>;
+    started: number;
+    preempted?: boolean;
+  };
+}
+
+interface ProjectState {
+  queue: Pending[];
+  running: number;
+  lastServed: number;
 }
 
 function toWire(input: CallInput): WireInput {
   return { ...input, headers: [...input.headers] };
 }
 
+export interface ExecutorPoolOptions {
+  size: number;
+  perProject?: number;
+  maxQueuedPerProject?: number;
+}
+
 export class ExecutorPool {
   private readonly slots: Slot[] = [];
-  private readonly queue: Pending[] = [];
+  private readonly projects = new Map<string, ProjectState>();
+  private readonly size: number;
+  readonly perProject: number;
+  private readonly maxQueued: number;
   private nextJobId = 1;
+  private starts = 0;
+  private served = 0;
   private closed = false;
   private keepWarm = false;
 
-  constructor(private readonly size: number) {}
+  constructor(opts: number | ExecutorPoolOptions) {
+    const o = typeof opts === "number" ? { size: opts } : opts;
+    this.size = Math.max(1, o.size);
+    this.perProject = Math.max(1, Math.min(this.size, o.perProject ?? defaultPerProject(this.size)));
+    this.maxQueued = o.maxQueuedPerProject ?? MAX_QUEUED_PER_PROJECT;
+  }
 
-  run(job: ExecutorJob): Promise<Outcome> {
+  /** Workers running a job now. */
+  get busy(): number {
+    return this.slots.filter((s) => s.running).length;
+  }
+
+  run(job: ExecutorJob, signal?: AbortSignal): Promise<Outcome> {
     if (this.closed) return Promise.resolve(executorError("the function runtime is closed"));
+    if (signal?.aborted) return Promise.resolve(cancelled());
+    const state = this.project(job.project);
+    if (state.queue.length >= this.maxQueued) {
+      return Promise.resolve(
+        busy(`project ${job.project} already has ${state.queue.length} calls waiting for an executor`),
+      );
+    }
     return new Promise((resolve) => {
-      this.queue.push({ job, resolve });
+      const pending: Pending = { job, resolve, settled: false, signal };
+      this.waitAtMostTimeout(pending);
+      if (signal) {
+        pending.onAbort = () => this.abandon(pending);
+        signal.addEventListener("abort", pending.onAbort, { once: true });
+      }
+      state.queue.push(pending);
       this.dispatch();
     });
+  }
+
+  private waitAtMostTimeout(pending: Pending) {
+    const { job } = pending;
+    pending.waitTimer = setTimeout(() => {
+      this.unqueue(pending);
+      this.settle(pending, busy(`waited ${job.timeoutMs}ms for an executor (project ${job.project} is at its limit)`));
+    }, job.timeoutMs);
   }
 
   close(): void {
@@ -54,11 +136,15 @@ export class ExecutorPool {
     for (const slot of this.slots.splice(0)) {
       if (slot.running) {
         clearTimeout(slot.running.timer);
-        slot.running.pending.resolve(executorError("the function runtime closed during the call"));
+        this.settle(slot.running.pending, executorError("the function runtime closed during the call"));
       }
       slot.worker.terminate();
     }
-    for (const p of this.queue.splice(0)) p.resolve(executorError("the function runtime closed before the call ran"));
+    for (const state of this.projects.values()) {
+      for (const p of state.queue.splice(0)) {
+        this.settle(p, executorError("the function runtime closed before the call ran"));
+      }
+    }
   }
 
   /**
@@ -70,18 +156,76 @@ export class ExecutorPool {
     if (!this.closed && this.slots.length === 0) this.spawn();
   }
 
+  private project(name: string): ProjectState {
+    let state = this.projects.get(name);
+    if (!state) this.projects.set(name, state = { queue: [], running: 0, lastServed: 0 });
+    return state;
+  }
+
+  /** The next job: from a project with work waiting (under its cap, unless `overCap`), served least recently. */
+  private next(overCap: boolean): { state: ProjectState; pending: Pending } | undefined {
+    let best: ProjectState | undefined;
+    for (const state of this.projects.values()) {
+      if (state.queue.length === 0 || (!overCap && state.running >= this.perProject)) continue;
+      if (!best || state.lastServed < best.lastServed) best = state;
+    }
+    if (!best) return undefined;
+    return { state: best, pending: best.queue.shift()! };
+  }
+
   private dispatch(): void {
-    while (this.queue.length > 0) {
+    while (!this.closed) {
       let slot = this.slots.find((s) => !s.running);
-      if (!slot && this.slots.length < this.size) slot = this.spawn();
-      if (!slot) return;
-      this.start(slot, this.queue.shift()!, false);
+      if (!slot && this.slots.length >= this.size) {
+        this.preemptForWaiting();
+        break;
+      }
+      const next = this.next(false) ?? this.next(true);
+      if (!next) break;
+      slot ??= this.spawn();
+      next.state.running++;
+      next.state.lastServed = ++this.served;
+      this.start(slot, next.pending, false);
+    }
+    // Forget idle projects so the map does not grow with every project that ever overran.
+    for (const [name, state] of this.projects) {
+      if (state.queue.length === 0 && state.running === 0) this.projects.delete(name);
+    }
+  }
+
+  /**
+   * Every worker is busy: for each project waiting under its cap, stop one job of a project over its cap (the one
+   * started last). It ends at its next metering check, and onReply puts it back in its queue.
+   */
+  private preemptForWaiting(): void {
+    const stopping = (project: string) =>
+      this.slots.filter((s) => s.running?.preempted && s.running.pending.job.project === project).length;
+    let wanted = -this.slots.filter((s) => s.running?.preempted).length;
+    for (const state of this.projects.values()) {
+      if (state.queue.length > 0 && state.running < this.perProject) {
+        wanted += Math.min(state.queue.length, this.perProject - state.running);
+      }
+    }
+    for (; wanted > 0; wanted--) {
+      let victim: Slot | undefined;
+      for (const s of this.slots) {
+        const r = s.running;
+        if (!r || r.preempted || r.pending.settled) continue;
+        const project = r.pending.job.project;
+        if ((this.projects.get(project)?.running ?? 0) - stopping(project) <= this.perProject) continue;
+        if (!victim || r.started > victim.running!.started) victim = s;
+      }
+      if (!victim) return;
+      victim.running!.preempted = true;
+      Atomics.store(victim.cancel, 0, 1);
     }
   }
 
   private spawn(): Slot {
     const worker = new Worker(new URL("./executor_worker.ts", import.meta.url).href, { type: "module" });
-    const slot: Slot = { worker, keys: new Set() };
+    const cancel = new Int32Array(new SharedArrayBuffer(4));
+    const slot: Slot = { worker, keys: new Set(), cancel };
+    worker.postMessage({ init: true, cancel: cancel.buffer });
     worker.onmessage = (e: MessageEvent<JobReply>) => this.onReply(slot, e.data);
     worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
@@ -93,6 +237,7 @@ export class ExecutorPool {
 
   private start(slot: Slot, pending: Pending, forceBytes: boolean): void {
     const { job } = pending;
+    clearTimeout(pending.waitTimer);
     const jobId = this.nextJobId++;
     const msg: RunJob = {
       jobId,
@@ -104,6 +249,8 @@ export class ExecutorPool {
       input: toWire(job.input),
     };
     slot.keys.add(job.key);
+    Atomics.store(slot.cancel, 0, pending.settled ? 1 : 0);
+    pending.waitTimer = undefined;
     const timer = setTimeout(() => {
       // The guest ignored its metering deadline (or the worker hangs): only terminate() can stop it.
       this.replace(slot, {
@@ -113,7 +260,7 @@ export class ExecutorPool {
         logs: [{ stream: "trap", text: "timed out; executor did not stop at the deadline and was restarted" }],
       });
     }, job.timeoutMs + BACKSTOP_GRACE_MS);
-    slot.running = { jobId, pending, timer };
+    slot.running = { jobId, pending, timer, started: ++this.starts };
     slot.worker.postMessage(msg);
   }
 
@@ -124,10 +271,51 @@ export class ExecutorPool {
     slot.running = undefined;
     if ("needBytes" in reply) {
       this.start(slot, running.pending, true);
+      this.dispatch(); // a preemption asked of the first attempt is asked again
       return;
     }
-    running.pending.resolve(reply.outcome);
+    this.finished(running.pending);
+    const o = reply.outcome;
+    if (running.preempted && !running.pending.settled && o.kind === "error" && o.reason === "cancelled") {
+      // Stopped to make room for another project: run it again from the start when its turn comes.
+      this.project(running.pending.job.project).queue.unshift(running.pending);
+      this.waitAtMostTimeout(running.pending);
+    } else {
+      this.settle(running.pending, o);
+    }
     this.dispatch();
+  }
+
+  /** The client went away: a queued job leaves its queue; a running one is asked to stop at its next check. */
+  private abandon(pending: Pending): void {
+    if (this.unqueue(pending)) {
+      this.settle(pending, cancelled());
+      return;
+    }
+    const slot = this.slots.find((s) => s.running?.pending === pending);
+    if (slot) Atomics.store(slot.cancel, 0, 1);
+    this.settle(pending, cancelled());
+  }
+
+  private unqueue(pending: Pending): boolean {
+    const state = this.projects.get(pending.job.project);
+    const i = state ? state.queue.indexOf(pending) : -1;
+    if (i < 0) return false;
+    state!.queue.splice(i, 1);
+    return true;
+  }
+
+  private finished(pending: Pending): void {
+    const state = this.projects.get(pending.job.project);
+    if (state) state.running--;
+  }
+
+  private settle(pending: Pending, outcome: Outcome): void {
+    if (pending.settled) return;
+    pending.settled = true;
+    clearTimeout(pending.waitTimer);
+    if (pending.onAbort) pending.signal?.removeEventListener("abort", pending.onAbort);
+    pending.resolve(outcome);
   }
 
   /** Terminates a slot's worker, answers its job with `outcome`; a fresh worker is spawned on demand. */
@@ -138,7 +326,8 @@ export class ExecutorPool {
     slot.worker.terminate();
     if (slot.running) {
       clearTimeout(slot.running.timer);
-      slot.running.pending.resolve(outcome);
+      this.finished(slot.running.pending);
+      this.settle(slot.running.pending, outcome);
       slot.running = undefined;
     }
     this.dispatch();
@@ -148,4 +337,12 @@ export class ExecutorPool {
 
 function executorError(message: string): Outcome {
   return { kind: "error", reason: "trap", message, logs: [{ stream: "trap", text: message }] };
+}
+
+function busy(message: string): Outcome {
+  return { kind: "error", reason: "busy", message, logs: [{ stream: "trap", text: message }] };
+}
+
+function cancelled(): Outcome {
+  return { kind: "error", reason: "cancelled", message: "the client went away", logs: [] };
 }

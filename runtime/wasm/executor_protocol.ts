@@ -23,3 +23,9 @@ export interface RunJob {
 }
 
 export type JobReply = { jobId: number; outcome: Outcome } | { jobId: number; needBytes: true };
+
+/** First message to a worker: the flag the pool raises to stop the running call (see Meter.cancel). */
+export interface WorkerInit {
+  init: true;
+  cancel: SharedArrayBuffer;
+}

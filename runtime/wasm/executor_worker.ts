@@ -4,8 +4,9 @@
  */
 /// <reference lib="deno.worker" />
 import { CompiledFunction, execute } from "./engine.ts";
-import type { JobReply, RunJob } from "./executor_protocol.ts";
+import type { JobReply, RunJob, WorkerInit } from "./executor_protocol.ts";
 import { LruMap } from "./lru.ts";
+import { meter } from "./meter.ts";
 
 const modules = new LruMap<string, CompiledFunction>(64);
 
@@ -16,7 +17,11 @@ function reply(msg: JobReply) {
   self.postMessage(msg, { transfer });
 }
 
-self.onmessage = (e: MessageEvent<RunJob>) => {
+self.onmessage = (e: MessageEvent<RunJob | WorkerInit>) => {
+  if ("init" in e.data) {
+    meter.cancel = new Int32Array(e.data.cancel); // the pool sets [0] when the running call's client went away
+    return;
+  }
   const job = e.data;
   let fn = modules.get(job.key);
   if (!fn) {

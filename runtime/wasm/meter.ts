@@ -1,19 +1,61 @@
 /**
- * Host side of the metering inserted by prepareModule: the guest calls `tau_meter.tick` every FUEL_PER_TICK
- * metering points; past the deadline it throws, which unwinds the guest's stack (a trap from its point of view).
- * Calls on one thread never overlap (wasm runs synchronously), so one meter per thread is enough.
+ * Host side of the metering inserted by prepareModule (instrument.ts): the guest spends fuel as it runs and calls
+ * `tau_meter.tick` whenever FUEL_PER_TICK units are spent; there the host compares the clock with the call's
+ * deadline and throws, which unwinds the guest's stack (a trap from its point of view). Host calls spend fuel here,
+ * by the bytes they touch (charge()). Calls on one thread never overlap (wasm runs synchronously), so one meter per
+ * thread is enough.
  */
 
-// The import prepareModule adds. They live here, not in prepare.ts, so that running a function never loads binaryen.
+// The import and the proof section prepareModule adds. They live here, not in prepare.ts, so that running a
+// function never loads binaryen.
 export const METER_MODULE = "tau_meter";
 export const METER_TICK = "tick";
-/** Metering points (function entries + loop iterations) between two host clock checks. */
-export const FUEL_PER_TICK = 4096;
+/** Custom section naming the metering version a module was prepared with, and whether it may run inline. */
+export const METERING_SECTION = "tau.metering";
+/**
+ * Bumped whenever the metering changes what it guarantees. Modules prepared by an older version still run, but only
+ * on executor Workers (which can be terminated), until their next build. 1: loop heads and function entries
+ * (binaryen log-execution). 2: fuel by code size, after calls, bulk memory in chunks, refused features.
+ */
+export const METERING_VERSION = 2;
 
-/** Thrown into the guest when its deadline has passed. */
+/**
+ * Fuel units between two clock checks. A unit is about one wasm instruction (a memory access counts MEMORY_COST),
+ * so a check comes every ~10-50 us of ordinary code; a check costs ~0.1 us.
+ */
+export const FUEL_PER_TICK = 32768;
+/** Loads and stores cost more: the first touch of a page is a page fault (~2.3 us measured on this VM). */
+export const MEMORY_COST = 4;
+/** memory.fill / memory.copy run in chunks of this many bytes, and spend CHUNK_BYTES >> BYTE_SHIFT fuel each. */
+export const CHUNK_BYTES = 65536;
+/** Fuel per byte touched by a bulk memory operation: 1 unit per 16 bytes (a 64 KiB chunk is 4096 units). */
+export const BYTE_SHIFT = 4;
+/** Host calls check the clock after every this many bytes they copy in or out of the guest. */
+export const HOST_BYTES_PER_CHECK = 256 * 1024;
+
+/** What the proof section says. */
+export interface MeteringProof {
+  version: number;
+  /** false: the module is metered, but its unmetered costs (compile, instantiate, memory) are too big for inline. */
+  inline: boolean;
+  why?: string;
+}
+
+export function readProof(module: WebAssembly.Module): MeteringProof | undefined {
+  const sections = WebAssembly.Module.customSections(module, METERING_SECTION);
+  if (sections.length !== 1) return undefined;
+  try {
+    const proof = JSON.parse(new TextDecoder().decode(sections[0])) as MeteringProof;
+    return typeof proof.version === "number" && typeof proof.inline === "boolean" ? proof : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Thrown into the guest when its deadline has passed (or its call was cancelled). */
 export class DeadlineExceeded extends Error {
-  constructor() {
-    super("deadline exceeded");
+  constructor(readonly cancelled = false) {
+    super(cancelled ? "cancelled" : "deadline exceeded");
     this.name = "DeadlineExceeded";
   }
 }
@@ -21,11 +63,45 @@ export class DeadlineExceeded extends Error {
 export class Meter {
   /** performance.now() value after which the running call is aborted. */
   deadline = Infinity;
+  /**
+   * Set when the deadline is found passed: whether the time went in one stretch since the previous check longer than
+   * half the call's allowance (a GC pause, a descheduled thread, page faults) rather than in the guest's metered work.
+   */
+  stalled = false;
+  private lastCheck = 0;
+  private allowance = Infinity;
+  /** Executors only: a flag the serving thread sets (shared memory) when the call's client went away. */
+  cancel?: Int32Array;
+  private hostBytes = 0;
 
   /** Bound once so every instance's import object shares the same function. */
   readonly tick = (): void => {
-    if (performance.now() > this.deadline) throw new DeadlineExceeded();
+    const now = performance.now();
+    if (now > this.deadline) {
+      this.stalled = now - this.lastCheck > this.allowance / 2;
+      throw new DeadlineExceeded();
+    }
+    this.lastCheck = now;
+    if (this.cancel !== undefined && this.cancel[0] !== 0) throw new DeadlineExceeded(true);
   };
+
+  /** A host call is about to touch `bytes` bytes of guest memory or host buffers: check the clock often enough. */
+  charge(bytes: number): void {
+    this.hostBytes += bytes;
+    if (this.hostBytes >= HOST_BYTES_PER_CHECK) {
+      this.hostBytes = 0;
+      this.tick();
+    }
+  }
+
+  /** Starts a call at `start` (a performance.now() value): a fresh deadline, no leftover host bytes. */
+  begin(deadline: number, start: number): void {
+    this.deadline = deadline;
+    this.allowance = deadline - start;
+    this.lastCheck = start;
+    this.stalled = false;
+    this.hostBytes = 0;
+  }
 }
 
 export const meter = new Meter();

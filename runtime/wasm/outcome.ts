@@ -15,13 +15,17 @@ export interface CallInput {
   requestId: string;
 }
 
-export type ErrorReason = "trap" | "timeout" | "bad-output" | "misconfigured";
+/** busy: the project's executor queue is full or the call waited its whole timeout; cancelled: the client left. */
+export type ErrorReason = "trap" | "timeout" | "bad-output" | "misconfigured" | "busy" | "cancelled";
 
 export type Outcome =
   | { kind: "response"; status: number; headers: [string, string][]; body: Uint8Array | null; logs: LogEntry[] }
   | { kind: "error"; reason: ErrorReason; message: string; logs: LogEntry[] }
-  /** The inline budget ran out: the attempt was dropped (with its logs) and must be re-run on an executor. */
-  | { kind: "budget" };
+  /**
+   * The inline budget ran out: the attempt was dropped (with its logs) and must be re-run on an executor. `stalled`:
+   * the time went in one unmetered stretch (see Meter.stalled), not in the guest's metered work.
+   */
+  | { kind: "budget"; stalled: boolean };
 
 /** Response bodies above this are refused: a guest must not be able to make the host buffer without bound. */
 export const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
@@ -30,9 +34,4 @@ export class OutputTooLarge extends Error {
   constructor() {
     super(`response larger than ${MAX_RESPONSE_BYTES} bytes`);
   }
-}
-
-/** Splits collected stderr text into one log entry per line. */
-export function stderrLines(text: string, logs: LogEntry[]) {
-  for (const line of text.split("\n")) if (line.length > 0) logs.push({ stream: "stderr", text: line });
 }

@@ -1,36 +1,59 @@
 /**
- * Deploy-time rewrite of every function module: metering for interruptible execution, and a memory maximum.
+ * Deploy-time rewrite of every function module: complete metering (instrument.ts), a memory maximum, capped
+ * tables, and a proof section that tells the runtime the module may run on the serving thread.
  *
- * Metering: binaryen's `log-execution` pass puts a call to an `env.log_execution(i32)` import at every function
- * entry and loop head. Calling out to JS that often would cost more than the guest's own work in a tight loop,
- * so the import is replaced by a small wasm function that decrements a fuel global and only calls the host's
- * `tau_meter.tick` when the fuel runs out (every FUEL_PER_TICK metering points). The host compares the clock with
- * the call's deadline there and throws to abort the guest.
+ * Refused here, with a build error naming the function: threads (shared memory, atomic instructions: an atomic
+ * wait blocks the thread that runs it for as long as the guest asks), wasm GC (its objects live outside
+ * execution.memory and an array.new of any length is one instruction), exception handling (a guest that can catch
+ * could swallow the metering trap), 64-bit and multiple memories (tau gives a function one wasm32 memory),
+ * table.fill/copy/init (binaryen's JS API cannot reach their operands to meter them; no toolchain emits them for
+ * ordinary code), and imports of anything but functions.
  */
 import binaryen from "binaryen";
 import { TauError } from "../errors.ts";
+import { instrument, UnmeteredInstruction } from "./instrument.ts";
+import {
+  FUEL_PER_TICK,
+  METER_MODULE,
+  METER_TICK,
+  METERING_SECTION,
+  METERING_VERSION,
+  type MeteringProof,
+} from "./meter.ts";
 import type { FunctionLimits } from "./types.ts";
-import { memoryInfo, setMemoryMaximum } from "./wasm_binary.ts";
+import { appendCustomSection, codeFacts, customSectionNames, memoryInfo, setMemoryMaximum } from "./wasm_binary.ts";
 
-import { FUEL_PER_TICK, METER_MODULE, METER_TICK } from "./meter.ts";
 export { FUEL_PER_TICK, METER_MODULE, METER_TICK };
 const PAGE = 65536;
+const MiB = 1024 * 1024;
 /**
- * Features V8 runs without flags. Binaryen emits newer encodings (e.g. compact imports) when more are enabled.
- * Exception handling is left out on purpose: a guest that can catch would swallow the metering trap.
+ * Features tau runs: what V8 runs without flags, minus what cannot be bounded (see above). Binaryen emits newer
+ * encodings (e.g. compact imports) when more are enabled.
  */
 const F = binaryen.Features;
-const RUNNABLE_FEATURES = F.Atomics | F.MutableGlobals | F.NontrappingFPToInt | F.SIMD128 | F.BulkMemory | F.SignExt |
-  F.TailCall | F.ReferenceTypes | F.Multivalue | F.GC | F.Memory64 | F.RelaxedSIMD | F.ExtendedConst | F.MultiMemory |
-  F.BulkMemoryOpt | F.CallIndirectOverlong;
-const FUEL_GLOBAL = "__tau_fuel";
-const HOST_TICK = "__tau_meter_tick";
+const RUNNABLE_FEATURES = F.MutableGlobals | F.NontrappingFPToInt | F.SIMD128 | F.BulkMemory | F.SignExt |
+  F.TailCall | F.ReferenceTypes | F.Multivalue | F.RelaxedSIMD | F.ExtendedConst | F.BulkMemoryOpt |
+  F.CallIndirectOverlong;
+
+/** Table entries a module may have in all: growing a table costs ~45 ns per entry (measured), so 65536 is ~3 ms. */
+export const MAX_TABLE_ENTRIES = 65536;
+const MAX_TABLES = 8;
+
+/**
+ * What a module may cost on the serving thread outside its metered code; beyond any of these it is metered all the
+ * same but runs only on executor Workers. Measured on this VM: V8 compiles a function lazily on its first call at
+ * ~6.5 ms per MB of body; growing memory by more than ~64 MiB at once can set off a synchronous GC (20-30 ms seen at
+ * 256 MiB); every instantiation copies the data segments (~0.6 ms per MiB into fresh pages).
+ */
+export const INLINE_LIMITS = { memoryBytes: 64 * MiB, functionBytes: 512 * 1024, dataBytes: 4 * MiB };
 
 function formatBytes(n: number): string {
-  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)}MB`;
-  if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1)}MB`;
+  if (n >= MiB && n % MiB === 0) return `${n / MiB}MB`;
+  if (n >= MiB) return `${(n / MiB).toFixed(1)}MB`;
   return `${Math.ceil(n / 1024)}KB`;
 }
+
+const THREADS_HINT = "build without threads (C: no -pthread or -matomics; Rust: no +atomics target feature)";
 
 function checkMemory(wasm: Uint8Array, limits: FunctionLimits, name: string): number {
   const maxPages = Math.floor(limits.memoryBytes / PAGE);
@@ -41,6 +64,16 @@ function checkMemory(wasm: Uint8Array, limits: FunctionLimits, name: string): nu
     });
   }
   if (mem.count > 1) throw new TauError(`function ${name} defines ${mem.count} memories; tau supports one`);
+  if (mem.shared) {
+    throw new TauError(`function ${name} uses shared memory (threads); tau runs every function on one thread`, {
+      hint: THREADS_HINT,
+    });
+  }
+  if (mem.memory64) {
+    throw new TauError(`function ${name} uses a 64-bit memory; tau runs wasm32 modules`, {
+      hint: "build for wasm32 (not wasm64 / memory64)",
+    });
+  }
   if (maxPages < 1) {
     throw new TauError(`function ${name}: execution.memory ${formatBytes(limits.memoryBytes)} is below one 64KB page`, {
       hint: "set execution.memory to at least 64KB",
@@ -57,43 +90,82 @@ function checkMemory(wasm: Uint8Array, limits: FunctionLimits, name: string): nu
   return maxPages;
 }
 
-function findLogExecutionImport(mod: binaryen.Module): binaryen.FunctionInfo | undefined {
-  for (let i = 0; i < mod.getNumFunctions(); i++) {
-    const info = binaryen.getFunctionInfo(mod.getFunctionByIndex(i));
-    // The pass names its import's module after the module's existing imports (e.g. wasi_snapshot_preview1).
-    if (info.module !== null && info.base === "log_execution") return info;
+function checkImports(wasm: Uint8Array, name: string) {
+  const imports = WebAssembly.Module.imports(new WebAssembly.Module(wasm as Uint8Array<ArrayBuffer>));
+  if (imports.some((i) => i.module === METER_MODULE) || customSectionNames(wasm).includes(METERING_SECTION)) {
+    throw new TauError(`function ${name}: module is already prepared (it imports ${METER_MODULE})`);
   }
-  return undefined;
+  const other = imports.find((i) => i.kind !== "function" && i.kind !== "memory");
+  if (other) {
+    throw new TauError(
+      `function ${name} imports ${other.kind} ${other.module}.${other.name}; tau provides functions only`,
+      { hint: "build the module so it defines its own tables and globals" },
+    );
+  }
 }
 
-function addFuelCounter(mod: binaryen.Module, logImport: binaryen.FunctionInfo) {
-  // The pass's calls target the import by internal name: replacing it by a defined function of the same name
-  // redirects every call site to the fuel counter.
-  mod.removeFunction(logImport.name);
-  mod.addFunctionImport(HOST_TICK, METER_MODULE, METER_TICK, binaryen.none, binaryen.none);
-  mod.addGlobal(FUEL_GLOBAL, binaryen.i32, true, mod.i32.const(FUEL_PER_TICK));
-  const fuel = () => mod.global.get(FUEL_GLOBAL, binaryen.i32);
-  mod.addFunction(
-    logImport.name,
-    binaryen.createType([binaryen.i32]),
-    binaryen.none,
-    [],
-    mod.block(null, [
-      mod.global.set(FUEL_GLOBAL, mod.i32.sub(fuel(), mod.i32.const(1))),
-      mod.if(
-        mod.i32.le_s(fuel(), mod.i32.const(0)),
-        mod.block(null, [
-          mod.global.set(FUEL_GLOBAL, mod.i32.const(FUEL_PER_TICK)),
-          mod.call(HOST_TICK, [], binaryen.none),
-        ]),
-      ),
-    ]),
-  );
+/** Every table gets a maximum, and the module at most MAX_TABLE_ENTRIES entries to start with. */
+function capTables(mod: binaryen.Module, name: string) {
+  const count = mod.getNumTables();
+  if (count > MAX_TABLES) {
+    throw new TauError(`function ${name} defines ${count} tables; tau supports up to ${MAX_TABLES}`);
+  }
+  let initial = 0;
+  const Table = (binaryen as unknown as { Table: { setMax(t: number, max: number): void } }).Table;
+  for (let i = 0; i < count; i++) {
+    const table = mod.getTableByIndex(i);
+    const info = binaryen.getTableInfo(table);
+    initial += info.initial;
+    if (info.max === undefined || info.max > MAX_TABLE_ENTRIES) {
+      Table.setMax(table, Math.max(info.initial, MAX_TABLE_ENTRIES));
+    }
+  }
+  if (initial > MAX_TABLE_ENTRIES) {
+    throw new TauError(`function ${name} starts with ${initial} table entries; tau allows up to ${MAX_TABLE_ENTRIES}`);
+  }
+}
+
+function unmetered(e: UnmeteredInstruction, name: string): TauError {
+  if (e.feature === "threads") {
+    return new TauError(`function ${name} uses threads (${e.instruction}); tau runs every function on one thread`, {
+      hint: THREADS_HINT,
+    });
+  }
+  if (e.feature === "exception handling") {
+    return new TauError(`function ${name} uses wasm exception handling (${e.instruction}), which tau does not run`, {
+      hint: "build without wasm exceptions (C/C++: no -fwasm-exceptions; Rust: panic=abort)",
+    });
+  }
+  if (e.feature) {
+    return new TauError(`function ${name} uses ${e.feature} (${e.instruction}), which tau does not run`, {
+      hint: "its objects live outside execution.memory and cannot be bounded; build for linear memory " +
+        "(AssemblyScript, C, Rust and TinyGo do by default)",
+    });
+  }
+  return new TauError(`function ${name} uses ${e.instruction}, which tau cannot meter`, {
+    hint: "build without it (compilers emit it only when asked to, e.g. through a __builtin)",
+  });
+}
+
+/** Whether the prepared module may run on the serving thread; see INLINE_LIMITS. */
+function proof(prepared: Uint8Array, limits: FunctionLimits): MeteringProof {
+  const facts = codeFacts(prepared);
+  const over = (what: string, value: number, limit: number) =>
+    `${what} ${formatBytes(value)} is over ${formatBytes(limit)}`;
+  let why: string | undefined;
+  if (limits.memoryBytes > INLINE_LIMITS.memoryBytes) {
+    why = over("execution.memory", limits.memoryBytes, INLINE_LIMITS.memoryBytes);
+  } else if (facts.largestFunctionBytes > INLINE_LIMITS.functionBytes) {
+    why = over("largest function", facts.largestFunctionBytes, INLINE_LIMITS.functionBytes);
+  } else if (facts.dataSectionBytes > INLINE_LIMITS.dataBytes) {
+    why = over("data section", facts.dataSectionBytes, INLINE_LIMITS.dataBytes);
+  }
+  return why ? { version: METERING_VERSION, inline: false, why } : { version: METERING_VERSION, inline: true };
 }
 
 /**
  * Returns the module the runtime will run: metered, memory maximum = limits.memoryBytes (rounded down to 64 KiB
- * pages). Throws TauError for invalid wasm, imported or oversized memory, or an already prepared module.
+ * pages). Throws TauError for invalid wasm, refused features, imported or oversized memory, or a prepared module.
  */
 export function prepareModule(wasm: Uint8Array, limits: FunctionLimits, name: string): Promise<Uint8Array> {
   return Promise.resolve().then(() => prepareSync(wasm, limits, name));
@@ -113,28 +185,28 @@ function prepareSync(input: Uint8Array, limits: FunctionLimits, name: string): U
       hint: "check that the function's .wasm file is a complete wasm32 module",
     });
   }
-  const imports = WebAssembly.Module.imports(new WebAssembly.Module(wasm));
-  if (imports.some((i) => i.module === METER_MODULE)) {
-    throw new TauError(`function ${name}: module is already prepared (it imports ${METER_MODULE})`);
-  }
-  if (imports.some((i) => i.name === "log_execution")) {
-    throw new TauError(`function ${name}: module imports a function named log_execution, a name tau reserves`);
-  }
+  checkImports(wasm, name);
   const maxPages = checkMemory(wasm, limits, name);
   const mod = binaryen.readBinary(wasm);
   try {
+    capTables(mod, name);
+    try {
+      instrument(mod);
+    } catch (e) {
+      if (e instanceof UnmeteredInstruction) throw unmetered(e, name);
+      if (e instanceof RangeError) throw new TauError(`function ${name} nests its code too deeply to meter`);
+      throw e;
+    }
     mod.setFeatures(RUNNABLE_FEATURES);
     if (!mod.validate()) {
-      throw new TauError(`function ${name}: module uses a wasm feature tau does not run (e.g. exception handling)`, {
-        hint: "build without wasm exceptions (C/C++: no -fwasm-exceptions; Rust: panic=abort)",
-      });
+      throw new TauError(
+        `function ${name}: module uses a wasm feature tau does not run (threads, GC, exception handling, memory64)`,
+        { hint: "build for plain wasm32 without threads or wasm exceptions" },
+      );
     }
-    mod.runPasses(["log-execution"]);
-    const logImport = findLogExecutionImport(mod);
-    if (logImport) addFuelCounter(mod, logImport);
-    if (!mod.validate()) throw new TauError(`function ${name}: metering produced an invalid module (tau bug)`);
-    const out = mod.emitBinary();
-    return setMemoryMaximum(out, maxPages);
+    const capped = setMemoryMaximum(mod.emitBinary(), maxPages);
+    const section = new TextEncoder().encode(JSON.stringify(proof(capped, limits)));
+    return appendCustomSection(capped, METERING_SECTION, section);
   } finally {
     mod.dispose();
   }

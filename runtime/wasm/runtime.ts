@@ -4,32 +4,63 @@
  * Calls run on the serving thread first (a postMessage round trip per request would cost most of the
  * throughput), metered with a short inline budget. A call that outgrows the budget is aborted and re-run from
  * the start on an executor Worker under the function's full timeout; after STRIKES_TO_PIN overruns the function
- * stays pinned to the executors for PIN_MS. A module's first call gets a larger budget (it pays for lazy
- * compilation) and never counts as an overrun. Re-running is safe because a guest's only effects are its response and its logs; the
- * aborted attempt's logs are dropped so each request logs once.
+ * stays pinned to the executors for PIN_MS, and after PROJECT_STRIKES_TO_PIN overruns so does every function of its
+ * project. A module's first call gets a larger budget (it pays for lazy compilation) and never counts as an overrun
+ * of the function (it does of the project). Re-running is safe because a guest's only effects are its response and
+ * its logs; the aborted attempt's logs are dropped so each request logs once.
+ *
+ * Only modules whose metering proof allows it run inline (engine.ts, prepare.ts); a module that held the serving
+ * thread far past its budget anyway (watchdog.ts) is quarantined: executors only, for good.
  */
 import { CompiledFunction, execute } from "./engine.ts";
 import { ExecutorPool } from "./executor_pool.ts";
+import { LogRate } from "./guest_output.ts";
 import { LruMap } from "./lru.ts";
 import type { CallInput, Outcome } from "./outcome.ts";
 import type { FunctionLogLine, FunctionTarget, LoadModule } from "./types.ts";
+import { DEFAULT_STALL_MS, ServingWatchdog, type WatchdogOptions } from "./watchdog.ts";
 
 export const DEFAULT_INLINE_BUDGET_MS = 10;
 export const PIN_MS = 60_000;
 /** Inline-budget overruns within PIN_MS after which a function runs only on executors (see strike()). */
 const STRIKES_TO_PIN = 3;
+/** Overruns of all a project's functions within PIN_MS after which the whole project runs only on executors. */
+const PROJECT_STRIKES_TO_PIN = 10;
+/** Stalled overruns pin a function once they are at least one call in this many (see strike()). */
+const STALLS_PER_CALL_TO_PIN = 10;
 /** The first call of a module gets this many inline budgets (see run()). */
 const FIRST_CALL_BUDGET_FACTOR = 5;
 const MODULE_CACHE_SIZE = 256;
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+/**
+ * Response headers the node owns: a guest's values for them are dropped. X-Request-Id names the node's request (on
+ * every error answer); Date is Deno's; Server is nobody's to forge; the rest describe the connection, the node's.
+ */
+const NODE_HEADERS = new Set([
+  "x-request-id",
+  "date",
+  "server",
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  "content-length",
+]);
 
 export interface FunctionRuntimeOptions {
   load: LoadModule;
   onLog?: (line: FunctionLogLine) => void;
   inlineBudgetMs?: number;
   executors?: number;
+  /** Executor jobs one project may run at once (default: half the executors, at least one). */
+  executorsPerProject?: number;
   /** Boot one executor worker now rather than on the first overrun (a node wants this; unit tests need not). */
   warmExecutor?: boolean;
+  /** Watch the serving thread from a Worker (a node wants this). */
+  watchdog?: WatchdogOptions;
 }
 
 /** Splits the request target without `new URL` (measurably cheaper on the hot path). */
@@ -78,15 +109,26 @@ function responseBody(body: Uint8Array<ArrayBuffer> | null): string | Uint8Array
   }
 }
 
-/** A plain record is the cheapest HeadersInit; repeated names (set-cookie) need the pairs form. */
-function headerRecord(pairs: [string, string][]): Record<string, string> | [string, string][] {
+/**
+ * The guest's headers without the node's own. A plain record is the cheapest HeadersInit; repeated names
+ * (set-cookie) need the pairs form. X-Request-Id is not added to successful answers (errors carry it): one more
+ * header measured +3-5 us per SDK hello call (~30% of the runtime's part), and a guest cannot set it either way.
+ */
+function responseHeaders(pairs: [string, string][]): Record<string, string> | [string, string][] {
   const record: Record<string, string> = {};
+  let repeated = false;
+  let dropped = false;
   for (const [k, v] of pairs) {
     const key = k.toLowerCase();
-    if (key in record) return pairs;
+    if (NODE_HEADERS.has(key)) {
+      dropped = true;
+      continue;
+    }
+    if (key in record || key === "__proto__") repeated = true;
     record[key] = v;
   }
-  return record;
+  if (!repeated) return record;
+  return dropped ? pairs.filter(([k]) => !NODE_HEADERS.has(k.toLowerCase())) : pairs;
 }
 
 function errorResponse(status: number, text: string, requestId: string): Response {
@@ -102,16 +144,33 @@ export class FunctionRuntime {
   private readonly inlineBudgetMs: number;
   private readonly modules = new LruMap<string, Promise<CompiledFunction>>(MODULE_CACHE_SIZE);
   private readonly ready = new LruMap<string, CompiledFunction>(MODULE_CACHE_SIZE);
-  private readonly strikes = new LruMap<string, { count: number; since: number }>(4 * MODULE_CACHE_SIZE);
+  /** Overrun counts and pins, keyed by module key (a function) and by "project:" + name (a whole project). */
+  private readonly strikes = new LruMap<string, { count: number; stalls: number; since: number; callsAtStart: number }>(
+    4 * MODULE_CACHE_SIZE,
+  );
   private readonly pinnedUntil = new LruMap<string, number>(4 * MODULE_CACHE_SIZE);
+  /** Modules that held the serving thread far past their budget: executors only, for good. */
+  private readonly quarantined = new Set<string>();
+  private readonly quarantineFile?: string;
+  private readonly logRate = new LogRate();
   private readonly pool: ExecutorPool;
+  private readonly watchdog?: ServingWatchdog;
+  private readonly stallMs: number;
 
   constructor(opts: FunctionRuntimeOptions) {
     this.load = opts.load;
     this.onLog = opts.onLog;
     this.inlineBudgetMs = opts.inlineBudgetMs ?? DEFAULT_INLINE_BUDGET_MS;
-    this.pool = new ExecutorPool(Math.max(1, opts.executors ?? 2));
+    this.pool = new ExecutorPool({ size: Math.max(1, opts.executors ?? 2), perProject: opts.executorsPerProject });
     if (opts.warmExecutor) this.pool.warm();
+    if (opts.watchdog) this.watchdog = new ServingWatchdog(opts.watchdog);
+    this.stallMs = this.watchdog?.stallMs ?? DEFAULT_STALL_MS;
+    this.quarantineFile = opts.watchdog?.quarantineFile;
+    if (this.quarantineFile) {
+      try {
+        for (const key of Deno.readTextFileSync(this.quarantineFile).split("\n")) if (key) this.quarantined.add(key);
+      } catch { /* none yet */ }
+    }
   }
 
   async invoke(
@@ -130,7 +189,7 @@ export class FunctionRuntime {
       this.log(target, ctx.requestId, [{ stream: "trap", text }]);
       return errorResponse(500, `function ${target.name} failed (request ${ctx.requestId})`, ctx.requestId);
     }
-    const outcome = await this.run(fn, target, input);
+    const outcome = await this.run(fn, target, input, req);
     if (outcome.kind === "budget") throw new Error("unreachable: budget outcome escaped the runtime");
     this.log(target, ctx.requestId, outcome.logs);
     return this.toResponse(outcome, target, ctx.requestId);
@@ -138,44 +197,93 @@ export class FunctionRuntime {
 
   close(): Promise<void> {
     this.pool.close();
+    this.watchdog?.close();
     return Promise.resolve();
   }
 
-  private run(fn: CompiledFunction, target: FunctionTarget, input: CallInput): Outcome | Promise<Outcome> {
+  private run(
+    fn: CompiledFunction,
+    target: FunctionTarget,
+    input: CallInput,
+    req: Request,
+  ): Outcome | Promise<Outcome> {
     const timeoutMs = target.limits.timeoutMs;
-    if (fn.metered && !this.isPinned(target.key)) {
+    const project = target.project ?? target.key;
+    if (fn.inline && !this.isPinned(target.key, project)) {
       // A module's first call also pays for V8's lazy compilation of every function it touches: give it a larger
       // budget, and do not hold an overrun on that call against the function (the next call runs compiled code).
       const first = fn.inlineCalls++ === 0;
       const budget = first ? this.inlineBudgetMs * FIRST_CALL_BUDGET_FACTOR : this.inlineBudgetMs;
       const budgetLimited = budget < timeoutMs;
-      const deadline = performance.now() + Math.min(budget, timeoutMs);
-      const outcome = execute(fn, target, input, deadline, budgetLimited);
+      const start = performance.now();
+      const watchdog = this.watchdog;
+      if (watchdog) watchdog.enter(fn.watchId ??= watchdog.guestId(fn.key, target.name));
+      let outcome: Outcome;
+      try {
+        outcome = execute(fn, target, input, start + Math.min(budget, timeoutMs), budgetLimited, start);
+      } finally {
+        watchdog?.leave();
+      }
+      const took = performance.now() - start;
+      if (took > this.stallMs) this.quarantine(fn.key, target.name, took);
       if (outcome.kind !== "budget") return outcome;
-      if (!first && this.strike(target.key)) this.pinnedUntil.set(target.key, performance.now() + PIN_MS);
+      if (!first && this.strike(target.key, fn.inlineCalls, outcome.stalled)) {
+        this.pinnedUntil.set(target.key, performance.now() + PIN_MS);
+      }
+      if (!outcome.stalled && this.strike(`project:${project}`, 0, false, PROJECT_STRIKES_TO_PIN)) {
+        this.pinnedUntil.set(`project:${project}`, performance.now() + PIN_MS);
+      }
     }
-    return this.pool.run({ key: fn.key, bytes: fn.bytes, name: target.name, call: target.call, timeoutMs, input });
+    // req.signal only here: Deno creates it on first access, which the inline path need not pay for.
+    return this.pool.run(
+      { key: fn.key, bytes: fn.bytes, name: target.name, call: target.call, timeoutMs, input, project },
+      req.signal,
+    );
   }
 
   /**
-   * Counts an inline-budget overrun; true when the function has overrun often enough to be pinned to executors.
-   * One overrun is not enough: the budget is wall-clock time, and a descheduled thread or a GC pause can push a
-   * fast call past it. A function that really runs long overruns every time and is pinned after a few calls.
+   * Counts an inline-budget overrun; true when the function (or project) has overrun often enough to be pinned to
+   * executors. One overrun is not enough: the budget is wall-clock time, and a descheduled thread or a GC pause can
+   * push a fast call past it. A function that really runs long overruns every time and is pinned after a few calls.
+   * A *stalled* overrun (the time went in one unmetered stretch) counts only when it is not rare: under sustained
+   * load a WAGI hello measured ~11 stalls (GC, descheduling: 10-50 ms) in 30,000 calls, and pinning it for those
+   * cut its throughput by ~40%; a guest that stalls on purpose (page faults) stalls on every call.
    */
-  private strike(key: string): boolean {
+  private strike(key: string, calls: number, stalled: boolean, limit = STRIKES_TO_PIN): boolean {
     const now = performance.now();
-    const s = this.strikes.get(key);
+    let s = this.strikes.get(key);
     if (!s || now - s.since > PIN_MS) {
-      this.strikes.set(key, { count: 1, since: now });
-      return STRIKES_TO_PIN <= 1;
+      s = { count: 0, stalls: 0, since: now, callsAtStart: calls };
+      this.strikes.set(key, s);
     }
-    s.count++;
-    if (s.count < STRIKES_TO_PIN) return false;
+    if (stalled) s.stalls++;
+    else s.count++;
+    const stalledOften = s.stalls >= limit && s.stalls * STALLS_PER_CALL_TO_PIN >= calls - s.callsAtStart;
+    if (s.count < limit && !stalledOften) return false;
     this.strikes.delete(key);
     return true;
   }
 
-  private isPinned(key: string): boolean {
+  /** A module that held the serving thread for `took` ms despite its metering never runs inline again. */
+  private quarantine(key: string, name: string, took: number) {
+    if (this.quarantined.has(key)) return;
+    this.quarantined.add(key);
+    const text = `held the serving thread for ${took.toFixed(0)} ms; it runs only on executor workers from now on`;
+    this.log({ key, name }, "-", [{ stream: "trap", text }]);
+    console.error(`tau: function ${name} (module ${key}) ${text}`);
+    if (this.quarantineFile) {
+      try {
+        Deno.writeTextFileSync(this.quarantineFile, key + "\n", { append: true });
+      } catch { /* kept in memory all the same */ }
+    }
+  }
+
+  private isPinned(key: string, project: string): boolean {
+    if (this.pinnedUntil.size === 0 && this.quarantined.size === 0) return false; // the common case, one check
+    return this.quarantined.has(key) || this.pinnedNow(key) || this.pinnedNow(`project:${project}`);
+  }
+
+  private pinnedNow(key: string): boolean {
     const until = this.pinnedUntil.get(key);
     if (until === undefined) return false;
     if (performance.now() < until) return true;
@@ -200,14 +308,18 @@ export class FunctionRuntime {
     return p;
   }
 
-  private log(target: FunctionTarget, requestId: string, logs: { stream: FunctionLogLine["stream"]; text: string }[]) {
-    if (!this.onLog) return;
-    for (const l of logs) {
-      try {
-        this.onLog({ fn: target.name, requestId, stream: l.stream, text: l.text });
-      } catch {
-        // a failing log sink must not fail the request
-      }
+  private log(
+    target: { key: string; name: string },
+    requestId: string,
+    logs: { stream: FunctionLogLine["stream"]; text: string }[],
+  ) {
+    if (!this.onLog || logs.length === 0) return;
+    const { kept, markers } = this.logRate.admit(target.key, target.name, logs);
+    try {
+      for (const m of markers) this.onLog({ fn: m.name, requestId: "-", stream: "trap", text: m.text });
+      for (const l of kept) this.onLog({ fn: target.name, requestId, stream: l.stream, text: l.text });
+    } catch {
+      // a failing log sink must not fail the request
     }
   }
 
@@ -225,6 +337,10 @@ export class FunctionRuntime {
           return errorResponse(502, `function ${name} sent an invalid response (request ${id})`, id);
         case "misconfigured":
           return errorResponse(500, `function ${name} cannot run: ${outcome.message} (request ${id})`, id);
+        case "busy":
+          return errorResponse(503, `function ${name} is busy: ${outcome.message} (request ${id})`, id);
+        case "cancelled":
+          return errorResponse(503, `function ${name} was cancelled: the client went away (request ${id})`, id);
         default:
           return errorResponse(500, `function ${name} failed (request ${id})`, id);
       }
@@ -232,7 +348,10 @@ export class FunctionRuntime {
     try {
       if (outcome.status < 200 || outcome.status > 599) throw new RangeError(`status ${outcome.status} out of range`);
       const body = NULL_BODY_STATUS.has(outcome.status) ? null : outcome.body as Uint8Array<ArrayBuffer> | null;
-      return new Response(responseBody(body), { status: outcome.status, headers: headerRecord(outcome.headers) });
+      return new Response(responseBody(body), {
+        status: outcome.status,
+        headers: responseHeaders(outcome.headers),
+      });
     } catch (e) {
       const text = `invalid response: ${e instanceof Error ? e.message : String(e)}`;
       this.log(target, id, [{ stream: "trap", text }]);

@@ -77,6 +77,7 @@ Deno.test("executor backstop: a guest that never meets its deadline is terminate
       key: "raw-loop",
       bytes: await fixtureWasm("loop"),
       name: "loop",
+      project: "p",
       timeoutMs: 100,
       input: { method: "GET", path: "/", query: "", headers: new Headers(), body: null, params: {}, requestId: "r" },
     };

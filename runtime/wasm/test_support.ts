@@ -4,6 +4,8 @@ import { prepareModule } from "./prepare.ts";
 import { FunctionRuntime } from "./runtime.ts";
 import type { FunctionLimits, FunctionLogLine, FunctionTarget } from "./types.ts";
 
+export { wat } from "../../tests/helpers/wat.ts";
+
 export const FIXTURES = new URL("../../tests/fixtures/wagi/", import.meta.url);
 
 export async function fixtureWasm(name: string): Promise<Uint8Array> {
@@ -17,7 +19,7 @@ export class Harness {
   readonly runtime: FunctionRuntime;
   private counter = 0;
 
-  constructor(opts: { inlineBudgetMs?: number; executors?: number } = {}) {
+  constructor(opts: { inlineBudgetMs?: number; executors?: number; executorsPerProject?: number } = {}) {
     this.runtime = new FunctionRuntime({
       load: (key) => {
         const bytes = this.modules.get(key);

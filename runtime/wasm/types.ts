@@ -13,6 +13,8 @@ export interface FunctionTarget {
   /** execution.call; if the module exports it => SDK mode, else `_start` => WAGI mode. */
   call?: string;
   limits: FunctionLimits;
+  /** The project the function belongs to: executors are shared fairly between projects (executor_pool.ts). */
+  project?: string;
 }
 
 /** Fetches prepared module bytes on a cache miss. */

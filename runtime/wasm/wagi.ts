@@ -2,6 +2,7 @@
  * WAGI: a WASI command module gets the request CGI-style (environment + stdin) and answers with a CGI header
  * block, a blank line and the body on stdout.
  */
+import { MAX_RESPONSE_HEADER_BYTES, MAX_RESPONSE_HEADERS } from "./guest_output.ts";
 import type { CallInput } from "./outcome.ts";
 
 /** CGI environment for one request. Headers become HTTP_<NAME>; route params X_PARAM_<NAME>. */
@@ -42,10 +43,10 @@ export type CgiParse =
 const NL = 0x0a;
 const CR = 0x0d;
 
-/** Finds the end of the header block: the first empty line. Returns [headerEnd, bodyStart]. */
-function headerBlockEnd(out: Uint8Array): [number, number] | undefined {
+/** Finds the end of the header block (the first empty line) within `limit` bytes. Returns [headerEnd, bodyStart]. */
+function headerBlockEnd(out: Uint8Array, limit: number): [number, number] | undefined {
   let lineStart = 0;
-  for (let i = 0; i < out.length; i++) {
+  for (let i = 0; i < Math.min(out.length, limit); i++) {
     if (out[i] !== NL) continue;
     const lineEnd = i > lineStart && out[i - 1] === CR ? i - 1 : i;
     if (lineEnd === lineStart) return [lineStart, i + 1];
@@ -59,12 +60,22 @@ export function parseCgiOutput(out: Uint8Array): CgiParse {
   if (out.length === 0) {
     return { ok: false, error: "wrote nothing to stdout (expected CGI headers, a blank line, a body)" };
   }
-  const end = headerBlockEnd(out);
-  if (!end) return { ok: false, error: "stdout has no blank line ending the CGI header block" };
+  const end = headerBlockEnd(out, MAX_RESPONSE_HEADER_BYTES + 2);
+  if (!end) {
+    return {
+      ok: false,
+      error: out.length > MAX_RESPONSE_HEADER_BYTES
+        ? `CGI header block is over ${MAX_RESPONSE_HEADER_BYTES / 1024} KiB (no blank line within it)`
+        : "stdout has no blank line ending the CGI header block",
+    };
+  }
   const text = new TextDecoder().decode(out.subarray(0, end[0]));
   const headers: [string, string][] = [];
   let status: number | undefined;
   const lines = text.split("\n").map((l) => l.replace(/\r$/, "")).filter((l) => l.length > 0);
+  if (lines.length > MAX_RESPONSE_HEADERS + 1) {
+    return { ok: false, error: `CGI output sets more than ${MAX_RESPONSE_HEADERS} headers` };
+  }
   for (const [n, line] of lines.entries()) {
     const colon = line.indexOf(":");
     const name = colon > 0 ? line.slice(0, colon).trim() : "";

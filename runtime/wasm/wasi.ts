@@ -4,10 +4,13 @@
  * sockets. Every other preview1 call exists (so any WASI module instantiates) and answers EBADF or ENOSYS.
  */
 
+import { meter } from "./meter.ts";
+
 export const WASI_MODULE = "wasi_snapshot_preview1";
 
 const ERRNO_SUCCESS = 0;
 const ERRNO_BADF = 8;
+const ERRNO_FAULT = 21;
 const ERRNO_INVAL = 28;
 const ERRNO_NOSYS = 52;
 const ERRNO_SPIPE = 70;
@@ -28,9 +31,13 @@ export interface WasiOptions {
   args: string[];
   env: Record<string, string>;
   stdin: Uint8Array | null;
+  /** `bytes` is a view into guest memory, valid during the call only: a sink copies what it keeps. */
   stdout: (bytes: Uint8Array) => void;
   stderr: (bytes: Uint8Array) => void;
 }
+
+/** Per iovec, host calls charge the meter this much on top of the bytes they copy (reading the iovec itself). */
+const IOVEC_COST = 64;
 
 /** Calls that touch file descriptors answer EBADF (there are none beyond 0-2); the rest ENOSYS. */
 const FD_CALLS = [
@@ -109,6 +116,7 @@ export class WasiShim {
       const len = v.getUint32(iovs + 8 * i + 4, true);
       const n = Math.min(len, input.length - this.stdinOffset);
       if (n <= 0) break;
+      meter.charge(IOVEC_COST + n);
       mem.set(input.subarray(this.stdinOffset, this.stdinOffset + n), ptr);
       this.stdinOffset += n;
       total += n;
@@ -126,8 +134,10 @@ export class WasiShim {
     for (let i = 0; i < iovsLen; i++) {
       const ptr = v.getUint32(iovs + 8 * i, true);
       const len = v.getUint32(iovs + 8 * i + 4, true);
+      meter.charge(IOVEC_COST);
       if (len === 0) continue;
-      sink(mem.slice(ptr, ptr + len)); // copy: the guest reuses its buffer
+      if (ptr + len > mem.length) return ERRNO_FAULT;
+      sink(mem.subarray(ptr, ptr + len)); // a view: the sink copies what it keeps (and charges for it)
       total += len;
     }
     v.setUint32(nwrittenPtr, total, true);
@@ -162,7 +172,9 @@ export class WasiShim {
       },
       random_get: (ptr: number, len: number) => {
         const mem = this.bytes();
+        if (ptr + len > mem.length) return ERRNO_FAULT;
         for (let off = 0; off < len; off += 65536) {
+          meter.charge(Math.min(65536, len - off));
           crypto.getRandomValues(mem.subarray(ptr + off, ptr + Math.min(len, off + 65536)));
         }
         return ERRNO_SUCCESS;

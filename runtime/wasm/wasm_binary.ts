@@ -1,17 +1,25 @@
 /**
- * Just enough of the wasm binary format to read and rewrite memory limits. Binaryen's JS API can only replace a
- * memory together with all its data segments, so the memory maximum is patched here on the emitted bytes instead.
+ * Just enough of the wasm binary format to read and rewrite memory limits, size a module's code and data, and
+ * append a custom section. Binaryen's JS API can only replace a memory together with all its data segments, so the
+ * memory maximum is patched here on the emitted bytes instead.
  */
 
+const SECTION_CUSTOM = 0;
 const SECTION_IMPORT = 2;
 const SECTION_MEMORY = 5;
+const SECTION_CODE = 10;
+const SECTION_DATA = 11;
 const IMPORT_KIND_MEMORY = 2;
+const LIMIT_SHARED = 2;
+const LIMIT_64 = 4;
 
 export interface MemoryInfo {
   imported: boolean;
   count: number;
   initialPages: number;
   maximumPages?: number;
+  shared: boolean;
+  memory64: boolean;
 }
 
 class Reader {
@@ -113,7 +121,11 @@ function skipImportDesc(r: Reader, kind: number) {
 
 /** Memory facts of a module: whether it imports its memory, how many it has, initial and maximum pages. */
 export function memoryInfo(bytes: Uint8Array): MemoryInfo {
-  const info: MemoryInfo = { imported: false, count: 0, initialPages: 0 };
+  const info: MemoryInfo = { imported: false, count: 0, initialPages: 0, shared: false, memory64: false };
+  const note = (flags: number) => {
+    info.shared ||= (flags & LIMIT_SHARED) !== 0;
+    info.memory64 ||= (flags & LIMIT_64) !== 0;
+  };
   for (const s of sections(bytes)) {
     if (s.id === SECTION_IMPORT) {
       const r = new Reader(bytes, s.contentStart);
@@ -124,6 +136,7 @@ export function memoryInfo(bytes: Uint8Array): MemoryInfo {
         const kind = r.byte();
         if (kind === IMPORT_KIND_MEMORY) {
           const lim = readLimits(r);
+          note(lim.flags);
           info.imported = true;
           info.count++;
           info.initialPages = lim.min;
@@ -135,6 +148,7 @@ export function memoryInfo(bytes: Uint8Array): MemoryInfo {
       const n = r.u32();
       for (let i = 0; i < n; i++) {
         const lim = readLimits(r);
+        note(lim.flags);
         if (info.count === 0) {
           info.initialPages = lim.min;
           info.maximumPages = lim.max;
@@ -173,5 +187,41 @@ export function setMemoryMaximum(bytes: Uint8Array, maxPages: number): Uint8Arra
   out.set(head, mem.start);
   out.set(content, mem.start + head.length);
   out.set(bytes.subarray(mem.end), mem.start + head.length + content.length);
+  return out;
+}
+
+/** What instantiating and first calling a module costs besides its metered code: the biggest function to compile
+ * and the data copied into memory on every instantiation (bounded by the data section's size). */
+export function codeFacts(bytes: Uint8Array): { largestFunctionBytes: number; dataSectionBytes: number } {
+  let largestFunctionBytes = 0;
+  let dataSectionBytes = 0;
+  for (const s of sections(bytes)) {
+    if (s.id === SECTION_DATA) dataSectionBytes += s.end - s.contentStart;
+    if (s.id !== SECTION_CODE) continue;
+    const r = new Reader(bytes, s.contentStart);
+    const n = r.u32();
+    for (let i = 0; i < n; i++) {
+      const size = r.u32();
+      largestFunctionBytes = Math.max(largestFunctionBytes, size);
+      r.skip(size);
+    }
+  }
+  return { largestFunctionBytes, dataSectionBytes };
+}
+
+/** Names of the module's custom sections. */
+export function customSectionNames(bytes: Uint8Array): string[] {
+  return sections(bytes).filter((s) => s.id === SECTION_CUSTOM).map((s) => new Reader(bytes, s.contentStart).name());
+}
+
+/** Appends a custom section (custom sections may appear anywhere; engines ignore what they do not know). */
+export function appendCustomSection(bytes: Uint8Array, name: string, payload: Uint8Array): Uint8Array {
+  const nameBytes = new TextEncoder().encode(name);
+  const content = [...leb(nameBytes.length), ...nameBytes, ...payload];
+  const head = [SECTION_CUSTOM, ...leb(content.length)];
+  const out = new Uint8Array(bytes.length + head.length + content.length);
+  out.set(bytes, 0);
+  out.set(head, bytes.length);
+  out.set(content, bytes.length + head.length);
   return out;
 }

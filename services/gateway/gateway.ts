@@ -93,6 +93,7 @@ export class Gateway {
             name: fn.app ? `${fn.app}/${fn.name}` : fn.name,
             call: fn.call,
             limits: { timeoutMs: fn.timeoutMs, memoryBytes: fn.memoryBytes },
+            project: routes.project,
           },
           req,
           { params: match.params, requestId },
