@@ -167,7 +167,7 @@ export class Hoarder implements ContentKeeper {
     const alive = aliveHoarders(entries);
     const started = performance.now();
     const timeoutMs = this.settings.publishTimeoutMs;
-    const want = Math.min(this.settings.copies, alive.length);
+    let want = Math.min(this.settings.copies, alive.length);
     const progress = new Map<string, { order: string[]; tried: Set<string>; done: Set<string>; asking: number }>();
     for (const item of items) {
       progress.set(item.cid, { order: await rank(item.cid, alive), tried: new Set(), done: new Set(), asking: 0 });
@@ -203,9 +203,20 @@ export class Hoarder implements ContentKeeper {
       }
     };
     const enough = () => [...progress.values()].every((p) => p.done.size >= need);
+    // A hoarder that is eligible (inside its grace period) but not heard from lately may be back any moment (a
+    // restart, a pause): with nothing in flight, look again at who is alive until the deadline.
+    const refresh = async () => {
+      const now = aliveHoarders(this.#d.cluster.directory.list());
+      want = Math.max(want, Math.min(this.settings.copies, now.length));
+      for (const item of items) progress.get(item.cid)!.order = await rank(item.cid, now);
+    };
     launch();
-    while (!enough() && pending.size > 0 && !deadline.aborted) {
-      await Promise.race([...pending, expired]);
+    while (!enough() && !deadline.aborted) {
+      if (pending.size > 0) await Promise.race([...pending, expired]);
+      else {
+        await Promise.race([new Promise((r) => setTimeout(r, 250)), expired]);
+        await refresh();
+      }
       launch();
     }
     const whats = items.map((i) => i.what).join(", ");
