@@ -107,8 +107,16 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   // Filled in once the listener is bound (port 0 picks one); the directory reads it at each heartbeat.
   let url = "";
   const log = (line: string) => console.error(line);
+  // What the node announces it runs; bound once the container host exists (it needs the cluster's state first).
+  let runningContainers = (): string[] => [];
   const cluster = opts.shape
-    ? await (await import("./cluster/cluster.ts")).startCluster(opts.shape, { kv, httpUrl: () => url, dataDir, log })
+    ? await (await import("./cluster/cluster.ts")).startCluster(opts.shape, {
+      kv,
+      httpUrl: () => url,
+      dataDir,
+      log,
+      containers: () => runningContainers(),
+    })
     : undefined;
   const shared = cluster ? await (await import("./cluster/state.ts")).clusterState(cluster, kvdb, log) : undefined;
   const store = await openContentStore(join(dataDir, "storage"), { libp2p: cluster?.p2p.libp2p });
@@ -121,6 +129,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     log: (line) => console.error(line),
     echo: opts.echoLogs ? (name, line) => console.error(`[container ${name}] ${line}`) : undefined,
   });
+  runningContainers = () => containers.runningKeys();
   const dv: DvOptions | undefined = opts.shape?.dv
     ? {
       keys: await readDvKeys(opts.shape.dv.privateKeyFile, opts.shape.dv.publicKeyFile),
@@ -141,7 +150,11 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     })
     : undefined;
   const rollout = new Rollout(tns, {
-    prepare: (record, log) => containers.prepare(record, log),
+    prepare: async (record, log) => {
+      const release = await containers.prepare(record, log);
+      cluster?.directory.announceNow(); // other gateways learn at once that its containers run here
+      return release;
+    },
     admit: async (record) => {
       if (!dv) return;
       const id = (await auth.getProject(record.project)).id;
@@ -149,7 +162,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     },
     keeper: hoarder,
   });
-  tns.onFlip(() => containers.sweep());
+  tns.onFlip(() => containers.sweep().then(() => cluster?.directory.announceNow()));
   // git hosting reports pushes to patrick, which builds through monkey, which reads git: a cycle closed late.
   // deno-lint-ignore prefer-const
   let patrick!: Patrick;
@@ -214,13 +227,14 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     onLog: opts.echoLogs ? (l) => console.error(`[fn ${l.fn} ${l.requestId}] ${l.stream}: ${l.text}`) : undefined,
   });
   const forwarding = cluster ? await import("./gateway/forward.ts") : undefined;
-  let forwarder: Forwarder | undefined;
-  if (cluster && forwarding && !runs("substrate")) forwarder = new forwarding.Forwarder(cluster.rpc, cluster.directory);
-  const gateway = new Gateway({ tns, store, runtime, containers, forwarder });
+  const forwarder: Forwarder | undefined = cluster && forwarding
+    ? new forwarding.Forwarder(cluster.rpc, cluster.directory, cluster.p2p.peerId)
+    : undefined;
+  const gateway = new Gateway({ tns, store, runtime, containers, forwarder, forwardAll: !runs("substrate") });
   if (cluster && forwarding && runs("substrate")) {
     await forwarding.serveForwarded(
       cluster.p2p.libp2p,
-      (req, host, ip, id) => gateway.handle(req, host, ip, undefined, { requestId: id }),
+      (req, host, ip, id, hops) => gateway.handle(req, host, ip, undefined, { requestId: id, hops }),
     );
   }
 

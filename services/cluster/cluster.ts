@@ -20,7 +20,14 @@ export interface Cluster {
 
 export async function startCluster(
   config: ShapeConfig,
-  deps: { kv: Deno.Kv; httpUrl: () => string; dataDir: string; log: (line: string) => void },
+  deps: {
+    kv: Deno.Kv;
+    httpUrl: () => string;
+    dataDir: string;
+    log: (line: string) => void;
+    /** Keys of the deployed containers running here (announced, so other gateways can reach them). */
+    containers?: () => string[];
+  },
 ): Promise<Cluster> {
   const p2p = await startP2p({
     identity: config.identity,
@@ -52,6 +59,7 @@ export async function startCluster(
       freeDiskBytes: await freeBytes(deps.dataDir).catch(() => freemem()),
       rssBytes: Deno.memoryUsage().rss,
       startedAt,
+      containers: deps.containers?.(),
     }),
   });
   // The directory starts announcing once the node's HTTP listener is bound (node.ts calls directory.start()).

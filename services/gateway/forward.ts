@@ -5,8 +5,11 @@
  * serving node's logs and the client's answer name the same request.
  *
  * The substrate node serves it through its own gateway (routes, functions, websites, containers) with forwarding
- * off, so a request crosses at most one hop. Peers are tried least-loaded first; a request without a body moves to
- * the next peer when one cannot be reached, a request with one cannot (its body is already on its way).
+ * off. The one exception is a deployed container, which runs only on some nodes (the one that deployed it): a gateway
+ * that does not run it forwards its requests to a node announcing it (services/p2p/directory.ts), so a request
+ * crosses at most two hops (edge -> substrate -> the container's node; `hops` in the request head bounds it).
+ * Peers are tried least-loaded first; a request without a body moves to the next peer when one cannot be reached, a
+ * request with one cannot (its body is already on its way).
  */
 import { TauError } from "../../runtime/errors.ts";
 import type { Directory } from "../p2p/directory.ts";
@@ -25,7 +28,12 @@ interface ForwardedHead {
   headers: [string, string][];
   requestId: string;
   clientIp?: string;
+  /** How many gateways forwarded the request so far (1 for the first forward). */
+  hops?: number;
 }
+
+/** A request forwarded this many times is served where it lands (or answered 503), never forwarded again. */
+export const MAX_HOPS = 2;
 
 interface ForwardedResult {
   status: number;
@@ -43,6 +51,7 @@ export type LocalHandler = (
   host: string,
   clientIp: string | undefined,
   requestId: string,
+  hops: number,
 ) => Promise<Response>;
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"]);
@@ -80,7 +89,7 @@ export async function serveForwarded(libp2p: Libp2pNode, handle: LocalHandler): 
       headers: head.headers,
       body: hasBody ? toStream(call.body!) : undefined,
     });
-    const res = await handle(req, head.host, head.clientIp, head.requestId);
+    const res = await handle(req, head.host, head.clientIp, head.requestId, head.hops ?? 1);
     const result: ForwardedResult = { status: res.status, headers: [...res.headers] };
     if (!res.body) return { result, body: null };
     // Read up to INLINE_MAX: a body that ends by then goes inline, a longer one streams from where reading stopped.
@@ -109,14 +118,48 @@ export async function serveForwarded(libp2p: Libp2pNode, handle: LocalHandler): 
 }
 
 export class Forwarder {
-  constructor(private readonly rpc: RpcClient, private readonly directory: Directory) {}
+  constructor(
+    private readonly rpc: RpcClient,
+    private readonly directory: Directory,
+    /** This node's peer id: its own (possibly stale) announcement never sends a request back to itself. */
+    private readonly self: string,
+  ) {}
 
   /** Whether any substrate node is known to be up. */
   available(): boolean {
     return this.directory.peersFor("substrate").length > 0;
   }
 
+  /** A request to any live substrate node (this gateway runs none of the project's code). */
   async forward(req: Request, host: string, requestId: string, clientIp?: string): Promise<Response> {
+    const peers = this.directory.peersFor("substrate");
+    if (peers.length === 0) {
+      return requestFailed(503, `no node can serve ${host} right now (no substrate node is up)`, requestId);
+    }
+    return await this.#send(peers.map((p) => p.peer), req, host, requestId, clientIp, 1);
+  }
+
+  /** A request for deployed container `key`, which does not run here, to a node that runs it. */
+  async forwardContainer(
+    req: Request,
+    c: { key: string; name: string },
+    opts: { host: string; requestId: string; clientIp?: string; hops: number },
+  ): Promise<Response> {
+    const peers = this.directory.peersRunning(c.key).filter((p) => p.peer !== this.self);
+    if (peers.length === 0 || opts.hops >= MAX_HOPS) {
+      return requestFailed(503, `container ${c.name} is not running on any node right now`, opts.requestId);
+    }
+    return await this.#send(peers.map((p) => p.peer), req, opts.host, opts.requestId, opts.clientIp, opts.hops + 1);
+  }
+
+  async #send(
+    peers: string[],
+    req: Request,
+    host: string,
+    requestId: string,
+    clientIp: string | undefined,
+    hops: number,
+  ): Promise<Response> {
     const url = req.url;
     const pathStart = url.indexOf("/", url.indexOf("//") + 2);
     const head: ForwardedHead = {
@@ -126,16 +169,13 @@ export class Forwarder {
       headers: [...req.headers].filter(([k]) => !HOP_BY_HOP.has(k)),
       requestId,
       clientIp,
+      hops,
     };
-    const peers = this.directory.peersFor("substrate");
-    if (peers.length === 0) {
-      return requestFailed(503, `no node can serve ${host} right now (no substrate node is up)`, requestId);
-    }
     const body = req.body ? chunks(req.body) : undefined;
     let last: unknown;
     for (const peer of body ? peers.slice(0, 1) : peers) {
       try {
-        const { result, body: resBody } = await this.rpc.call(peer.peer, HTTP_SERVICE, "request", head, {
+        const { result, body: resBody } = await this.rpc.call(peer, HTTP_SERVICE, "request", head, {
           body,
           signal: req.signal,
           timeoutMs: 120_000,
@@ -151,6 +191,6 @@ export class Forwarder {
       }
     }
     const why = last instanceof Error ? last.message : String(last);
-    return requestFailed(502, `forwarding to a substrate node failed: ${why}`, requestId);
+    return requestFailed(502, `forwarding to another node failed: ${why}`, requestId);
   }
 }

@@ -19,8 +19,10 @@ export class Gateway {
   #runtime: FunctionRuntime;
   #files: WebsiteFiles;
   #containers?: ContainerHost;
-  /** Set on a node that serves HTTP but runs no substrate: every request goes to a substrate node (forward.ts). */
+  /** Set on a cloud: requests for containers that run on another node go there (forward.ts). */
   #forwarder?: Forwarder;
+  /** On a node that serves HTTP but runs no substrate: every request goes to a substrate node. */
+  #forwardAll: boolean;
   #hosts = new Map<string, HostRoutes | null>();
   #loading = new Map<string, Promise<HostRoutes | null>>();
   #requestPrefix = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
@@ -35,10 +37,12 @@ export class Gateway {
       runtime: FunctionRuntime;
       containers?: ContainerHost;
       forwarder?: Forwarder;
+      forwardAll?: boolean;
     },
   ) {
     this.#tns = deps.tns;
     this.#forwarder = deps.forwarder;
+    this.#forwardAll = deps.forwardAll ?? false;
     this.#containers = deps.containers;
     this.#runtime = deps.runtime;
     this.#files = new WebsiteFiles(deps.store);
@@ -56,16 +60,21 @@ export class Gateway {
     return `${this.#requestPrefix}-${(this.#requests++).toString(36)}`;
   }
 
-  /** `opts.requestId`: a request forwarded from another gateway keeps its id; such a request is never forwarded. */
+  /**
+   * `opts.requestId`: a request forwarded from another gateway keeps its id; `opts.hops`: how many gateways
+   * forwarded it. A forwarded request is served here, except a container's that runs elsewhere (forward.ts).
+   */
   async handle(
     req: Request,
     host: string,
     clientIp?: string,
     conn?: ConnectionControl,
-    opts: { requestId?: string } = {},
+    opts: { requestId?: string; hops?: number } = {},
   ): Promise<Response> {
     const requestId = opts.requestId ?? this.newRequestId();
-    if (this.#forwarder && !opts.requestId) return await this.#forwarder.forward(req, host, requestId, clientIp);
+    if (this.#forwardAll && this.#forwarder && !opts.requestId) {
+      return await this.#forwarder.forward(req, host, requestId, clientIp);
+    }
     const routes = this.#hosts.get(host) ?? (this.#hosts.has(host) ? null : await this.#load(host));
     const url = req.url;
     const pathStart = url.indexOf("/", url.indexOf("//") + 2);
@@ -101,9 +110,14 @@ export class Gateway {
       }
       case "website":
         return await this.#files.serve(req, match.site, match.rest, requestId);
-      case "container":
+      case "container": {
+        const c = match.container;
+        if (this.#forwarder && !this.#containers?.has(c.key)) {
+          return await this.#forwarder.forwardContainer(req, c, { host, requestId, clientIp, hops: opts.hops ?? 0 });
+        }
         if (!this.#containers) return notFound(`containers are not served by this node`, requestId);
-        return await this.#containers.proxy(req, match.container, { host, requestId, clientIp });
+        return await this.#containers.proxy(req, c, { host, requestId, clientIp });
+      }
       case "bad-path":
         return requestFailed(
           400,

@@ -32,6 +32,8 @@ export interface NodeAnnouncement {
   freeDiskBytes: number;
   rssBytes: number;
   startedAt: number;
+  /** Keys of the deployed containers running on the node (gateways forward a container's requests to one of them). */
+  containers?: string[];
   /** When this announcement was made (sender's clock, ms). */
   at: number;
 }
@@ -113,6 +115,20 @@ export class Directory {
     );
   }
 
+  /** Live nodes running the deployed container `key`, least loaded first (this node first on a tie). */
+  peersRunning(key: string): DirectoryEntry[] {
+    return this.list().filter((e) => e.alive && e.containers?.includes(key)).sort((a, b) =>
+      (a.peer === this.#selfPeer ? -1 : 0) - (b.peer === this.#selfPeer ? -1 : 0) || a.load - b.load ||
+      a.peer.localeCompare(b.peer)
+    );
+  }
+
+  /** Announce now rather than at the next beat: what the node runs changed, and others should know at once. */
+  announceNow(): void {
+    if (this.#timer === undefined) return; // not started
+    this.#beat().catch((err) => this.#opts.log?.(`directory: ${err}`));
+  }
+
   get(peer: string): DirectoryEntry | undefined {
     return this.list().find((e) => e.peer === peer);
   }
@@ -153,7 +169,7 @@ export class Directory {
     // KV is a cache for restarts: write when something other than the health figures changed, or every 10th beat.
     if (
       !previous || !previous.alive || previous.addrs.join() !== a.addrs.join() ||
-      previous.services.join() !== a.services.join() ||
+      previous.services.join() !== a.services.join() || previous.containers?.join() !== a.containers?.join() ||
       entry.seen - (this.#persisted.get(a.peer) ?? 0) > 10 * HEARTBEAT_MS
     ) {
       this.#persisted.set(a.peer, entry.seen);

@@ -268,6 +268,16 @@ export class ContainerHost {
   }
 
   /** Forwards a gateway request to one replica (round robin). */
+  /** Keys of the deployed containers with at least one replica running here. */
+  runningKeys(): string[] {
+    return [...this.#instances].filter(([, replicas]) => replicas.length > 0).map(([key]) => key);
+  }
+
+  /** Whether the deployed container `key` runs here, or is starting (a request may wait for it). */
+  has(key: string): boolean {
+    return (this.#instances.get(key)?.length ?? 0) > 0 || this.#starting.has(key);
+  }
+
   async proxy(
     req: Request,
     c: ContainerDeployment,
