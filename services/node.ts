@@ -186,7 +186,6 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     await gitReplicator.start();
   }
   const builder = new ModuleBuilder();
-  if (runs("monkey")) builder.warm();
   const monkey = new Monkey({
     git,
     store,

@@ -2,9 +2,11 @@
  * Config parsing off the serving thread. The YAML parser runs at ~1-4 ms per KiB here (a 32 MB file blocked every
  * request for ~80 s when it ran inline), so a build hands its config tree to a Worker and awaits the result.
  * Size caps (limits.ts) bound the work; a parse that still runs past PARSE_TIMEOUT_MS is stopped by terminating
- * the worker, and the next parse starts a fresh one.
+ * the worker, and the next parse starts a fresh one. The worker starts with the first parse and is retired when
+ * idle (runtime/idle_timer.ts).
  */
 import { TauError } from "../errors.ts";
+import { IdleTimer, workerIdleMs } from "../idle_timer.ts";
 import type { ParseResult } from "./types.ts";
 
 export interface ParseRequest {
@@ -24,13 +26,20 @@ export class ConfigParser {
   #pending = new Map<number, Pending>();
   #nextId = 1;
   #timeoutMs: number;
+  #idle: IdleTimer;
 
-  constructor(opts: { timeoutMs?: number } = {}) {
+  constructor(opts: { timeoutMs?: number; idleMs?: number } = {}) {
     this.#timeoutMs = opts.timeoutMs ?? PARSE_TIMEOUT_MS;
+    this.#idle = new IdleTimer(opts.idleMs ?? workerIdleMs(), () => {
+      if (this.#pending.size > 0) return;
+      this.#worker?.terminate();
+      this.#worker = undefined;
+    });
   }
 
   parse(files: Record<string, string>): Promise<ParseResult> {
     const worker = this.#ensureWorker();
+    this.#idle.busy();
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -41,7 +50,13 @@ export class ConfigParser {
     });
   }
 
+  /** Whether the worker is loaded (or loading) now. */
+  get loaded(): boolean {
+    return this.#worker !== undefined;
+  }
+
   close(): void {
+    this.#idle.stop();
     this.#restart("the node is shutting down");
   }
 
@@ -54,6 +69,7 @@ export class ConfigParser {
       if (!p) return;
       this.#pending.delete(reply.id);
       clearTimeout(p.timer);
+      if (this.#pending.size === 0) this.#idle.idle();
       if (reply.ok) p.resolve(reply.result);
       else p.reject(new TauError(`cannot read the config: ${reply.error}`));
     };

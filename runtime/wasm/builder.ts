@@ -1,9 +1,11 @@
 /**
- * The build side of the runtime, off the serving thread: one long-lived Worker that keeps the AssemblyScript
- * compiler and binaryen loaded (the first load takes seconds; warm() starts it in the background at node start).
- * If the worker dies, pending builds fail with a clear error and the next build starts a fresh worker.
+ * The build side of the runtime, off the serving thread: one Worker that keeps the AssemblyScript compiler and
+ * binaryen loaded while builds come: started by the first build that compiles or rewrites a module, retired after a
+ * quiet spell (runtime/idle_timer.ts: it holds ~275 MB). If the worker dies, pending builds fail with a clear error
+ * and the next build starts a fresh worker.
  */
 import { TauError } from "../errors.ts";
+import { IdleTimer, workerIdleMs } from "../idle_timer.ts";
 import type { BuildReply, BuildRequest } from "./build_protocol.ts";
 import type { FunctionLimits } from "./types.ts";
 
@@ -19,6 +21,15 @@ export class ModuleBuilder {
   #worker?: Worker;
   #pending = new Map<number, Pending>();
   #nextId = 1;
+  #idle: IdleTimer;
+
+  constructor(opts: { idleMs?: number } = {}) {
+    this.#idle = new IdleTimer(opts.idleMs ?? workerIdleMs(), () => {
+      if (this.#pending.size > 0) return;
+      this.#worker?.terminate();
+      this.#worker = undefined;
+    });
+  }
 
   compileAssemblyScript(files: Record<string, string>, entry: string, name: string): Promise<Uint8Array> {
     return this.#run({ op: "compile", files, entry, name });
@@ -28,14 +39,13 @@ export class ModuleBuilder {
     return this.#run({ op: "prepare", wasm, limits, name });
   }
 
-  /** Load the compiler now so the first push does not pay for it. Failures here are ignored (a build reports them). */
-  warm(): void {
-    this.compileAssemblyScript({ "index.ts": "export function warm(): void {}" }, "index.ts", "warm")
-      .then((wasm) => this.prepareModule(wasm, { timeoutMs: 1000, memoryBytes: 1 << 20 }, "warm"))
-      .catch(() => {});
+  /** Whether the compiler is loaded (or loading) now. */
+  get loaded(): boolean {
+    return this.#worker !== undefined;
   }
 
   close(): void {
+    this.#idle.stop();
     this.#worker?.terminate();
     this.#worker = undefined;
     this.#failAll("the node is shutting down");
@@ -43,6 +53,7 @@ export class ModuleBuilder {
 
   #run(job: Job): Promise<Uint8Array> {
     const worker = this.#ensureWorker();
+    this.#idle.busy();
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
@@ -58,6 +69,7 @@ export class ModuleBuilder {
       const p = this.#pending.get(reply.id);
       if (!p) return;
       this.#pending.delete(reply.id);
+      if (this.#pending.size === 0) this.#idle.idle();
       if (reply.ok) p.resolve(reply.bytes);
       else p.reject(new TauError(reply.error.message, { hint: reply.error.hint, detail: reply.error.detail }));
     };

@@ -57,8 +57,6 @@ export class Monkey {
     this.#kv = deps.kv;
     this.#builder = deps.builder;
     this.#images = deps.images;
-    // The config-parse worker loads in ~0.5 s: start it now, not on the first push.
-    this.#parser.parse({ "config.yaml": "name: warm\n" }).catch(() => {});
   }
 
   close(): void {
