@@ -40,6 +40,12 @@ Deno.test("hoarder: a publish that cannot get its 2 copies fails clearly; what w
     assert(!deployments.history.some((d) => d.id > deployments.current), "the failed publish recorded a deployment");
 
     y.signal("SIGCONT");
+    // Back: x hears its heartbeat again (a publish also looks again at who is alive while it waits, but its 3 s here
+    // are tight on a loaded machine).
+    await waitUntil("x sees y alive again", 20_000, async () => {
+      const nodes = await x.api<{ peer: string; alive: boolean }[]>("/api/nodes");
+      return nodes.some((n) => n.peer === y.peer && n.alive);
+    });
     await Deno.writeTextFile(join(p.code, "websites/site/index.html"), "<h1>v3</h1>");
     const v3 = await waitForBuild(x.url, "frozen", await commitAndPush(p.code, "v3"));
     assertEquals(v3.status, "success", v3.error);

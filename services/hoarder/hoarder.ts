@@ -47,6 +47,9 @@ export interface HoarderDeps {
 
 const short = (peer: string) => `…${peer.slice(-6)}`;
 
+/** How long a publish waits before asking a peer again after its ask failed. */
+const RETRY_AFTER_MS = 500;
+
 export class Hoarder implements ContentKeeper {
   readonly #d: HoarderDeps;
   readonly settings: HoarderSettings;
@@ -176,13 +179,16 @@ export class Hoarder implements ContentKeeper {
     const pending = new Set<Promise<void>>();
     const deadline = AbortSignal.timeout(timeoutMs);
     const expired = new Promise<void>((resolve) => deadline.addEventListener("abort", () => resolve()));
+    // A peer whose ask failed (a stale connection to a node just back from a pause, say) is asked again once a
+    // moment has passed, while the deadline allows: not at once, so a peer that fails fast is not hammered.
+    const retryAt = new Map<string, number>();
     const launch = () => {
       const batches = new Map<string, string[]>();
       for (const [cid, p] of progress) {
         let more = want - p.done.size - p.asking;
         for (const peer of p.order) {
           if (more <= 0) break;
-          if (p.tried.has(peer)) continue;
+          if (p.tried.has(peer) || (retryAt.get(peer) ?? 0) > performance.now()) continue;
           p.tried.add(peer);
           p.asking++;
           more--;
@@ -192,9 +198,15 @@ export class Hoarder implements ContentKeeper {
       for (const [peer, cids] of batches) {
         const call: Promise<void> = this.#ask(peer, cids, timeoutMs, deadline).then((r) => {
           for (const cid of r.held) progress.get(cid)!.done.add(peer);
-          for (const f of r.failed) errors.push(`${short(peer)}: ${f.cid}: ${f.error}`);
+          for (const f of r.failed) {
+            errors.push(`${short(peer)}: ${f.cid}: ${f.error}`);
+            progress.get(f.cid)!.tried.delete(peer);
+            retryAt.set(peer, performance.now() + RETRY_AFTER_MS);
+          }
         }, (err) => {
           errors.push(`${short(peer)}: ${(err as Error).message}`);
+          retryAt.set(peer, performance.now() + RETRY_AFTER_MS);
+          for (const cid of cids) progress.get(cid)!.tried.delete(peer);
         }).finally(() => {
           for (const cid of cids) progress.get(cid)!.asking--;
           pending.delete(call);
