@@ -8,6 +8,7 @@
 import type { Helia } from "helia";
 import { createUnsafe } from "multiformats/block";
 import type { CID } from "multiformats/cid";
+import { concatBytes } from "../bytes.ts";
 
 const RAW = 0x55;
 /**
@@ -34,19 +35,8 @@ export interface WalkResult {
 
 async function readBlock(helia: Helia, cid: CID, opts: { offline: boolean; signal?: AbortSignal }) {
   const parts: Uint8Array[] = [];
-  let length = 0;
-  for await (const part of helia.blockstore.get(cid, opts)) {
-    parts.push(part);
-    length += part.length;
-  }
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  for await (const part of helia.blockstore.get(cid, opts)) parts.push(part);
+  return concatBytes(parts);
 }
 
 export async function walkDag(helia: Helia, root: CID, opts: WalkOptions): Promise<WalkResult> {

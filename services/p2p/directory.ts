@@ -109,15 +109,16 @@ export class Directory {
 
   /** Live nodes running `service`, least loaded first (this node first on a tie: no hop is cheaper). */
   peersFor(service: ServiceName): DirectoryEntry[] {
-    return this.list().filter((e) => e.alive && e.services.includes(service)).sort((a, b) =>
-      (a.peer === this.#selfPeer ? -1 : 0) - (b.peer === this.#selfPeer ? -1 : 0) || a.load - b.load ||
-      a.peer.localeCompare(b.peer)
-    );
+    return this.#leastLoadedFirst((e) => e.services.includes(service));
   }
 
   /** Live nodes running the deployed container `key`, least loaded first (this node first on a tie). */
   peersRunning(key: string): DirectoryEntry[] {
-    return this.list().filter((e) => e.alive && e.containers?.includes(key)).sort((a, b) =>
+    return this.#leastLoadedFirst((e) => e.containers?.includes(key) ?? false);
+  }
+
+  #leastLoadedFirst(wanted: (e: DirectoryEntry) => boolean): DirectoryEntry[] {
+    return this.list().filter((e) => e.alive && wanted(e)).sort((a, b) =>
       (a.peer === this.#selfPeer ? -1 : 0) - (b.peer === this.#selfPeer ? -1 : 0) || a.load - b.load ||
       a.peer.localeCompare(b.peer)
     );

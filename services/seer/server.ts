@@ -15,6 +15,7 @@ import { Buffer } from "node:buffer";
 import * as dns from "@dnsquery/dns-packet";
 import type { Answer, Packet, Question } from "@dnsquery/dns-packet";
 import { TauError } from "../../runtime/errors.ts";
+import { concatBytes } from "../../runtime/bytes.ts";
 import type { Reply } from "./zone.ts";
 
 /** Longest query accepted. Real queries are under 600 bytes even padded (RFC 8467); anything longer is not one. */
@@ -232,7 +233,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
         filled -= at;
         if (replies.length) {
           stats.tcp += replies.length;
-          const all = replies.length === 1 ? replies[0] : concat(replies);
+          const all = concatBytes(replies);
           for (let off = 0; off < all.length;) off += await conn.write(all.subarray(off));
           lastAnswer = performance.now();
         }
@@ -283,16 +284,6 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
       await new Promise<void>((resolve) => udp.close(() => resolve()));
     },
   };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function listenError(transport: string, where: string, err: unknown): TauError {
