@@ -10,6 +10,7 @@
  */
 import { newSwarmKey } from "../services/p2p/keys.ts";
 import { join } from "node:path";
+import { freePort } from "../tests/helpers/cluster.ts";
 
 const MIB = 64;
 const ROUNDS = 5;
@@ -22,13 +23,6 @@ interface Peer {
   stop(): Promise<void>;
 }
 
-function freePort(hostname: string): number {
-  const l = Deno.listen({ hostname, port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
 async function startPeer(ip: string, keyFile?: string): Promise<Peer> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -36,7 +30,7 @@ async function startPeer(ip: string, keyFile?: string): Promise<Peer> {
       "-A",
       new URL("./hoard_peer.ts", import.meta.url).pathname,
       ip,
-      String(freePort(ip)),
+      String(await freePort(ip)),
       ...(keyFile ? [keyFile] : []),
     ],
     stdin: "piped",

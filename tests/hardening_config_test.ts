@@ -5,22 +5,7 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
 import { join } from "node:path";
-import { type Cloud, commitAndPush, hostRequest, sh, startCloud, tau, waitForBuild } from "./helpers/cloud.ts";
-
-async function siteProject(cloud: Cloud, work: string, name: string, host: string, text: string): Promise<string> {
-  const r = await tau(["new", "project", name, "--cloud", cloud.url], { cwd: work });
-  assertEquals(r.code, 0, r.stderr);
-  const dir = join(work, name);
-  for (const args of [["new", "domain", "web", "--fqdn", host], ["new", "website", "home", "--paths", "/"]]) {
-    const s = await tau(args, { cwd: dir });
-    assertEquals(s.code, 0, s.stderr);
-  }
-  await Deno.writeTextFile(join(dir, "code/websites/home/index.html"), text);
-  await waitForBuild(cloud.url, name, await commitAndPush(join(dir, "code"), "site"));
-  const job = await waitForBuild(cloud.url, name, await commitAndPush(join(dir, "config"), "site"));
-  assertEquals(job.status, "success", job.error);
-  return dir;
-}
+import { commitAndPush, hostRequest, sh, siteProject, startCloud, tau, waitForBuild } from "./helpers/cloud.ts";
 
 /** A YAML flow list of about `bytes` bytes: slow to parse (~4 ms per KiB here), and not a valid function. */
 function slowYaml(bytes: number): string {

@@ -5,7 +5,16 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
 import { join } from "node:path";
-import { type Cloud, commitAndPush, hostRequest, sh, startCloud, tau, waitForBuild } from "./helpers/cloud.ts";
+import {
+  type Cloud,
+  commitAndPush,
+  hostRequest,
+  sh,
+  siteProject,
+  startCloud,
+  tau,
+  waitForBuild,
+} from "./helpers/cloud.ts";
 
 async function createProject(cloud: Cloud, body: unknown): Promise<{ status: number; json: Record<string, string> }> {
   const res = await fetch(`${cloud.url}/api/projects`, {
@@ -14,22 +23,6 @@ async function createProject(cloud: Cloud, body: unknown): Promise<{ status: num
     body: JSON.stringify(body),
   });
   return { status: res.status, json: await res.json() };
-}
-
-/** A project with one website answering `text` on `host`. */
-async function siteProject(cloud: Cloud, work: string, name: string, host: string, text: string): Promise<string> {
-  const r = await tau(["new", "project", name, "--cloud", cloud.url], { cwd: work });
-  assertEquals(r.code, 0, r.stderr);
-  const dir = join(work, name);
-  for (const args of [["new", "domain", "web", "--fqdn", host], ["new", "website", "home", "--paths", "/"]]) {
-    const s = await tau(args, { cwd: dir });
-    assertEquals(s.code, 0, s.stderr);
-  }
-  await Deno.writeTextFile(join(dir, "code/websites/home/index.html"), text);
-  await waitForBuild(cloud.url, name, await commitAndPush(join(dir, "code"), "site"));
-  const job = await waitForBuild(cloud.url, name, await commitAndPush(join(dir, "config"), "site"));
-  assertEquals(job.status, "success", job.error);
-  return dir;
 }
 
 /** Requests `host` back to back until stopped; returns the slowest answer in ms (every answer must be `text`). */

@@ -239,3 +239,25 @@ export async function waitForBuild(cloudUrl: string, project: string, commit: st
   }
   throw new Error(`no build for ${commit} after 30 s`);
 }
+
+/** A project with one website answering `text` on `host`, built and live; returns the project's folder. */
+export async function siteProject(
+  cloud: Cloud,
+  work: string,
+  name: string,
+  host: string,
+  text: string,
+): Promise<string> {
+  const r = await tau(["new", "project", name, "--cloud", cloud.url], { cwd: work });
+  if (r.code !== 0) throw new Error(`tau new project ${name}: ${r.stderr}`);
+  const dir = join(work, name);
+  for (const args of [["new", "domain", "web", "--fqdn", host], ["new", "website", "home", "--paths", "/"]]) {
+    const s = await tau(args, { cwd: dir });
+    if (s.code !== 0) throw new Error(`tau ${args.join(" ")}: ${s.stderr}`);
+  }
+  await Deno.writeTextFile(join(dir, "code/websites/home/index.html"), text);
+  await waitForBuild(cloud.url, name, await commitAndPush(join(dir, "code"), "site"));
+  const job = await waitForBuild(cloud.url, name, await commitAndPush(join(dir, "config"), "site"));
+  if (job.status !== "success") throw new Error(`project ${name} did not build: ${job.error}`);
+  return dir;
+}

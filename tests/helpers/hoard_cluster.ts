@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { assertEquals } from "./assert.ts";
 import { ensureInstalled, hostRequest, type HostResponse, MAIN, tau } from "./cloud.ts";
 import { generateShapeConfig } from "../../services/config/generate.ts";
+import { freePort } from "./cluster.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 /** The domain every project made by newProject serves. */
@@ -36,13 +37,6 @@ export interface HoardCluster {
   stop(): Promise<void>;
 }
 
-function freePort(hostname: string): number {
-  const l = Deno.listen({ hostname, port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
 /** `hoarder` is the shape config's hoarder map (e.g. { copies: 3, grace: "3s" }), written into every node's YAML. */
 export async function startHoardCluster(opts: {
   ips: string[];
@@ -60,9 +54,9 @@ export async function startHoardCluster(opts: {
       shape: "node",
       ip,
       services: opts.services ?? "all",
-      http: freePort(ip),
-      p2p: freePort(ip),
-      dns: freePort(ip),
+      http: await freePort(ip),
+      p2p: await freePort(ip),
+      dns: await freePort(ip, true),
       bootstrap: first ? [first.addr] : [],
       swarmKeyFile: first?.key,
       newSwarmKey: !first,
