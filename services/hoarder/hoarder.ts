@@ -111,7 +111,12 @@ export class Hoarder implements ContentKeeper {
     const copies = await listCopies(this.#d.state);
     const alive = new Set(aliveHoarders(this.#d.cluster.directory.list()));
     const need = Math.min(PUBLISH_COPIES, alive.size);
-    const lacking = pins.items.filter((i) => [...(copies.get(i.cid) ?? [])].filter((p) => alive.has(p)).length < need);
+    const held = (cid: string) => [...(copies.get(cid) ?? [])].filter((p) => alive.has(p)).length;
+    const lacking = pins.items.filter((i) => held(i.cid) < need);
+    // The keepers may have taken the record on their own before it was asked for: say so, so the build log always
+    // tells how many copies the record has.
+    const record = pins.items.find((i) => i.cid === ref.cid);
+    if (record && held(record.cid) >= need) log?.(`hoarder: record: ${held(record.cid)} copies, held already`);
     await this.#secure(lacking, log);
   }
 
