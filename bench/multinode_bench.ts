@@ -55,11 +55,18 @@ async function latencies(node: TestNode, n: number): Promise<number[]> {
   return out;
 }
 
+/** PSS of a node with its child processes (helpers, git): what the node costs the machine. */
 async function pss(pid: number): Promise<number> {
-  const text = await Deno.readTextFile(`/proc/${pid}/smaps_rollup`);
-  const kb = Number(text.match(/^Pss:\s+(\d+) kB/m)?.[1] ?? NaN);
-  // The node's worker threads share the process; child processes (git) are gone when idle.
-  return kb * 1024;
+  const text = await Deno.readTextFile(`/proc/${pid}/smaps_rollup`).catch(() => "");
+  const kb = Number(text.match(/^Pss:\s+(\d+) kB/m)?.[1] ?? 0);
+  let children: number[] = [];
+  for await (const task of Deno.readDir(`/proc/${pid}/task`)) {
+    const list = await Deno.readTextFile(`/proc/${pid}/task/${task.name}/children`).catch(() => "");
+    children = children.concat(list.split(" ").filter((s) => s.trim()).map(Number));
+  }
+  let sum = kb * 1024;
+  for (const child of children) sum += await pss(child);
+  return sum;
 }
 
 const mb = (b: number) => `${(b / (1 << 20)).toFixed(0)} MB`;

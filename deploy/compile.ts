@@ -40,12 +40,16 @@ try {
 // Files read at run time from next to the source: the AssemblyScript SDK (compiled into user functions), the
 // container helper (prebuilt binary and its C source, whose hash names the binary) and the executor worker.
 const include = ["sdk/assemblyscript", "runtime/container/helper", "runtime/wasm/executor_worker.ts"];
+// Helia's core class, which runtime/storage/helia_core.ts imports by file (a computed specifier deno cannot follow).
+const heliaCore = new URL("./helia.js", import.meta.resolve("helia")).pathname;
 const args = [
   "compile",
   "-A",
   "--output",
   output,
   ...include.flatMap((p) => ["--include", join(root, p)]),
+  "--include",
+  heliaCore,
   join(root, "main.ts"),
 ];
 console.log(`deno ${args.join(" ")}`);

@@ -1,11 +1,12 @@
 /**
  * The node's content-addressed store: a lean Helia with file-backed blocks under the data dir.
- * createHeliaLight has no libp2p, no routers and no block brokers, so nothing here ever contacts the public IPFS
+ * The light Helia (helia_core.ts) has no libp2p, no routers and no block brokers, so nothing here ever contacts the public IPFS
  * network. A node of a multi-node cloud hands in its own libp2p node: bitswap then fetches a missing block from the
  * cloud's peers (inside the private swarm), bounded by FETCH_TIMEOUT_MS, instead of answering "not here".
  */
 import { concatBytes } from "../bytes.ts";
-import { createHeliaLight, type Helia } from "helia";
+import type { Helia } from "helia";
+import { createHeliaCore } from "./helia_core.ts";
 import type { Libp2p } from "@libp2p/interface";
 import { type UnixFS, unixfs } from "@helia/unixfs";
 import { FsBlockstore } from "blockstore-fs";
@@ -45,7 +46,7 @@ export const FETCH_TIMEOUT_MS = 15_000;
 export async function openContentStore(dataDir: string, opts: { libp2p?: Libp2p } = {}): Promise<ContentStore> {
   const blockstore = new FsBlockstore(join(dataDir, "blocks"));
   const datastore = new FsDatastore(join(dataDir, "datastore"));
-  const helia = createHeliaLight({ blockstore, datastore });
+  const helia = await createHeliaCore({ blockstore, datastore });
   if (opts.libp2p) {
     // Bitswap reads `libp2p` off the node it is given; the light Helia has none of its own, so it gets ours.
     Object.defineProperty(helia, "libp2p", { value: opts.libp2p, enumerable: true });

@@ -1,10 +1,6 @@
-/** Messages between ModuleBuilder (the node) and build_worker.ts. */
+/** What ModuleBuilder (the node) asks of the build helper process (build_helper.ts). */
 import type { FunctionLimits } from "./types.ts";
 
-export type BuildRequest =
-  | { id: number; op: "compile"; files: Record<string, string>; entry: string; name: string }
-  | { id: number; op: "prepare"; wasm: Uint8Array; limits: FunctionLimits; name: string };
-
-export type BuildReply =
-  | { id: number; ok: true; bytes: Uint8Array }
-  | { id: number; ok: false; error: { message: string; hint?: string; detail?: string } };
+export type BuildJob =
+  | { op: "compile"; files: Record<string, string>; entry: string; name: string }
+  | { op: "prepare"; wasm: Uint8Array; limits: FunctionLimits; name: string };

@@ -7,12 +7,12 @@
  *
  * Errors cross the wire as TauError fields (message, hint, status), so a remote failure reads like a local one.
  */
-import { decode, encode } from "cborg";
+import { decode } from "cborg";
 import { LengthPrefixedDecoder } from "@libp2p/utils";
-import * as varint from "uint8-varint";
 import type { Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { TauError } from "../../runtime/errors.ts";
+import { encodeFrame } from "../../runtime/frames.ts";
 import type { Libp2pNode } from "./node.ts";
 
 export const protocolOf = (service: string) => `/tau/${service}/1.0.0`;
@@ -72,11 +72,7 @@ class FrameReader {
 }
 
 async function send(stream: Stream, frame: Frame): Promise<void> {
-  const bytes = encode(frame);
-  const out = new Uint8Array(varint.encodingLength(bytes.length) + bytes.length);
-  varint.encodeUint8Array(bytes.length, out);
-  out.set(bytes, out.length - bytes.length);
-  if (!stream.send(out)) await stream.onDrain();
+  if (!stream.send(encodeFrame(frame))) await stream.onDrain();
 }
 
 async function sendBody(stream: Stream, body: AsyncIterable<Uint8Array> | Uint8Array | null | undefined) {
