@@ -14,7 +14,7 @@
 import { join } from "node:path";
 import { TauError } from "../../runtime/errors.ts";
 import { git, gitText, initBareRepo, listHeads } from "../../runtime/git/git.ts";
-import type { Directory } from "../p2p/directory.ts";
+import { DEAD_AFTER_MS, type Directory } from "../p2p/directory.ts";
 import type { Libp2pNode } from "../p2p/node.ts";
 import { type RpcClient, serveRpc } from "../p2p/rpc.ts";
 import type { StateStore } from "../kvdb/mod.ts";
@@ -23,6 +23,9 @@ import { concatBytes } from "../../runtime/bytes.ts";
 
 export const GIT_SERVICE = "git";
 const REPLICATE_TIMEOUT_MS = 20_000;
+/** A catch-up that could not fetch everything runs again this much later, at most MAX_RETRIES times in a row. */
+const RETRY_MS = 2_000;
+const MAX_RETRIES = 30;
 
 type Heads = [string, string][];
 export interface RefValue {
@@ -101,6 +104,8 @@ export class GitReplicator implements GitReplication {
   readonly #self: string;
   #catchingUp: Promise<void> = Promise.resolve();
   #offs: (() => void)[] = [];
+  #retry?: ReturnType<typeof setTimeout>;
+  #retries = 0;
 
   constructor(deps: GitReplicatorDeps) {
     this.#d = deps;
@@ -182,19 +187,21 @@ export class GitReplicator implements GitReplication {
     this.#offs.push(this.#d.state.onChange((entries) => {
       if (entries.some((e) => e.key[0] === "git" || e.key[0] === "*")) this.catchUp();
     }));
-    const seen = new Set<string>();
+    // A node that keeps repos appeared, or is back after it was taken for dead (a restart, a partition healed): what
+    // it wrote while away may not have reached this node yet.
+    const lastBeat = new Map<string, number>();
     this.#offs.push(this.#d.directory.onChange((e) => {
       if (e.peer === this.#self || !e.services.includes("auth")) return;
-      if (!seen.has(e.peer)) {
-        seen.add(e.peer);
-        this.catchUp();
-      }
+      const last = lastBeat.get(e.peer);
+      lastBeat.set(e.peer, e.seen);
+      if (last === undefined || e.seen - last > DEAD_AFTER_MS) this.catchUp();
     }));
     this.catchUp();
   }
 
   stop(): void {
     for (const off of this.#offs.splice(0)) off();
+    clearTimeout(this.#retry);
   }
 
   async #ensureRepo(project: string, repo: string): Promise<void> {
@@ -254,7 +261,38 @@ export class GitReplicator implements GitReplication {
     return this.#catchingUp;
   }
 
+  /**
+   * A catch-up that could not fetch something (its sources unreachable for now: connections right after a heal can be
+   * stale) runs again after RETRY_MS, up to MAX_RETRIES times in a row; a complete one resets the count. Without it,
+   * a repo missed here would wait for the next push to that project.
+   */
+  #scheduleRetry(complete: boolean): void {
+    clearTimeout(this.#retry);
+    if (complete) {
+      this.#retries = 0;
+      return;
+    }
+    if (this.#retries >= MAX_RETRIES) return;
+    this.#retries++;
+    this.#retry = setTimeout(() => this.catchUp(), RETRY_MS);
+    Deno.unrefTimer(this.#retry as unknown as number);
+  }
+
   async #catchUp(): Promise<void> {
+    let complete = true;
+    try {
+      complete = await this.#catchUpOnce();
+    } catch (err) {
+      complete = false;
+      throw err;
+    } finally {
+      this.#scheduleRetry(complete);
+    }
+  }
+
+  /** One pass; false when some missing commits could be fetched from no peer. */
+  async #catchUpOnce(): Promise<boolean> {
+    let complete = true;
     const refs = await this.#d.state.list<RefValue>(["git", "ref"]);
     const byRepo = new Map<string, { project: string; repo: string; heads: Heads; writers: string[] }>();
     for (const e of refs) {
@@ -274,6 +312,7 @@ export class GitReplicator implements GitReplication {
       if (missing.length) {
         // The writer of a ref has its objects; any other auth node may too.
         const sources = [...new Set([...writers, ...this.peers()])].filter((p) => p !== this.#self);
+        let fetched = false;
         for (const peer of sources) {
           try {
             const { body } = await this.#d.rpc.call(peer, GIT_SERVICE, "bundle", {
@@ -285,11 +324,13 @@ export class GitReplicator implements GitReplication {
             const chunks: Uint8Array[] = [];
             for await (const c of body ?? []) chunks.push(c);
             await unbundle(path, concatBytes(chunks));
+            fetched = true;
             break;
           } catch (err) {
             this.#d.log(`git: fetching ${project}/${repo} from ${peer} failed: ${(err as Error).message}`);
           }
         }
+        if (!fetched) complete = false;
       }
       // Forward only: a local head the store does not know yet is a push being replicated right now.
       const changed: Heads = [];
@@ -301,5 +342,6 @@ export class GitReplicator implements GitReplication {
       }
       if (changed.length) await this.#applyHeads(project, repo, changed);
     }
+    return complete;
   }
 }
