@@ -1,11 +1,11 @@
 /**
- * Retirement of a helper Worker that has had nothing to do for a while. The AssemblyScript compiler with binaryen
- * holds ~275 MB once loaded (PSS of `tau dev` 25 s after start: 438 MB when it warmed both workers at start, 148 MB
- * now); a node at rest should not pay that, so the build and config-parse workers start with the first build that
- * needs them and retire when idle. After a build and a retirement `tau dev` measured ~236 MB, not 148: the worker
- * thread's malloc arenas keep part of what it used (malloc_trim did not give it back). The price is the first build
- * after start or after a quiet spell: push -> live of an AssemblyScript function measured 2.8-4.2 s against 1.5-2.4 s
- * warmed (compiler load ~1-1.3 s, binaryen's first rewrite ~0.6 s, the config parser ~0.5 s); later pushes are equal.
+ * Retirement of a helper that has had nothing to do for a while. The AssemblyScript compiler with binaryen holds
+ * ~275 MB once loaded; a node at rest should not pay that, so the build and config-parse helpers start with the first
+ * build that needs them and retire when idle. They are child processes (runtime/helper), not Workers: a retired
+ * Worker's thread kept its malloc arenas (`tau dev` sat at ~236 MB after one build against 148 MB before it, and
+ * malloc_trim did not give it back), while an exited process gives back everything (`tau dev` idle PSS now 93 MB).
+ * The price is the first build after start or after a quiet spell: the compiler loads again (~1-1.3 s, binaryen's
+ * first rewrite ~0.6 s, the config parser ~0.5-0.9 s with the process start); later pushes are as fast as before.
  */
 export class IdleTimer {
   #timer?: ReturnType<typeof setTimeout>;
@@ -35,7 +35,7 @@ export class IdleTimer {
   }
 }
 
-/** How long the build and config-parse workers stay loaded after their last job (TAU_WORKER_IDLE_MS overrides). */
+/** How long the build and config-parse helpers stay loaded after their last job (TAU_WORKER_IDLE_MS overrides). */
 export function workerIdleMs(): number {
   const env = Deno.env.get("TAU_WORKER_IDLE_MS");
   const ms = env === undefined ? NaN : Number(env);

@@ -50,6 +50,8 @@ export interface TestNode {
   stop(): Promise<void>;
   /** kill -9. */
   kill(): Promise<void>;
+  /** Send a signal (SIGSTOP/SIGCONT to pause a node). */
+  signal(sig: Deno.Signal): void;
 }
 
 export interface TestCloud {
@@ -89,6 +91,8 @@ export async function startTestCloud(
     dir?: string;
     /** Generate with --dv; `resolver` (IP:PORT) is the DNS server domain validation asks (domains.dv-resolver). */
     dv?: { resolver: string };
+    /** YAML appended to every node's shape config after generation (e.g. a `hoarder:` map). */
+    appendYaml?: string;
   } = {},
 ): Promise<TestCloud> {
   await ensureInstalled();
@@ -120,6 +124,9 @@ export async function startTestCloud(
           file,
           editShapeYaml(await Deno.readTextFile(file), { "domains.dv-resolver": opts.dv.resolver }),
         );
+      }
+      if (opts.appendYaml) {
+        await Deno.writeTextFile(join(root, "config", `${spec.shape}.yaml`), opts.appendYaml, { append: true });
       }
       return newNode(spec, root, ports, r.stdout.trim().split("\n").at(-1)!);
     };
@@ -237,10 +244,14 @@ function newNode(spec: NodeSpec, root: string, ports: TestNode["ports"], multiad
         clearTimeout(timer);
       }
     },
+    signal(sig) {
+      child?.kill(sig);
+    },
     async stop() {
       const proc = child;
       if (!proc) return;
       try {
+        proc.kill("SIGCONT"); // a paused node cannot act on SIGTERM
         proc.kill("SIGTERM");
       } catch { /* already gone */ }
       const timer = setTimeout(() => {

@@ -1,16 +1,12 @@
 /**
- * A cloud of separate `tau serve` processes on 127.0.0.x addresses (all of 127.0.0.0/8 is this machine), set up the
- * way an operator does it: a generated config for each node (the first with a new swarm key, the others with that
- * key and the first as bootstrap), then `tau serve --root --shape`. Ports are picked free per address, so clouds of
- * other test files (or other worktrees) on the same addresses do not collide.
+ * The hoarder tests' view of a cloud from tests/helpers/cluster.ts: every node of one shape ("node") with the same
+ * hoarder settings, addressed by peer id and by HTTP, with the calls those tests make (API, gateway, kill -9, pause).
  */
 import { join } from "node:path";
 import { assertEquals } from "./assert.ts";
-import { ensureInstalled, hostRequest, type HostResponse, MAIN, tau } from "./cloud.ts";
-import { generateShapeConfig } from "../../services/config/generate.ts";
-import { freePort } from "./cluster.ts";
+import { hostRequest, type HostResponse, tau } from "./cloud.ts";
+import { startTestCloud, type TestNode } from "./cluster.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 /** The domain every project made by newProject serves. */
 export const HOST = "app.hoard.test";
 const WAGI_WASM = new URL("../fixtures/wagi/hello.wasm", import.meta.url).pathname;
@@ -43,135 +39,42 @@ export async function startHoardCluster(opts: {
   hoarder?: Record<string, string | number>;
   services?: string;
 }): Promise<HoardCluster> {
-  await ensureInstalled();
-  const dir = await Deno.makeTempDir({ prefix: "tau-hoard-" });
-  // What `tau config generate` runs (in-process: a CLI child per node costs seconds on a busy machine).
-  const generate = async (ip: string, i: number, first?: { key: string; addr: string }) => {
-    const root = join(dir, `n${i + 1}`);
-    const g = await generateShapeConfig({
-      root,
-      cloud: "hoard.test",
-      shape: "node",
-      ip,
-      services: opts.services ?? "all",
-      http: await freePort(ip),
-      p2p: await freePort(ip),
-      dns: await freePort(ip, true),
-      bootstrap: first ? [first.addr] : [],
-      swarmKeyFile: first?.key,
-      newSwarmKey: !first,
-    });
-    if (opts.hoarder) {
-      const lines = Object.entries(opts.hoarder).map(([k, v]) => `  ${k}: ${v}`).join("\n");
-      await Deno.writeTextFile(g.file, `hoarder:\n${lines}\n`, { append: true });
-    }
-    return { root, addr: g.multiaddr, ip };
-  };
-  const first = await generate(opts.ips[0], 0);
-  const rest = await Promise.all(
-    opts.ips.slice(1).map((ip, i) =>
-      generate(ip, i + 1, { key: join(first.root, "keys/swarm.key"), addr: first.addr })
-    ),
+  const appendYaml = opts.hoarder
+    ? `hoarder:\n${Object.entries(opts.hoarder).map(([k, v]) => `  ${k}: ${v}\n`).join("")}`
+    : undefined;
+  const cloud = await startTestCloud(
+    opts.ips.map((ip) => ({ shape: "node", ip, services: opts.services })),
+    { cloud: "hoard.test", appendYaml },
   );
-  const nodes = [first, ...rest].map((g) => makeNode(g.root, g.ip, g.addr));
-  const cluster: HoardCluster = {
-    dir,
-    nodes,
-    async stop() {
-      await Promise.all(nodes.map((n) => n.stop()));
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    },
-  };
   try {
-    await Promise.all(nodes.map((n) => n.start()));
-    await waitUntil("every node sees every other alive", 30_000, async () => {
-      for (const n of nodes) {
-        const seen = await n.api<{ peer: string; alive: boolean }[]>("/api/nodes");
-        if (nodes.some((m) => !seen.find((e) => e.peer === m.peer && e.alive))) return false;
-      }
-      return true;
-    });
+    await cloud.waitMesh();
   } catch (err) {
-    await cluster.stop();
+    await cloud.stop();
     throw err;
   }
-  return cluster;
+  return { dir: cloud.dir, nodes: cloud.nodes.map(hoardNode), stop: () => cloud.stop() };
 }
 
-function makeNode(root: string, ip: string, addr: string): HoardNode {
-  const peer = addr.split("/p2p/")[1];
-  const yaml = Deno.readTextFileSync(join(root, "config/node.yaml"));
-  const httpPort = Number(yaml.match(/^\s+http: (\d+)$/m)![1]);
-  let child: Deno.ChildProcess | undefined;
-  let exited: Promise<Deno.CommandStatus> | undefined;
-  let out = "";
+function hoardNode(n: TestNode): HoardNode {
   const node: HoardNode = {
-    ip,
-    root,
-    peer,
-    httpPort,
-    url: `http://${ip}:${httpPort}`,
-    running: () => child !== undefined,
-    output: () => out,
-    async start() {
-      const proc = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", MAIN, "serve", "--root", root, "--shape", "node"],
-        cwd: ROOT,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      child = proc;
-      exited = proc.status;
-      const dec = new TextDecoder();
-      let ready: () => void;
-      const isReady = new Promise<void>((r) => (ready = r));
-      const collect = async (s: ReadableStream<Uint8Array>) => {
-        for await (const chunk of s) {
-          out += dec.decode(chunk);
-          if (out.includes(" ready: gateway ")) ready();
-        }
-      };
-      collect(proc.stdout).catch(() => {});
-      collect(proc.stderr).catch(() => {});
-      await Promise.race([
-        isReady,
-        exited.then((s) => Promise.reject(new Error(`node ${ip} exited (${s.code}) before it was ready:\n${out}`))),
-      ]);
-    },
-    async kill9() {
-      if (!child) return;
-      child.kill("SIGKILL");
-      await exited;
-      child = undefined;
-    },
-    signal(sig) {
-      child?.kill(sig);
-    },
-    async stop() {
-      if (!child) return;
-      const proc = child;
-      try {
-        proc.kill("SIGCONT");
-        proc.kill("SIGTERM");
-      } catch { /* gone */ }
-      // A node that cannot shut down within 10 s is a bug the test should not hang on.
-      const timer = setTimeout(() => {
-        try {
-          proc.kill("SIGKILL");
-        } catch { /* gone */ }
-      }, 10_000);
-      await exited;
-      clearTimeout(timer);
-      child = undefined;
-    },
+    ip: n.spec.ip,
+    root: n.root,
+    peer: n.peerId,
+    httpPort: n.ports.http,
+    url: n.url,
+    running: () => n.pid !== undefined,
+    output: () => n.logs(),
+    start: () => n.start(),
+    kill9: () => n.kill(),
+    signal: (sig) => n.signal(sig),
+    stop: () => n.stop(),
     async api<T>(path: string): Promise<T> {
-      const res = await fetch(`${node.url}${path}`, { signal: AbortSignal.timeout(10_000) });
+      const res = await fetch(`${n.url}${path}`, { signal: AbortSignal.timeout(10_000) });
       const body = await res.text();
-      if (!res.ok) throw new Error(`${node.url}${path}: ${res.status} ${body}`);
+      if (!res.ok) throw new Error(`${n.url}${path}: ${res.status} ${body}`);
       return JSON.parse(body) as T;
     },
-    get: (host, path) => hostRequest(httpPort, host, path, { address: ip }),
+    get: (host, path) => hostRequest(n.ports.http, host, path, { address: n.spec.ip }),
   };
   return node;
 }
