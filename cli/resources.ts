@@ -19,7 +19,7 @@ function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
-/** "2 functions, 1 website, 2 domains" (+ libraries, applications and others when present). */
+/** "2 functions, 1 website, 2 domains" (+ the other kinds and applications when present). */
 export function summarise(config: ProjectConfig): string {
   const parts = [
     plural(config.functions.length, "function"),
@@ -29,7 +29,11 @@ export function summarise(config: ProjectConfig): string {
   if (config.libraries.length) parts.push(plural(config.libraries.length, "library", "libraries"));
   if (config.containers.length) parts.push(plural(config.containers.length, "container"));
   if (config.applications.length) parts.push(plural(config.applications.length, "application"));
-  if (config.others.length) parts.push(plural(config.others.length, "other resource"));
+  if (config.databases.length) parts.push(plural(config.databases.length, "database"));
+  if (config.storages.length) parts.push(plural(config.storages.length, "storage"));
+  if (config.messaging.length) parts.push(plural(config.messaging.length, "messaging channel"));
+  if (config.services.length) parts.push(plural(config.services.length, "service"));
+  if (config.smartops.length) parts.push(plural(config.smartops.length, "smartop"));
   return parts.join(", ");
 }
 
@@ -117,6 +121,7 @@ export function registerResourceCommands(program: Command, newCommand: Command):
     .action(async (opts: { dir?: string }) => {
       const dir = await configDirFor(opts.dir);
       const result = await loadProjectConfig(dir);
+      for (const w of result.config?.warnings ?? []) console.error(`warning: ${formatIssue(w)}`);
       if (result.issues.length === 0 && result.config) {
         console.log(`config OK: ${summarise(assertValid(result))}`);
         return;

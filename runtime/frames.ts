@@ -30,7 +30,9 @@ export async function* readFrames(stream: ReadableStream<Uint8Array>, maxFrame: 
         parts = [concatBytes(parts)];
         header = headerOf(parts[0]);
         if (!header) break;
-        if (header.length > maxFrame) throw new Error(`a frame of ${header.length} bytes is over the ${maxFrame} limit`);
+        if (header.length > maxFrame) {
+          throw new Error(`a frame of ${header.length} bytes is over the ${maxFrame} limit`);
+        }
       }
       const end = header.offset + header.length;
       if (size < end) break;

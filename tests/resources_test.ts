@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { compileAssemblyScript } from "../runtime/wasm/compile_as.ts";
 
 import { type Run, tau as runTau } from "./helpers/cloud.ts";
+import { TAUBYTE_STYLE } from "./fixtures/taubyte_style.ts";
 
 const tau = (args: string[], cwd?: string): Promise<Run> => runTau(args, { cwd, stdin: "null" });
 
@@ -84,7 +85,10 @@ Deno.test("tau new refuses to overwrite, and refuses resources that would not va
 
     r = await tau(["new", "function", "hello-world", "--dir", dir]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /invalid function name 'hello-world': use snake_case, e\.g\. hello_world/);
+    assert.match(
+      r.stderr,
+      /invalid function name 'hello-world': start with a letter or _, then letters, digits or _, e\.g\. hello_world/,
+    );
 
     // Same route as ping: the validator rejects it and nothing is written.
     r = await tau(["new", "function", "pong", "--paths", "/ping", "--dir", dir]);
@@ -143,4 +147,29 @@ Deno.test("tau new container writes a Statefile that validates; bad options writ
     assert.match(r.stderr, /error: config\/containers\/bad\.yaml:\d+: port: "70000" is not a port/);
     assert.equal(await Deno.stat(join(dir, "config/containers/bad.yaml")).then(() => true, () => false), false);
   });
+});
+
+Deno.test("tau validate accepts a Taubyte config repo, printing what it will not act on as warnings", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tau-taubyte-" });
+  try {
+    for (const [file, text] of Object.entries(TAUBYTE_STYLE)) {
+      await Deno.mkdir(join(dir, file, ".."), { recursive: true });
+      await Deno.writeTextFile(join(dir, file), text);
+    }
+    const r = await tau(["validate", "--dir", dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /config OK: 4 functions, 1 website, 1 domain, 1 library, 1 application, 1 database/);
+    assert.match(
+      r.stderr,
+      /warning: websites\/photos\.yaml:3: website photos's source is the GitHub repo acme\/photos, which tau does not/,
+    );
+    // A dangling smartop tag is still an error naming file and line.
+    const answer = join(dir, "functions/answer.yaml");
+    await Deno.writeTextFile(answer, `tags: [smartops:gone]\n${TAUBYTE_STYLE["functions/answer.yaml"]}`);
+    const bad = await tau(["validate", "--dir", dir]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /functions\/answer\.yaml:1: tags\[0\]: smartops 'gone' does not exist in smartops\//);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

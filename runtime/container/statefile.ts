@@ -52,7 +52,7 @@ const KEYS = [
   "paths",
 ];
 
-/** "64MB", "512k", "1GiB", 1048576 -> bytes: the project's one size syntax (binary units), plus a container minimum. */
+/** "64MB", "512k", "1GiB", 1048576 -> bytes: the project's one size syntax (decimal, KiB/MiB binary), plus a container minimum. */
 export function parseSize(value: unknown, where: string): number {
   let bytes: number;
   try {
@@ -60,7 +60,7 @@ export function parseSize(value: unknown, where: string): number {
   } catch {
     throw new TauError(`${where}: "${value}" is not a size`, { hint: "write a size like 64MB, 512KB or 1GB" });
   }
-  if (bytes < 4 * 1024 * 1024) {
+  if (bytes < 4_000_000) {
     throw new TauError(`${where}: ${value} is too small for a container`, { hint: "use at least 4MB" });
   }
   return bytes;

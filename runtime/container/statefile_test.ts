@@ -27,7 +27,7 @@ replicas: 2
     { source: "/tmp/local-config", target: "/config", readonly: true },
     { source: "/base/data", target: "/data", readonly: false },
   ]);
-  assertEquals(spec.limits, { memoryBytes: 64 * 1024 * 1024, cpus: 0.5, pids: 64 });
+  assertEquals(spec.limits, { memoryBytes: 64_000_000, cpus: 0.5, pids: 64 });
   assertEquals(spec.replicas, 2);
 });
 
@@ -40,8 +40,10 @@ Deno.test("statefile: ports in every form", () => {
 });
 
 Deno.test("statefile: sizes", () => {
-  assertEquals(parseSize("64MB", "x"), 67108864);
-  assertEquals(parseSize("1g", "x"), 1073741824);
+  // One size syntax in tau: decimal units, binary with the i (as Kubernetes: 64M = 64,000,000, 64Mi = 64 MiB).
+  assertEquals(parseSize("64MB", "x"), 64_000_000);
+  assertEquals(parseSize("64MiB", "x"), 67108864);
+  assertEquals(parseSize("1g", "x"), 1_000_000_000);
   assertEquals(parseSize(8388608, "x"), 8388608);
 });
 

@@ -73,3 +73,29 @@ export function refItem(kind: RefKind) {
 export function symbolProblem(v: string): string | undefined {
   return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(v) ? undefined : `'${v}' is not an exported symbol name, e.g. ping`;
 }
+
+/**
+ * A tag; "smartops:<name>" attaches the smartop <name> to the resource (Taubyte's rule), so it must name one that
+ * exists (resolved like every reference: the application first, then the project).
+ */
+export function smartopsTagItem(v: string, path: Path, ctx: ReadContext): string | undefined {
+  if (!v.startsWith("smartops:")) return v;
+  const name = v.slice("smartops:".length);
+  const problem = nameProblem(name, "smartop name");
+  if (problem) {
+    ctx.issue(path, `${pathText(path)} ${problem}`);
+    return undefined;
+  }
+  ctx.ref("smartops", name, path);
+  return v;
+}
+
+/** A regular expression a resource matches names with (databases, storages, messaging channels). */
+export function regexProblem(v: string): string | undefined {
+  try {
+    new RegExp(v);
+    return undefined;
+  } catch (err) {
+    return `'${v}' is not a regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, "")}`;
+  }
+}

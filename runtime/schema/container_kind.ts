@@ -36,7 +36,7 @@ function statefileField<T>(doc: string, reader: (raw: unknown, where: string) =>
  * runtimes: whoever runs it owns the machine. cpus has no default: a CPU quota only shares time, and the kernel's
  * scheduler already shares it fairly between containers.
  */
-export const DEPLOYED_DEFAULT_LIMITS = { memoryBytes: 512 * 1024 * 1024, pids: 1024 } as const;
+export const DEPLOYED_DEFAULT_LIMITS = { memoryBytes: 512_000_000, pids: 1024 } as const;
 
 function withDefaultLimits(raw: unknown, where: string): Limits {
   return { ...DEPLOYED_DEFAULT_LIMITS, ...readLimits(raw, where) };

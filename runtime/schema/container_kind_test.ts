@@ -33,7 +33,7 @@ paths: [/app]
   assert.equal(web.port, 8080);
   assert.deepEqual(web.command, ["httpd", "-f", "-p", "8080"]);
   assert.deepEqual(web.env, { GREETING: "hi" });
-  assert.deepEqual(web.limits, { memoryBytes: 64 * 1024 * 1024, cpus: 0.5, pids: 64 });
+  assert.deepEqual(web.limits, { memoryBytes: 64_000_000, cpus: 0.5, pids: 64 });
   assert.equal(web.replicas, 2);
   assert.deepEqual(web.readiness, { path: "/healthz", timeoutMs: 5000 });
   const worker = config!.containers.find((c) => c.name === "worker")!;
@@ -41,9 +41,9 @@ paths: [/app]
   assert.equal(worker.replicas, 1);
   assert.deepEqual(worker.readiness, { path: "/", timeoutMs: 30_000 });
   // No `limits`: the documented defaults; a limit left out of `limits` gets its default too.
-  assert.deepEqual(worker.limits, { memoryBytes: 512 * 1024 * 1024, pids: 1024 });
+  assert.deepEqual(worker.limits, { memoryBytes: 512_000_000, pids: 1024 });
   const batch = config!.containers.find((c) => c.name === "batch")!;
-  assert.deepEqual(batch.limits, { memoryBytes: 512 * 1024 * 1024, cpus: 0.5, pids: 16 });
+  assert.deepEqual(batch.limits, { memoryBytes: 512_000_000, cpus: 0.5, pids: 16 });
   assert.deepEqual(
     routesOf(config!).filter((r) => r.kind === "container"),
     [{ fqdn: "hello.localtau", kind: "container", resource: "web", method: "*", path: "/app" }],

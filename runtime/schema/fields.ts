@@ -5,12 +5,14 @@
 import { formatDuration, formatSize, parseDuration, parseSize } from "./units.ts";
 
 export type Path = (string | number)[];
-export type RefKind = "domain" | "library";
+export type RefKind = "domain" | "library" | "smartops";
 
 export interface ReadContext {
   /** Name of the resource being read: some defaults derive from it (execution.call). */
   name: string;
   issue(path: Path, message: string): void;
+  /** Something accepted that tau does not (fully) act on: printed, never an error. */
+  warn(path: Path, message: string): void;
   /** Records a by-name reference; references.ts checks that it resolves once every file is read. */
   ref(kind: RefKind, name: string, path: Path): void;
 }
@@ -36,7 +38,8 @@ export type Shape = { [key: string]: Field | Group };
 // deno-lint-ignore no-explicit-any
 export type Values = Record<string, any>;
 
-export const NAME_RE = /^[a-z][a-z0-9_]*$/;
+/** Taubyte's rule for resource names: a letter or "_" first, then letters, digits and "_" ("PingUpper" is valid). */
+export const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** "trigger.paths[1]" */
 export function pathText(path: Path): string {
@@ -46,12 +49,12 @@ export function pathText(path: Path): string {
 /** Why a name is invalid, or undefined when it is fine. */
 export function nameProblem(name: string, what = "name"): string | undefined {
   if (NAME_RE.test(name)) return undefined;
-  const suggestion = name.toLowerCase().replace(/[^a-z0-9_]+/g, "_").replace(/^[^a-z]+/, "");
+  const suggestion = name.replace(/[^A-Za-z0-9_]+/g, "_").replace(/^[^A-Za-z_]+/, "");
   const eg = suggestion && NAME_RE.test(suggestion) ? `, e.g. ${suggestion}` : "";
-  return `invalid ${what} '${name}': use snake_case${eg}`;
+  return `invalid ${what} '${name}': start with a letter or _, then letters, digits or _${eg}`;
 }
 
-function isMapping(v: unknown): v is Record<string, unknown> {
+export function isMapping(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
@@ -136,7 +139,7 @@ export function readShape(
 }
 
 function silent(ctx: ReadContext): ReadContext {
-  return { name: ctx.name, issue: () => {}, ref: () => {} };
+  return { name: ctx.name, issue: () => {}, warn: () => {}, ref: () => {} };
 }
 
 // ---- field constructors ----
@@ -249,14 +252,14 @@ export function choice(
 
 function measured(
   doc: string,
-  def: string,
+  def: string | undefined,
   parse: (v: string | number) => number,
   format: (n: number) => string,
   limits: { min?: number; max?: number; eg: string },
 ): Field<number> {
   return {
     doc,
-    defaultValue: () => parse(def),
+    defaultValue: def === undefined ? undefined : () => parse(def),
     defaultText: def,
     read(raw, path, ctx) {
       // A bare number has no unit and is ambiguous to a reader ("timeout: 10"): ask for the unit instead.
@@ -288,11 +291,11 @@ function measured(
   };
 }
 
-export function duration(doc: string, def: string, limits: { min?: number; max?: number } = {}): Field<number> {
+export function duration(doc: string, def?: string, limits: { min?: number; max?: number } = {}): Field<number> {
   return measured(doc, def, parseDuration, formatDuration, { ...limits, eg: "10s or 500ms" });
 }
 
-export function size(doc: string, def: string, limits: { min?: number; max?: number } = {}): Field<number> {
+export function size(doc: string, def?: string, limits: { min?: number; max?: number } = {}): Field<number> {
   return measured(doc, def, parseSize, formatSize, { ...limits, eg: "16MB or 64KB" });
 }
 

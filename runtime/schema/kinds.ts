@@ -6,12 +6,11 @@ import {
   anything,
   bool,
   choice,
-  derivedText,
-  duration,
   type Field,
+  isMapping,
   list,
-  nameProblem,
   pathText,
+  type ReadContext,
   readShape,
   requiredText,
   type Shape,
@@ -27,10 +26,14 @@ import {
   refItem,
   relativeFolderProblem,
   routePathProblem,
-  symbolProblem,
 } from "./checks.ts";
-import type { AnyResource, DomainResource, ResourceKind } from "./types.ts";
+import type { AnyResource, DomainResource, RepoSource, ResourceKind } from "./types.ts";
 import { containerKind } from "./container_kind.ts";
+import { codeSource, common, executionGroup } from "./kinds/common.ts";
+import { databaseKind, messagingKind, serviceKind, storageKind } from "./kinds/data.ts";
+import { smartopsKind } from "./kinds/smartops.ts";
+
+const MB = 1000 * 1000;
 
 /** What every resource gets besides its own fields. */
 export interface Base {
@@ -48,38 +51,86 @@ export interface KindSpec {
   shape: Shape;
   /** Loose kinds carry unknown keys instead of reporting them. */
   loose?: boolean;
-  build(values: Values, base: Base): AnyResource;
+  /** Rules across fields (one of two keys, required unless another is set), after every field was read. */
+  check?(values: Values, ctx: ReadContext, raw: unknown): void;
+  build(values: Values, base: Base, raw: unknown): AnyResource;
 }
 
-const common: Shape = {
-  id: text("Stable id. Generated from project, scope, type and name when empty."),
-  name: text("Optional; when present it must equal the file name."),
-  description: text("Free text."),
-  tags: list("Free-form labels.", { unique: true }),
-};
+/**
+ * A website's or library's `source`: a folder of the code repo ("." = its own folder), or Taubyte's repo of its own,
+ * `{branch, path | paths, github: {id, fullname}}`. tau hosts a project's config and code repos, not one repo per
+ * website, so a repo source is accepted, recorded, and built from the resource's folder of the code repo meanwhile
+ * (a warning says so). A website's `source.paths` are its paths when `paths` is not set.
+ */
+function repoOrFolder(kind: "website" | "library"): Field<{ folder: string; repo?: RepoSource; paths?: string[] }> {
+  const repoShape: Shape = {
+    branch: text("Branch to build from."),
+    path: text("Folder inside that repo."),
+    paths: list("The website's paths (when `paths` is not set).", { unique: true, item: prefixPathItem }),
+    github: {
+      doc: "The repo on GitHub.",
+      fields: {
+        id: requiredText("GitHub's numeric repository id.", "123456789"),
+        fullname: requiredText(
+          "owner/name.",
+          "acme/site",
+          (v) => /^[^/\s]+\/[^/\s]+$/.test(v) ? undefined : `'${v}' must be owner/name`,
+        ),
+      },
+    },
+  };
+  const folder = text("", ".", relativeFolderProblem);
+  return {
+    doc: `"." = code repo ${
+      kind === "website" ? "websites" : "libraries"
+    }/<name>/, or a folder of the code repo; or {branch, path${
+      kind === "website" ? " | paths" : ""
+    }, github: {id, fullname}} (Taubyte's repo of its own).`,
+    defaultValue: () => ({ folder: "." }),
+    defaultText: '"."',
+    read(raw, path, ctx) {
+      if (!isMapping(raw)) {
+        const f = folder.read(raw, path, ctx);
+        return f === undefined ? undefined : { folder: f };
+      }
+      const v = readShape(repoShape, raw, path, ctx);
+      if (!v) return undefined;
+      if (kind === "library" && v.paths.length) {
+        ctx.issue([...path, "paths"], `${pathText(path)}.paths is for websites`);
+      }
+      if (!isMapping(raw.github)) {
+        ctx.issue(path, `${pathText(path)} names no repo: add github: {id, fullname}`);
+        return undefined;
+      }
+      ctx.warn(
+        path,
+        `${kind} ${ctx.name}'s source is the GitHub repo ${v.github.fullname}, which tau does not fetch: ` +
+          `it is built from ${kind === "website" ? "websites" : "libraries"}/${ctx.name}/ of the project's code repo`,
+      );
+      const repo: RepoSource = {
+        provider: "github",
+        id: v.github.id,
+        fullname: v.github.fullname,
+        ...(v.branch ? { branch: v.branch } : {}),
+      };
+      return { folder: ".", repo, ...(v.paths.length ? { paths: v.paths } : {}) };
+    },
+  };
+}
 
-const MiB = 1024 * 1024;
+/** How many entries the YAML lists under a key path (a single value is one): to tell empty from all-invalid. */
+function rawCount(raw: unknown, ...path: string[]): number {
+  let v: unknown = raw;
+  for (const key of path) v = isMapping(v) ? v[key] : undefined;
+  return Array.isArray(v) ? v.length : v === undefined || v === null ? 0 : 1;
+}
 
-/** Function source: "." (its own folder) or "libraries/<lib>" (a library's code), which must exist. */
-const functionSource: Field<string> = {
-  doc: '"." = code repo functions/<name>/; "libraries/<lib>" = code repo libraries/<lib>/.',
-  defaultValue: () => ".",
-  read(raw, path, ctx) {
-    const v = typeof raw === "string" ? raw.replace(/\/+$/, "") : undefined;
-    if (v === ".") return v;
-    const lib = v?.match(/^libraries\/([^/]+)$/)?.[1];
-    if (lib === undefined) {
-      ctx.issue(path, `${pathText(path)} ${JSON.stringify(raw)} must be "." or "libraries/<library name>"`);
-      return undefined;
-    }
-    const problem = nameProblem(lib, "library name");
-    if (problem) {
-      ctx.issue(path, problem);
-      return undefined;
-    }
-    ctx.ref("library", lib, path);
-    return v;
-  },
+/** Trigger keys that belong to other trigger types than the one given: an error, not silently ignored. */
+const TRIGGER_KEYS: Record<string, string[]> = {
+  http: ["method", "paths", "domains"],
+  https: ["method", "paths", "domains"],
+  pubsub: ["channel", "local"],
+  p2p: ["protocol", "service", "command", "local"],
 };
 
 const certificate: Field<DomainResource["certificate"]> = {
@@ -96,42 +147,34 @@ const certificate: Field<DomainResource["certificate"]> = {
   },
 };
 
-function other(kind: "database" | "storage" | "messaging" | "service", folder: string): KindSpec {
-  return {
-    kind,
-    folder,
-    doc: `Parsed and carried as-is (tau does not run ${folder} yet); names and common fields are checked.`,
-    shape: { ...common, description: anything("Free text."), tags: anything("Labels.") },
-    loose: true,
-    build: (v, base) => {
-      const fields: Record<string, unknown> = { ...v };
-      for (const k of ["id", "name"]) delete fields[k];
-      for (const k of ["description", "tags"]) if (fields[k] === undefined) delete fields[k];
-      return { kind, ...base, fields };
-    },
-  };
-}
-
 export const KINDS: KindSpec[] = [
   {
     kind: "function",
     folder: "functions",
-    doc: "A WebAssembly function served over HTTP.",
+    doc: "A WebAssembly function run by HTTP requests, pubsub messages or p2p commands.",
     shape: {
       ...common,
-      source: functionSource,
+      source: codeSource,
+      domains: list("Domains, as well as (or instead of) trigger.domains (Taubyte reads both).", {
+        unique: true,
+        item: refItem("domain"),
+      }),
       trigger: {
         doc: "When the function runs.",
         fields: {
-          type: choice("https or http (the same locally).", ["https", "http"], "https", {
-            what: "a supported trigger type (https, http)",
-          }),
+          type: choice(
+            "https or http (the same locally), pubsub or p2p.",
+            ["https", "http", "pubsub", "p2p"],
+            "https",
+            {
+              what: "a trigger type (https, http, pubsub, p2p)",
+            },
+          ),
           method: choice("HTTP method, or ANY / * for all.", [...HTTP_METHODS, "*"], "GET", {
             what: "an HTTP method",
             normalise: normaliseMethod,
           }),
-          paths: list('Exact "/ping", parameter "/users/:id", wildcard "/files/*".', {
-            required: "[/ping]",
+          paths: list('HTTP: exact "/ping", parameter "/users/:id", wildcard "/files/*".', {
             unique: true,
             item: (v, path, ctx) => {
               const problem = routePathProblem(v, true);
@@ -139,34 +182,73 @@ export const KINDS: KindSpec[] = [
               return problem ? undefined : v;
             },
           }),
-          domains: list("Names of domain resources (application first, then project).", {
-            required: "[hello]",
+          domains: list("HTTP: names of domain resources (application first, then project).", {
             unique: true,
             item: refItem("domain"),
           }),
+          channel: text("pubsub: the channel it subscribes to."),
+          protocol: text("p2p: the protocol it answers on, e.g. /hello/v1."),
+          service: text("p2p: Taubyte's older name for protocol."),
+          command: text("p2p: the command it answers."),
+          local: bool("pubsub and p2p: only messages and commands from this node."),
         },
       },
       execution: {
         doc: "Limits and entry point.",
         fields: {
-          timeout: duration("Wall-clock limit per request.", "10s", { min: 1, max: 5 * 60_000 }),
-          memory: size("Memory limit.", "16MB", { min: 64 * 1024, max: 4096 * MiB }),
-          body: size("Largest request body accepted; a larger one gets 413 unread.", "10MB", { max: 100 * MiB }),
-          call: derivedText(
-            "Exported symbol to call; defaults to the function name.",
-            (ctx) => ctx.name,
-            symbolProblem,
-          ),
+          ...executionGroup("request").fields,
+          body: size("Largest request body accepted; a larger one gets 413 unread.", "10MB", { max: 100 * MB }),
         },
       },
     },
+    check(v, ctx, raw) {
+      const t = v.trigger;
+      const given = isMapping(raw) && isMapping(raw.trigger) ? Object.keys(raw.trigger) : [];
+      for (const key of given) {
+        if (key === "type" || TRIGGER_KEYS[t.type].includes(key)) continue;
+        const owner = Object.entries(TRIGGER_KEYS).find(([, keys]) => keys.includes(key))?.[0];
+        ctx.issue(["trigger", key], `trigger.${key} is for ${owner} triggers; this one is ${t.type}`);
+      }
+      // A key given with only bad entries was reported entry by entry already; "required" is for a missing key.
+      const has = (key: string) => given.includes(key);
+      if (t.type === "http" || t.type === "https") {
+        if (!has("paths")) ctx.issue(["trigger", "paths"], "trigger.paths is required, e.g. [/ping]");
+        else if (rawCount(raw, "trigger", "paths") === 0) {
+          ctx.issue(["trigger", "paths"], "trigger.paths must not be empty, e.g. [/ping]");
+        }
+        const domainsGiven = has("domains") || (isMapping(raw) && "domains" in raw);
+        if (!domainsGiven) ctx.issue(["trigger"], "trigger.domains (or domains) is required, e.g. [hello]");
+        else if (rawCount(raw, "trigger", "domains") + rawCount(raw, "domains") === 0) {
+          ctx.issue(["trigger"], "trigger.domains (or domains) must not be empty, e.g. [hello]");
+        }
+      } else if (t.type === "pubsub") {
+        if (!t.channel) {
+          ctx.issue(["trigger", "channel"], "trigger.channel is required for a pubsub trigger, e.g. chat");
+        }
+      } else {
+        if (!t.protocol && !t.service) {
+          ctx.issue(["trigger"], "trigger.protocol (or service) is required for a p2p trigger, e.g. /hello/v1");
+        }
+        if (!t.command) ctx.issue(["trigger", "command"], "trigger.command is required for a p2p trigger, e.g. ping");
+      }
+    },
     build: (v, base) => {
+      const t = v.trigger;
+      const http = t.type === "http" || t.type === "https";
       return {
         kind: "function",
         ...base,
         description: v.description,
         tags: v.tags,
-        trigger: { type: v.trigger.type, method: v.trigger.method, paths: v.trigger.paths, domains: v.trigger.domains },
+        trigger: {
+          type: t.type,
+          method: http ? t.method : "",
+          paths: http ? t.paths : [],
+          domains: http ? [...new Set([...t.domains, ...v.domains])] : [],
+          ...(t.type === "pubsub" ? { channel: t.channel } : {}),
+          ...(t.type === "p2p" ? { protocol: t.protocol || t.service, command: t.command } : {}),
+          local: t.local,
+        },
         source: v.source,
         execution: {
           timeoutMs: v.execution.timeout,
@@ -184,8 +266,11 @@ export const KINDS: KindSpec[] = [
     shape: {
       ...common,
       domains: list("Names of domain resources.", { required: "[hello]", unique: true, item: refItem("domain") }),
-      paths: list("Path prefixes served.", { def: ["/"], unique: true, item: prefixPathItem }),
-      source: text('"." = code repo websites/<name>/, or a folder of the code repo.', ".", relativeFolderProblem),
+      paths: {
+        ...list("Path prefixes served (else source.paths, else /).", { unique: true, item: prefixPathItem }),
+        defaultText: '["/"]',
+      },
+      source: repoOrFolder("website"),
       build: text(
         "Folder inside the website's code to serve (default: build/ when it exists).",
         "",
@@ -199,8 +284,9 @@ export const KINDS: KindSpec[] = [
       description: v.description,
       tags: v.tags,
       domains: v.domains,
-      paths: v.paths,
-      source: v.source,
+      paths: v.paths.length ? v.paths : v.source.paths ?? ["/"],
+      source: v.source.folder,
+      ...(v.source.repo ? { repo: v.source.repo } : {}),
       ...(v.build ? { build: v.build } : {}),
       spa: v.spa,
     }),
@@ -223,14 +309,22 @@ export const KINDS: KindSpec[] = [
     kind: "library",
     folder: "libraries",
     doc: "Shared code in code repo libraries/<name>/, usable as a function's source.",
-    shape: { ...common, source: text('"." = code repo libraries/<name>/.', ".", relativeFolderProblem) },
-    build: (v, base) => ({ kind: "library", ...base, description: v.description, tags: v.tags, source: v.source }),
+    shape: { ...common, source: repoOrFolder("library") },
+    build: (v, base) => ({
+      kind: "library",
+      ...base,
+      description: v.description,
+      tags: v.tags,
+      source: v.source.folder,
+      ...(v.source.repo ? { repo: v.source.repo } : {}),
+    }),
   },
   containerKind(common),
-  other("database", "databases"),
-  other("storage", "storages"),
-  other("messaging", "messaging"),
-  other("service", "services"),
+  databaseKind,
+  storageKind,
+  messagingKind,
+  serviceKind,
+  smartopsKind,
 ];
 
 export const KIND_BY_FOLDER = new Map(KINDS.map((k) => [k.folder, k]));

@@ -7,11 +7,11 @@
 import type { ConfigIssue } from "./types.ts";
 import { formatSize } from "./units.ts";
 
-export const MAX_CONFIG_FILE_BYTES = 256 << 10;
-export const MAX_CONFIG_TOTAL_BYTES = 2 << 20;
+export const MAX_CONFIG_FILE_BYTES = 256_000;
+export const MAX_CONFIG_TOTAL_BYTES = 2_000_000;
 
 function mb(bytes: number): string {
-  return bytes >= 1 << 20 ? `${(bytes / 2 ** 20).toFixed(1)} MB` : `${(bytes / 1024).toFixed(1)} KB`;
+  return bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1000).toFixed(1)} KB`;
 }
 
 /** Issues for YAML files over the per-file cap, then for the repo over the total cap (sizes in bytes). */

@@ -60,10 +60,13 @@ export function parseProjectConfig(input: Record<string, string>): ParseResult {
     Object.entries(input).map(([f, t]) => [f.replace(/\\/g, "/").replace(/^\.\//, ""), t]),
   );
   const issues: ConfigIssue[] = [];
-  const report: Report = (file, path, message, lineOf) => {
+  const warnings: ConfigIssue[] = [];
+  const at = (list: ConfigIssue[]): Report => (file, path, message, lineOf) => {
     const line = path && lineOf ? lineOf(path) : undefined;
-    issues.push(line === undefined ? { file, message } : { file, line, message });
+    list.push(line === undefined ? { file, message } : { file, line, message });
   };
+  const report = at(issues);
+  const warn = at(warnings);
   const read = (file: string): YamlSource | undefined => {
     const src = parseYaml(files[file]);
     for (const e of src.errors) issues.push({ file, ...(e.line ? { line: e.line } : {}), message: e.message });
@@ -77,7 +80,7 @@ export function parseProjectConfig(input: Record<string, string>): ParseResult {
     return { issues: [{ file: "config.yaml", message: "config.yaml is missing: this is not a tau config repo" }] };
   }
   const projectSrc = read("config.yaml");
-  const projectCtx = contextFor("config.yaml", "project", projectSrc, report);
+  const projectCtx = contextFor("config.yaml", "project", projectSrc, report, warn);
   const p = projectSrc ? readShape(PROJECT_SHAPE, projectSrc.value, [], projectCtx) : undefined;
   const project: ProjectConfig = {
     id: p?.id || projectId(p?.name || "project"),
@@ -90,7 +93,12 @@ export function parseProjectConfig(input: Record<string, string>): ParseResult {
     domains: [],
     libraries: [],
     containers: [],
-    others: [],
+    databases: [],
+    storages: [],
+    messaging: [],
+    services: [],
+    smartops: [],
+    warnings: [],
   };
 
   const located = yamlFiles.filter((f) => f !== "config.yaml").map((f) => classify(f, report)).filter((l) => !!l);
@@ -100,7 +108,7 @@ export function parseProjectConfig(input: Record<string, string>): ParseResult {
     const problem = nameProblem(loc.app, "application name");
     if (problem) report(loc.file, undefined, problem);
     const src = read(loc.file);
-    const ctx = contextFor(loc.file, loc.app, src, report);
+    const ctx = contextFor(loc.file, loc.app, src, report, warn);
     const v = src ? readShape(APPLICATION_SHAPE, src.value, [], ctx) : undefined;
     if (v?.name && v.name !== loc.app) {
       ctx.issue(["name"], `name '${v.name}' must match the folder name '${loc.app}' (or be left out)`);
@@ -123,28 +131,37 @@ export function parseProjectConfig(input: Record<string, string>): ParseResult {
       reportedApps.add(loc.app);
       report(`applications/${loc.app}/config.yaml`, undefined, `application '${loc.app}' has no config.yaml`);
     }
-    const one = parseResource(loc, project.id, read, report);
+    const one = parseResource(loc, project.id, read, report, warn);
     if (one) parsed.push(one);
   }
 
+  // Ids are unique per scope (the project, each application), as in Taubyte: the same id may appear in two scopes.
   const idOwner = new Map<string, string>();
   for (const { resource, lineOf } of parsed) {
-    const owner = idOwner.get(resource.id);
+    const scoped = `${resource.app ?? ""}\u0000${resource.id}`;
+    const owner = idOwner.get(scoped);
     if (owner) report(resource.file, ["id"], `id '${resource.id}' is already used by ${owner}`, lineOf);
-    else idOwner.set(resource.id, resource.file);
+    else idOwner.set(scoped, resource.file);
     const r = resource;
     if (r.kind === "function") project.functions.push(r);
     else if (r.kind === "website") project.websites.push(r);
     else if (r.kind === "domain") project.domains.push(r);
     else if (r.kind === "library") project.libraries.push(r);
     else if (r.kind === "container") project.containers.push(r);
-    else project.others.push(r);
+    else if (r.kind === "database") project.databases.push(r);
+    else if (r.kind === "storage") project.storages.push(r);
+    else if (r.kind === "messaging") project.messaging.push(r);
+    else if (r.kind === "service") project.services.push(r);
+    else project.smartops.push(r);
   }
 
   checkReferences(parsed, report);
   checkRouteConflicts(project, parsed, report);
   // Reading order is per check; users read issues per file, top to bottom.
-  issues.sort((a, b) => a.file < b.file ? -1 : a.file > b.file ? 1 : (a.line ?? 0) - (b.line ?? 0));
+  const byPlace = (a: ConfigIssue, b: ConfigIssue) =>
+    a.file < b.file ? -1 : a.file > b.file ? 1 : (a.line ?? 0) - (b.line ?? 0);
+  issues.sort(byPlace);
+  project.warnings = warnings.sort(byPlace);
   return issues.length ? { issues } : { config: project, issues };
 }
 
@@ -153,6 +170,7 @@ function parseResource(
   projectIdValue: string,
   read: (file: string) => YamlSource | undefined,
   report: Report,
+  warn: Report,
 ): ParsedResource | undefined {
   const problem = nameProblem(loc.name);
   if (problem) {
@@ -162,9 +180,10 @@ function parseResource(
   const src = read(loc.file);
   if (!src) return undefined;
   const refs: Ref[] = [];
-  const ctx = contextFor(loc.file, loc.name, src, report, refs);
+  const ctx = contextFor(loc.file, loc.name, src, report, warn, refs);
   const values = readShape(loc.spec.shape, src.value, [], ctx, loc.spec.loose);
   if (!values) return undefined;
+  loc.spec.check?.(values, ctx, src.value);
   if (values.name && values.name !== loc.name) {
     ctx.issue(["name"], `name '${values.name}' must match the file name '${loc.name}' (or be left out)`);
   }
@@ -174,7 +193,7 @@ function parseResource(
     ...(loc.app !== undefined ? { app: loc.app } : {}),
     file: loc.file,
   };
-  return { resource: loc.spec.build(values, base), refs, lineOf: src.lineOf };
+  return { resource: loc.spec.build(values, base, src.value), refs, lineOf: src.lineOf };
 }
 
 function contextFor(
@@ -182,12 +201,14 @@ function contextFor(
   name: string,
   src: YamlSource | undefined,
   report: Report,
+  warn: Report,
   refs?: Ref[],
 ): ReadContext {
   const lineOf = (path: Path) => src?.lineOf(path);
   return {
     name,
     issue: (path, message) => report(file, path, message, lineOf),
+    warn: (path, message) => warn(file, path, message, lineOf),
     ref: (kind, refName, path) => refs?.push({ kind, name: refName, path }),
   };
 }

@@ -3,7 +3,7 @@ import type { ParsedResource, Report } from "./parse.ts";
 import type { AnyResource } from "./types.ts";
 import { pathText } from "./fields.ts";
 
-const FOLDER = { domain: "domains", library: "libraries" } as const;
+const FOLDER = { domain: "domains", library: "libraries", smartops: "smartops" } as const;
 
 /** The resource `name` of `kind` visible from `app` (its own application first, then the project). */
 export function resolveByName<T extends AnyResource>(
@@ -23,7 +23,11 @@ export function checkReferences(parsed: ParsedResource[], report: Report): void 
       if (resolveByName(all, ref.kind, resource.app, ref.name)) continue;
       const folder = FOLDER[ref.kind];
       const where = resource.app !== undefined ? `applications/${resource.app}/${folder}/ or ${folder}/` : `${folder}/`;
-      const create = ref.kind === "domain" ? `tau new domain ${ref.name} --fqdn <host>` : `tau new library ${ref.name}`;
+      const create = ref.kind === "domain"
+        ? `tau new domain ${ref.name} --fqdn <host>`
+        : ref.kind === "library"
+        ? `tau new library ${ref.name}`
+        : `add ${folder}/${ref.name}.yaml`;
       report(
         resource.file,
         ref.path,

@@ -96,7 +96,7 @@ export async function addResource(
   }
   const problem = nameProblem(name, `${kind} name`);
   if (problem) {
-    throw new TauError(problem, { hint: "names are lowercase letters, digits and _, starting with a letter" });
+    throw new TauError(problem, { hint: "names are letters, digits and _, starting with a letter or _" });
   }
   const app = str(opts.app);
   if (app !== undefined && kind === "application") throw new TauError("--app does not apply to `tau new application`");

@@ -21,16 +21,33 @@ interface Common {
 export interface FunctionResource extends Common {
   kind: "function";
   trigger: {
-    type: "https" | "http";
-    /** Upper case; "*" matches every method. */
+    /** https and http are HTTP requests (the same locally); pubsub a message on a channel; p2p a libp2p command. */
+    type: "https" | "http" | "pubsub" | "p2p";
+    /** Upper case; "*" matches every method (HTTP triggers). */
     method: string;
+    /** HTTP triggers; empty for the others. */
     paths: string[];
-    /** Names of domain resources (resolved app scope first, then project scope). */
+    /** Names of domain resources (resolved app scope first, then project scope): trigger.domains and domains. */
     domains: string[];
+    /** pubsub: the channel it subscribes to. */
+    channel?: string;
+    /** p2p: the protocol (Taubyte also calls it `service`) and the command it answers. */
+    protocol?: string;
+    command?: string;
+    /** pubsub and p2p: only messages and commands from this node. */
+    local: boolean;
   };
   /** "." (code repo functions/<name>/) or "libraries/<lib>" (code repo libraries/<lib>/). */
   source: string;
   execution: { timeoutMs: number; memoryBytes: number; bodyBytes: number; call: string };
+}
+
+/** A repo of its own named by a Taubyte config (`source: {github: {id, fullname}, branch}`). */
+export interface RepoSource {
+  provider: "github";
+  id: string;
+  fullname: string;
+  branch?: string;
 }
 
 export interface WebsiteResource extends Common {
@@ -38,6 +55,8 @@ export interface WebsiteResource extends Common {
   domains: string[];
   paths: string[];
   source: string;
+  /** Set when the config names a repo of its own; tau builds the site from `source` of the code repo meanwhile. */
+  repo?: RepoSource;
   /** Folder inside the website's code to serve, when set explicitly. */
   build?: string;
   spa: boolean;
@@ -53,6 +72,8 @@ export interface DomainResource extends Common {
 export interface LibraryResource extends Common {
   kind: "library";
   source: string;
+  /** Set when the config names a repo of its own (see WebsiteResource.repo). */
+  repo?: RepoSource;
 }
 
 export interface ContainerResource extends Common {
@@ -73,14 +94,46 @@ export interface ContainerResource extends Common {
   paths: string[];
 }
 
-export interface OtherResource {
-  kind: "database" | "storage" | "messaging" | "service";
-  id: string;
-  name: string;
-  app?: string;
-  /** The YAML mapping as written (minus nothing): tau does not run these yet, it carries them. */
-  fields: Record<string, unknown>;
-  file: string;
+export interface DatabaseResource extends Common {
+  kind: "database";
+  /** The database name it serves; a regular expression when `regex`. */
+  match: string;
+  regex: boolean;
+  network: "all" | "subnet" | "host";
+  sizeBytes: number;
+}
+
+export interface StorageResource extends Common {
+  kind: "storage";
+  match: string;
+  regex: boolean;
+  network: "all" | "subnet" | "host";
+  type: "object" | "streaming";
+  /** object storages */
+  versioning?: boolean;
+  /** streaming storages */
+  ttlMs?: number;
+  sizeBytes: number;
+}
+
+export interface MessagingResource extends Common {
+  kind: "messaging";
+  local: boolean;
+  match: string;
+  regex: boolean;
+  websocket: boolean;
+  mqtt: boolean;
+}
+
+export interface ServiceResource extends Common {
+  kind: "service";
+  protocol: string;
+}
+
+export interface SmartopsResource extends Common {
+  kind: "smartops";
+  source: string;
+  execution: { timeoutMs: number; memoryBytes: number; call: string };
 }
 
 export interface ApplicationInfo {
@@ -101,7 +154,13 @@ export interface ProjectConfig {
   domains: DomainResource[];
   libraries: LibraryResource[];
   containers: ContainerResource[];
-  others: OtherResource[];
+  databases: DatabaseResource[];
+  storages: StorageResource[];
+  messaging: MessagingResource[];
+  services: ServiceResource[];
+  smartops: SmartopsResource[];
+  /** What is accepted but not (fully) acted on, with file and line: tau validate and the build log print them. */
+  warnings: ConfigIssue[];
 }
 
 export type AnyResource =
@@ -110,7 +169,11 @@ export type AnyResource =
   | DomainResource
   | LibraryResource
   | ContainerResource
-  | OtherResource;
+  | DatabaseResource
+  | StorageResource
+  | MessagingResource
+  | ServiceResource
+  | SmartopsResource;
 export type ResourceKind = AnyResource["kind"];
 
 export interface ParseResult {

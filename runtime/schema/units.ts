@@ -28,22 +28,26 @@ export function parseDuration(s: string | number): number {
   return Math.round(total);
 }
 
-// Sizes are binary (KB = KiB = 1024): memory limits end up as 64 KiB WebAssembly pages, and "64KB" is meant to be
-// exactly one page, not 64000 bytes.
+// Sizes are decimal as in Taubyte (64MB = 64,000,000 bytes: a project moved from Taubyte keeps its limits); the
+// binary units are there for who wants them (64KiB = one WebAssembly page). Memory limits become whole pages,
+// rounded up (runtime/wasm/prepare.ts).
 const SIZE_UNITS: Record<string, number> = {
   b: 1,
-  k: 1024,
-  kb: 1024,
+  k: 1000,
+  kb: 1000,
   kib: 1024,
-  m: 1024 ** 2,
-  mb: 1024 ** 2,
+  m: 1000 ** 2,
+  mb: 1000 ** 2,
   mib: 1024 ** 2,
-  g: 1024 ** 3,
-  gb: 1024 ** 3,
+  g: 1000 ** 3,
+  gb: 1000 ** 3,
   gib: 1024 ** 3,
+  t: 1000 ** 4,
+  tb: 1000 ** 4,
+  tib: 1024 ** 4,
 };
 
-/** "64KB", "10MB", "1GiB", "512B" to bytes (binary units). A bare number is already bytes. */
+/** "64KB", "10MB", "1GiB", "512B" to bytes (KB, MB, GB decimal; KiB, MiB, GiB binary). A bare number is bytes. */
 export function parseSize(s: string | number): number {
   if (typeof s === "number") {
     if (!Number.isFinite(s) || s < 0) throw new Error(`size ${s} must be a non-negative number of bytes`);
@@ -55,17 +59,26 @@ export function parseSize(s: string | number): number {
   return Math.round(Number(m[1]) * unit);
 }
 
-/** Human form used in messages and docs: 65536 -> "64KB", 300000 -> "5m". */
+/** Human form used in messages and docs: 16000000 -> "16MB", 65536 -> "64KiB", 300000 (ms) -> "5m". */
 export function formatSize(bytes: number): string {
-  for (const [unit, n] of [["GB", 1024 ** 3], ["MB", 1024 ** 2], ["KB", 1024]] as const) {
-    if (bytes >= n && bytes % n === 0) return `${bytes / n}${unit}`;
-  }
+  const units = [["TB", 1000 ** 4], ["GB", 1000 ** 3], ["MB", 1000 ** 2], ["KB", 1000], ["GiB", 1024 ** 3], [
+    "MiB",
+    1024 ** 2,
+  ], ["KiB", 1024]] as const;
+  for (const [unit, n] of units) if (bytes >= n && bytes % n === 0) return `${bytes / n}${unit}`;
   return `${bytes}B`;
 }
 
+/** 300000 -> "5m", 4500000 -> "1h15m", 1500 -> "1500ms" (Go's compound form, as configs write it). */
 export function formatDuration(ms: number): string {
-  for (const [unit, n] of [["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
-    if (ms >= n && ms % n === 0) return `${ms / n}${unit}`;
+  if (ms === 0 || ms % 1000 !== 0) return `${ms}ms`;
+  let rest = ms / 1000;
+  let out = "";
+  for (const [unit, n] of [["h", 3600], ["m", 60], ["s", 1]] as const) {
+    if (rest >= n) {
+      out += `${Math.floor(rest / n)}${unit}`;
+      rest %= n;
+    }
   }
-  return `${ms}ms`;
+  return out;
 }

@@ -199,7 +199,7 @@ Deno.test("metering proof: prepared modules may run inline, unproven or costly o
     }),
   );
   assert(!big.inline);
-  assertEquals(big.notInlineWhy, "execution.memory 128MB is over 64MB");
+  assertEquals(big.notInlineWhy, "execution.memory 128MiB is over 64MiB");
 });
 
 Deno.test("prepareModule refuses what cannot be bounded, naming the function and the feature", async () => {

@@ -21,6 +21,7 @@ import {
   type MeteringProof,
 } from "./meter.ts";
 import type { FunctionLimits } from "./types.ts";
+import { formatSize } from "../schema/units.ts";
 import { appendCustomSection, codeFacts, customSectionNames, memoryInfo, setMemoryMaximum } from "./wasm_binary.ts";
 
 export { FUEL_PER_TICK, METER_MODULE, METER_TICK };
@@ -47,16 +48,13 @@ const MAX_TABLES = 8;
  */
 export const INLINE_LIMITS = { memoryBytes: 64 * MiB, functionBytes: 512 * 1024, dataBytes: 4 * MiB };
 
-function formatBytes(n: number): string {
-  if (n >= MiB && n % MiB === 0) return `${n / MiB}MB`;
-  if (n >= MiB) return `${(n / MiB).toFixed(1)}MB`;
-  return `${Math.ceil(n / 1024)}KB`;
-}
+const formatBytes = formatSize;
 
 const THREADS_HINT = "build without threads (C: no -pthread or -matomics; Rust: no +atomics target feature)";
 
 function checkMemory(wasm: Uint8Array, limits: FunctionLimits, name: string): number {
-  const maxPages = Math.floor(limits.memoryBytes / PAGE);
+  // Whole pages, rounded up: "16MB" (decimal, 16,000,000 bytes) is 245 pages, never less than what was asked.
+  const maxPages = Math.ceil(limits.memoryBytes / PAGE);
   const mem = memoryInfo(wasm);
   if (mem.imported) {
     throw new TauError(`function ${name} imports its memory; tau gives each function its own memory`, {
@@ -164,7 +162,7 @@ function proof(prepared: Uint8Array, limits: FunctionLimits): MeteringProof {
 }
 
 /**
- * Returns the module the runtime will run: metered, memory maximum = limits.memoryBytes (rounded down to 64 KiB
+ * Returns the module the runtime will run: metered, memory maximum = limits.memoryBytes (rounded up to 64 KiB
  * pages). Throws TauError for invalid wasm, refused features, imported or oversized memory, or a prepared module.
  */
 export function prepareModule(wasm: Uint8Array, limits: FunctionLimits, name: string): Promise<Uint8Array> {

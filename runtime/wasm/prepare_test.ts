@@ -35,7 +35,7 @@ Deno.test("prepareModule refuses a module whose initial memory exceeds execution
     assert(e instanceof TauError);
     assertStringIncludes(
       e.message,
-      `function ping needs ${initialKb}KB initial memory, execution.memory is 64KB: raise it`,
+      `function ping needs ${initialKb}KiB initial memory, execution.memory is 64KiB: raise it`,
     );
   });
 });

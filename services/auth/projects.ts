@@ -9,7 +9,6 @@
  * operator racing themselves.
  */
 import { TauError } from "../../runtime/errors.ts";
-import { nameProblem } from "../../runtime/schema/fields.ts";
 import { checkUpstreamUrl } from "../../runtime/git/upstream.ts";
 import type { GitHosting } from "../git/hosting.ts";
 import type { StateStore } from "../kvdb/mod.ts";
@@ -35,14 +34,24 @@ export interface RepoInfo {
  */
 export const MAX_PROJECT_NAME = 63;
 
-/** Project names follow the config schema's one naming rule (snake_case), with its suggestion in the hint. */
+/**
+ * A tau project's name becomes a path in git URLs, a KV key and a DNS label, so it is stricter than a resource name
+ * (which Taubyte lets start with a capital): lowercase snake_case.
+ */
+function projectNameProblem(name: string): string | undefined {
+  if (/^[a-z][a-z0-9_]*$/.test(name)) return undefined;
+  const suggestion = name.toLowerCase().replace(/[^a-z0-9_]+/g, "_").replace(/^[^a-z]+/, "");
+  return `invalid project name '${name}': use snake_case` + (suggestion ? `, e.g. ${suggestion}` : "");
+}
+
+/** Project names are lowercase snake_case, with a suggestion in the hint. */
 export function checkProjectName(name: string): void {
   if (name.length > MAX_PROJECT_NAME) {
     throw new TauError(`project name is ${name.length} characters long; at most ${MAX_PROJECT_NAME}`, {
       hint: "choose a shorter snake_case name",
     });
   }
-  const problem = nameProblem(name, "project name");
+  const problem = projectNameProblem(name);
   if (problem) {
     const [message, example] = problem.split(", e.g. ");
     throw new TauError(message, { hint: example ? `try: ${example}` : "start with a letter; use a-z, 0-9 and _" });

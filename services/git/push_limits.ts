@@ -12,7 +12,7 @@
 import { join } from "node:path";
 import { formatSize } from "../../runtime/schema/units.ts";
 
-export const DEFAULT_MAX_PUSH_BYTES = 256 << 20;
+export const DEFAULT_MAX_PUSH_BYTES = 256_000_000;
 export const MAX_PUSH_BRANCHES = 32;
 
 const PRE_RECEIVE = `#!/bin/sh

@@ -8,9 +8,9 @@ import { TauError } from "../../runtime/errors.ts";
 import { formatSize } from "../../runtime/schema/units.ts";
 
 /** A function's body cap when its config names none (`execution.body`); docs/config-schema.md documents it. */
-export const DEFAULT_FUNCTION_BODY = 10 * 1024 * 1024;
+export const DEFAULT_FUNCTION_BODY = 10_000_000;
 /** The API takes small JSON documents and webhooks (GitHub push payloads are a few KB; GitHub caps them at 25 MB). */
-export const API_BODY = 5 * 1024 * 1024;
+export const API_BODY = 5_000_000;
 
 export class BodyTooLarge extends TauError {
   constructor(readonly limit: number, readonly what: string) {

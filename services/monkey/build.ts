@@ -6,7 +6,7 @@
 import { TauError } from "../../runtime/errors.ts";
 import { listFiles, listHeads, readTree } from "../../runtime/git/git.ts";
 import type { ContentStore } from "../../runtime/storage/helia.ts";
-import { assertValid, type ProjectConfig, routesOf } from "../../runtime/schema/mod.ts";
+import { assertValid, formatIssue, type ProjectConfig, routesOf } from "../../runtime/schema/mod.ts";
 import { configSizeIssues } from "../../runtime/schema/limits.ts";
 import { ConfigParser } from "../../runtime/schema/off_thread.ts";
 import type { FunctionResource, WebsiteResource } from "../../runtime/schema/mod.ts";
@@ -21,7 +21,7 @@ import type {
 } from "../tns/records.ts";
 import { containerKey } from "../substrate/spec.ts";
 import type { ImageRecord } from "../../runtime/container/images/store.ts";
-import { buildFunctionModule } from "./functions.ts";
+import { buildFunctionModule, withNodeLimits } from "./functions.ts";
 import type { ModuleBuilder } from "../../runtime/wasm/builder.ts";
 
 type Files = Record<string, Uint8Array>;
@@ -83,11 +83,13 @@ export class Monkey {
         `${config.domains.length} domain(s)` +
         (config.containers.length ? `, ${config.containers.length} container(s)` : ""),
     );
+    for (const w of config.warnings) log(`warning: ${formatIssue(w)}`);
     const code: Files = codeCommit ? await readTree(codeRepo, codeCommit) : {};
 
     const functions: FunctionDeployment[] = [];
-    for (const fn of config.functions) {
+    for (const declared of config.functions) {
       const started = performance.now();
+      const fn = withNodeLimits(declared, log);
       const folder = functionFolder(config, fn, code);
       const { cid, cached } = await buildFunctionModule(
         fn,

@@ -6,11 +6,45 @@
 import { concatBytes } from "../../runtime/bytes.ts";
 import { TauError } from "../../runtime/errors.ts";
 import type { ContentStore } from "../../runtime/storage/helia.ts";
-import type { FunctionResource } from "../../runtime/schema/mod.ts";
+import { formatDuration, formatSize, type FunctionResource } from "../../runtime/schema/mod.ts";
 import type { ModuleBuilder } from "../../runtime/wasm/builder.ts";
 import { METERING_VERSION } from "../../runtime/wasm/meter.ts";
 
 const BUILD_CACHE_VERSION = "1";
+
+/**
+ * What a node lets one function run with. The config asks without maxima (as Taubyte does: 1h15m, 64GB are valid
+ * YAML); the build clamps a request above these to them and says so in its log, so the deployment records what runs.
+ */
+export const NODE_EXECUTION_LIMITS = { timeoutMs: 5 * 60_000, memoryBytes: 4 * 1024 ** 3 } as const;
+
+/** The function with its execution limits clamped to NODE_EXECUTION_LIMITS; a warning per clamped limit. */
+export function withNodeLimits(fn: FunctionResource, log: (line: string) => void): FunctionResource {
+  const { timeoutMs, memoryBytes } = fn.execution;
+  const max = NODE_EXECUTION_LIMITS;
+  if (timeoutMs <= max.timeoutMs && memoryBytes <= max.memoryBytes) return fn;
+  const name = fn.app ? `${fn.app}/${fn.name}` : fn.name;
+  if (timeoutMs > max.timeoutMs) {
+    log(
+      `warning: function ${name}: execution.timeout ${formatDuration(timeoutMs)} is above what this node allows; ` +
+        `it runs with ${formatDuration(max.timeoutMs)}`,
+    );
+  }
+  if (memoryBytes > max.memoryBytes) {
+    log(
+      `warning: function ${name}: execution.memory ${formatSize(memoryBytes)} is above what this node allows; ` +
+        `it runs with ${formatSize(max.memoryBytes)}`,
+    );
+  }
+  return {
+    ...fn,
+    execution: {
+      ...fn.execution,
+      timeoutMs: Math.min(timeoutMs, max.timeoutMs),
+      memoryBytes: Math.min(memoryBytes, max.memoryBytes),
+    },
+  };
+}
 
 export async function buildFunctionModule(
   fn: FunctionResource,
