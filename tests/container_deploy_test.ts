@@ -260,7 +260,7 @@ Deno.test({
             }
             return null;
           };
-          assertEquals(await cgroupValue("memory.limit_in_bytes", "memory.max"), String(512 * 1024 * 1024));
+          assertEquals(await cgroupValue("memory.limit_in_bytes", "memory.max"), String(512_000_000));
           assertEquals(await cgroupValue("pids.max"), "1024");
           const exec = (...cmd: string[]) =>
             tau(["container", "exec", api.id, "--data", join(data, "containers"), "--", ...cmd]);

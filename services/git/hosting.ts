@@ -7,10 +7,10 @@
 import { Hono } from "hono";
 import { join } from "node:path";
 import { TauError } from "../../runtime/errors.ts";
-import { NAME_RE } from "../../runtime/schema/fields.ts";
 import { commitFiles, initBareRepo, listHeads } from "../../runtime/git/git.ts";
 import { fetchUpstreamBranches } from "../../runtime/git/upstream.ts";
 import { clearSpool, runCgi } from "./cgi.ts";
+
 import {
   backendEnv,
   DEFAULT_MAX_PUSH_BYTES,
@@ -19,6 +19,9 @@ import {
   usesSideBand,
   writeHooks,
 } from "./push_limits.ts";
+
+/** Project names are lowercase snake_case (services/auth/projects.ts); repo names are config and code. */
+const REPO_PART_RE = /^[a-z][a-z0-9_]*$/;
 
 export interface PushEvent {
   project: string;
@@ -80,7 +83,7 @@ export class GitHosting {
   }
 
   repoPath(project: string, repo: string): string {
-    if (!NAME_RE.test(project) || !NAME_RE.test(repo)) {
+    if (!REPO_PART_RE.test(project) || !REPO_PART_RE.test(repo)) {
       throw new TauError(`invalid repository name ${project}/${repo}`, { status: 404 });
     }
     return join(this.root, project, `${repo}.git`);
@@ -143,7 +146,7 @@ export class GitHosting {
       if (err instanceof Deno.errors.NotFound) return events;
       throw err;
     }
-    for (const project of projects.filter((p) => NAME_RE.test(p))) {
+    for (const project of projects.filter((p) => REPO_PART_RE.test(p))) {
       for (const repo of ["config", "code"]) {
         const dir = join(this.root, project, `${repo}.git`);
         // A push killed mid-upload (kill -9, power loss) leaves receive-pack's quarantine of objects it never

@@ -11,6 +11,7 @@ import { configSizeIssues } from "../../runtime/schema/limits.ts";
 import { ConfigParser } from "../../runtime/schema/off_thread.ts";
 import type { FunctionResource, WebsiteResource } from "../../runtime/schema/mod.ts";
 import type { GitHosting } from "../git/hosting.ts";
+import { SERVED_BRANCH } from "../tns/tns.ts";
 import type { Job, JobLog } from "../patrick/jobs.ts";
 import type {
   ContainerDeployment,
@@ -76,6 +77,9 @@ export class Monkey {
     }
     const codeCommit = codeHeads.get(job.branch);
     log(`config ${configCommit.slice(0, 12)}, code ${codeCommit?.slice(0, 12) ?? "(none)"}`);
+    // Repos brought from Taubyte (or any older host) often have master and no main: master is then what is served.
+    const branch = job.branch === "master" && !configHeads.has(SERVED_BRANCH) ? SERVED_BRANCH : job.branch;
+    if (branch !== job.branch) log("branch master is served as main (the config repo has no main branch)");
 
     const config = assertValid(await this.#parser.parse(await readConfigYaml(configRepo, configCommit)));
     log(
@@ -157,7 +161,7 @@ export class Monkey {
 
     const record: DeploymentRecord = {
       project: job.project,
-      branch: job.branch,
+      branch,
       commit: job.commit,
       configCommit,
       codeCommit,
