@@ -4,6 +4,7 @@
  */
 import { concatBytes } from "../bytes.ts";
 import { assemblyScriptEnv, GuestAbort, GuestMemory, SDK_MODULE, SdkCall, sdkImports } from "./abi_sdk.ts";
+import { TAUBYTE_MODULE, TaubyteEvent, taubyteHttpImports } from "./abi_taubyte_http.ts";
 import { BadResponse, CallLog } from "./guest_output.ts";
 import { DeadlineExceeded, meter, METER_MODULE, METER_TICK, METERING_VERSION, readProof } from "./meter.ts";
 import { MAX_RESPONSE_BYTES, type Outcome, OutputTooLarge } from "./outcome.ts";
@@ -96,8 +97,12 @@ function exportedMemory(instance: WebAssembly.Instance): WebAssembly.Memory | un
 /** SDK mode keeps one instance per module and swaps the per-call state in. */
 class WarmSdkInstance {
   private readonly mem = new GuestMemory();
-  private readonly entry: () => unknown;
+  private readonly entry: (eventId?: number) => unknown;
   private readonly keepBytes: number;
+  /** Whether the module speaks Taubyte's ABI (imports taubyte/sdk) rather than tau's. */
+  private readonly taubyte: boolean;
+  private events = 0;
+  private event = new TaubyteEvent(0);
   call: SdkCall;
 
   /** Instantiation runs the module's start function, so it happens within a call (and its deadline). */
@@ -113,6 +118,7 @@ class WarmSdkInstance {
     });
     const instance = fn.instantiate({
       [SDK_MODULE]: sdkImports(this.mem, () => this.call),
+      [TAUBYTE_MODULE]: taubyteHttpImports(this.mem, () => ({ call: this.call, event: this.event })),
       env: assemblyScriptEnv(this.mem, () => this.call.log),
       [METER_MODULE]: { [METER_TICK]: meter.tick },
       [WASI_MODULE]: wasi.imports(),
@@ -120,13 +126,21 @@ class WarmSdkInstance {
     const memory = exportedMemory(instance);
     if (!memory) throw new Misconfigured(`module does not export its memory as "memory"`);
     this.mem.memory = wasi.memory = memory;
+    // Taubyte's SDKs build reactors (TinyGo, Rust): `_initialize` sets up their runtime once, before any export.
+    const init = instance.exports._initialize;
+    if (typeof init === "function") (init as () => void)();
     this.keepBytes = Math.max(WARM_MEMORY_MAX_BYTES, memory.buffer.byteLength);
-    this.entry = instance.exports[target.call!] as () => unknown;
+    this.entry = instance.exports[target.call!] as (eventId?: number) => unknown;
+    this.taubyte = fn.imports.some((d) => d.module === TAUBYTE_MODULE);
   }
 
   run(call: SdkCall): Outcome {
     this.call = call;
-    this.entry();
+    if (this.taubyte) {
+      // Taubyte's convention: the export takes the event id, which every host call names.
+      this.event = new TaubyteEvent(++this.events);
+      this.entry(this.event.id);
+    } else this.entry();
     return call.outcome();
   }
 

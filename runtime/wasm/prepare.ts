@@ -22,6 +22,7 @@ import {
 } from "./meter.ts";
 import type { FunctionLimits } from "./types.ts";
 import { formatSize } from "../schema/units.ts";
+import { TAUBYTE_CALLS, TAUBYTE_MODULE } from "./abi_taubyte_http.ts";
 import { appendCustomSection, codeFacts, customSectionNames, memoryInfo, setMemoryMaximum } from "./wasm_binary.ts";
 
 export { FUEL_PER_TICK, METER_MODULE, METER_TICK };
@@ -92,6 +93,13 @@ function checkImports(wasm: Uint8Array, name: string) {
   const imports = WebAssembly.Module.imports(new WebAssembly.Module(wasm as Uint8Array<ArrayBuffer>));
   if (imports.some((i) => i.module === METER_MODULE) || customSectionNames(wasm).includes(METERING_SECTION)) {
     throw new TauError(`function ${name}: module is already prepared (it imports ${METER_MODULE})`);
+  }
+  const missing = imports.find((i) => i.module === TAUBYTE_MODULE && !TAUBYTE_CALLS.has(i.name));
+  if (missing) {
+    throw new TauError(`function ${name} calls ${TAUBYTE_MODULE}.${missing.name}, which tau does not provide yet`, {
+      hint: "tau runs Taubyte's HTTP event calls today (docs/abi.md lists them); databases, storages and the " +
+        "other capabilities come next",
+    });
   }
   const other = imports.find((i) => i.kind !== "function" && i.kind !== "memory");
   if (other) {
