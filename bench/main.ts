@@ -4,7 +4,7 @@
  * `deno task bench gateway`, `deno task bench containers` (runtime and serving), `deno task bench serving` or
  * `deno task bench multinode` (forwarding, replication, idle memory of a 3-node cloud), `deno task bench dns`
  * (seer against a trivial DNS server) or `deno task bench hoard` (a 64 MiB CID fetched from another node vs read
- * locally) runs one part.
+ * locally) or `deno task bench abi` (one host call, Taubyte's ABI against tau's) runs one part.
  */
 import { runGatewayBench } from "./gateway_bench.ts";
 import { runContainerBench } from "./container_bench.ts";
@@ -12,6 +12,7 @@ import { runContainerServingBench } from "./container_serving_bench.ts";
 import { runMultinodeBench } from "./multinode_bench.ts";
 import { runDnsBench } from "./dns_bench.ts";
 import { runHoardBench } from "./hoard_bench.ts";
+import { runAbiBench } from "./abi_bench.ts";
 
 const only = Deno.args[0];
 if (!only || only === "gateway") await runGatewayBench();
@@ -20,3 +21,4 @@ if (!only || only === "containers" || only === "serving") await runContainerServ
 if (!only || only === "multinode") await runMultinodeBench();
 if (!only || only === "dns") await runDnsBench();
 if (!only || only === "hoard") await runHoardBench();
+if (!only || only === "abi") await runAbiBench();

@@ -35,6 +35,8 @@ const MAX_KEY_BYTES = 8192;
 export class TaubyteEvent {
   bodyRead = 0;
   bodyClosed = false;
+  /** Request values already encoded for this event (a guest asks for the size, then the bytes). */
+  readonly cache = new Map<string, Uint8Array>();
   constructor(readonly id: number) {}
 }
 
@@ -43,14 +45,18 @@ export function taubyteHttpImports(
   mem: GuestMemory,
   current: () => { call: SdkCall; event: TaubyteEvent },
 ): Record<string, (...a: never[]) => number> {
+  // Arguments arrive unsigned (see `unsigned` below), so a bound check is one comparison.
   const view = (ptr: number, len: number): Uint8Array | null => {
     const buf = mem.memory!.buffer;
-    return ptr >>> 0 === ptr && len >>> 0 === len && ptr + len <= buf.byteLength ? new Uint8Array(buf, ptr, len) : null;
+    return ptr + len <= buf.byteLength ? new Uint8Array(buf, ptr, len) : null;
   };
+  // One DataView per memory buffer (memory.grow replaces the buffer): a u32 write allocates nothing.
+  let words: DataView | undefined;
   const writeU32 = (ptr: number, value: number): number => {
-    const at = view(ptr, 4);
-    if (!at) return Errno.addressOutOfMemory;
-    new DataView(at.buffer, ptr, 4).setUint32(0, value, true);
+    const buf = mem.memory!.buffer;
+    if (ptr + 4 > buf.byteLength) return Errno.addressOutOfMemory;
+    if (words?.buffer !== buf) words = new DataView(buf);
+    words.setUint32(ptr, value, true);
     return Errno.none;
   };
   const text = (ptr: number, len: number): string | null => view(ptr, len) ? mem.string(ptr, len) : null;
@@ -60,21 +66,28 @@ export function taubyteHttpImports(
     return c.event.id === eventId ? c : undefined;
   };
   /** A value in two calls: its size, then its bytes into a buffer that must be large enough. */
-  const sized = (value: (c: { call: SdkCall }) => Uint8Array) => ({
-    size(eventId: number, sizePtr: number): number {
-      const c = event(eventId);
-      return c ? writeU32(sizePtr, value(c).length) : Errno.eventNotFound;
-    },
-    read(eventId: number, bufPtr: number, bufSize: number): number {
-      const c = event(eventId);
-      if (!c) return Errno.eventNotFound;
-      const bytes = value(c);
-      if (bufSize < bytes.length) return Errno.bufferTooSmall;
-      if (!view(bufPtr, bytes.length)) return Errno.addressOutOfMemory;
-      mem.copyOut(bytes, bufPtr, bytes.length);
-      return Errno.none;
-    },
-  });
+  const sized = (what: string, compute: (c: { call: SdkCall }) => Uint8Array) => {
+    const value = (c: { call: SdkCall; event: TaubyteEvent }) => {
+      let v = c.event.cache.get(what);
+      if (!v) c.event.cache.set(what, v = compute(c));
+      return v;
+    };
+    return {
+      size(eventId: number, sizePtr: number): number {
+        const c = event(eventId);
+        return c ? writeU32(sizePtr, value(c).length) : Errno.eventNotFound;
+      },
+      read(eventId: number, bufPtr: number, bufSize: number): number {
+        const c = event(eventId);
+        if (!c) return Errno.eventNotFound;
+        const bytes = value(c);
+        if (bufSize < bytes.length) return Errno.bufferTooSmall;
+        if (!view(bufPtr, bytes.length)) return Errno.addressOutOfMemory;
+        mem.copyOut(bytes, bufPtr, bytes.length);
+        return Errno.none;
+      },
+    };
+  };
   /** A value looked up by a key the guest passes (query value, header value). */
   const byKey = (lookup: (c: { call: SdkCall }, key: string) => string | null) => {
     const find = (eventId: number, keyPtr: number, keyLen: number): Uint8Array | number => {
@@ -102,12 +115,12 @@ export function taubyteHttpImports(
   };
   const nulList = (names: string[]) => encoder.encode(names.map((n) => `${n}\0`).join(""));
   const queryOf = (c: { call: SdkCall }) => new URLSearchParams(c.call.input.query);
-  const method = sized((c) => encoder.encode(c.call.input.method));
-  const host = sized((c) => encoder.encode(c.call.input.headers.get("host") ?? ""));
-  const path = sized((c) => encoder.encode(c.call.input.path));
-  const agent = sized((c) => encoder.encode(c.call.input.headers.get("user-agent") ?? ""));
-  const queryKeys = sized((c) => nulList([...new Set(queryOf(c).keys())]));
-  const headerKeys = sized((c) => nulList([...c.call.input.headers.keys()]));
+  const method = sized("method", (c) => encoder.encode(c.call.input.method));
+  const host = sized("host", (c) => encoder.encode(c.call.input.headers.get("host") ?? ""));
+  const path = sized("path", (c) => encoder.encode(c.call.input.path));
+  const agent = sized("agent", (c) => encoder.encode(c.call.input.headers.get("user-agent") ?? ""));
+  const queryKeys = sized("queryKeys", (c) => nulList([...new Set(queryOf(c).keys())]));
+  const headerKeys = sized("headerKeys", (c) => nulList([...c.call.input.headers.keys()]));
   const query = byKey((c, key) => queryOf(c).get(key));
   const header = byKey((c, key) => {
     try {
@@ -116,7 +129,7 @@ export function taubyteHttpImports(
       return null; // not a valid header name: it cannot be present
     }
   });
-  return {
+  return unsigned({
     getEventType(eventId: number, typePtr: number): number {
       return event(eventId) ? writeU32(typePtr, EVENT_TYPE_HTTP) : Errno.eventNotFound;
     },
@@ -193,7 +206,29 @@ export function taubyteHttpImports(
       c.call.status = code;
       return Errno.none;
     },
-  };
+  });
+}
+
+/**
+ * Every argument as the u32 the guest meant: wasm passes i32 to JS as signed, so a pointer past 2 GiB (or a size
+ * above 2^31) would otherwise read as negative. One wrapper per arity: a rest parameter allocated on every call cost
+ * ~3 us a call (measured, bench/abi_bench.ts).
+ */
+function unsigned(fns: Record<string, (...a: number[]) => number>): Record<string, (...a: never[]) => number> {
+  const out: Record<string, (...a: never[]) => number> = {};
+  for (const [name, f] of Object.entries(fns)) {
+    const wrapped = [
+      () => f(),
+      (a: number) => f(a >>> 0),
+      (a: number, b: number) => f(a >>> 0, b >>> 0),
+      (a: number, b: number, c: number) => f(a >>> 0, b >>> 0, c >>> 0),
+      (a: number, b: number, c: number, d: number) => f(a >>> 0, b >>> 0, c >>> 0, d >>> 0),
+      (a: number, b: number, c: number, d: number, e: number) => f(a >>> 0, b >>> 0, c >>> 0, d >>> 0, e >>> 0),
+    ][f.length];
+    if (!wrapped) throw new Error(`taubyte/sdk ${name} takes ${f.length} arguments`);
+    out[name] = wrapped as (...a: never[]) => number;
+  }
+  return out;
 }
 
 /** The `taubyte/sdk` calls tau provides; a module importing any other is refused at build, naming it. */

@@ -102,7 +102,7 @@ class WarmSdkInstance {
   /** Whether the module speaks Taubyte's ABI (imports taubyte/sdk) rather than tau's. */
   private readonly taubyte: boolean;
   private events = 0;
-  private event = new TaubyteEvent(0);
+  event = new TaubyteEvent(0);
   call: SdkCall;
 
   /** Instantiation runs the module's start function, so it happens within a call (and its deadline). */
@@ -118,7 +118,7 @@ class WarmSdkInstance {
     });
     const instance = fn.instantiate({
       [SDK_MODULE]: sdkImports(this.mem, () => this.call),
-      [TAUBYTE_MODULE]: taubyteHttpImports(this.mem, () => ({ call: this.call, event: this.event })),
+      [TAUBYTE_MODULE]: taubyteHttpImports(this.mem, () => this),
       env: assemblyScriptEnv(this.mem, () => this.call.log),
       [METER_MODULE]: { [METER_TICK]: meter.tick },
       [WASI_MODULE]: wasi.imports(),
