@@ -1,14 +1,7 @@
 // Unit tests of the schema: parsing, every class of issue (with file and line), ids, units and the route table.
 import assert from "node:assert/strict";
 import { issueChecks } from "./test_support.ts";
-import {
-  assertValid,
-  codeDirOf,
-  parseDuration,
-  parseProjectConfig,
-  parseSize,
-  routesOf,
-} from "./mod.ts";
+import { assertValid, codeDirOf, parseDuration, parseProjectConfig, parseSize, routesOf } from "./mod.ts";
 import { TauError } from "../errors.ts";
 import { BEGIN, END, normaliseReference, schemaReference } from "./reference.ts";
 
