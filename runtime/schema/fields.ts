@@ -41,6 +41,12 @@ export type Values = Record<string, any>;
 /** Taubyte's rule for resource names: a letter or "_" first, then letters, digits and "_" ("PingUpper" is valid). */
 export const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/**
+ * A tau project's name (not a resource's): it becomes a path in git URLs, a KV key and a DNS label, so it is
+ * lowercase snake_case.
+ */
+export const PROJECT_NAME_RE = /^[a-z][a-z0-9_]*$/;
+
 /** "trigger.paths[1]" */
 export function pathText(path: Path): string {
   return path.map((p, i) => typeof p === "number" ? `[${p}]` : i === 0 ? p : `.${p}`).join("");

@@ -49,8 +49,6 @@ const MAX_TABLES = 8;
  */
 export const INLINE_LIMITS = { memoryBytes: 64 * MiB, functionBytes: 512 * 1024, dataBytes: 4 * MiB };
 
-const formatBytes = formatSize;
-
 const THREADS_HINT = "build without threads (C: no -pthread or -matomics; Rust: no +atomics target feature)";
 
 function checkMemory(wasm: Uint8Array, limits: FunctionLimits, name: string): number {
@@ -74,14 +72,14 @@ function checkMemory(wasm: Uint8Array, limits: FunctionLimits, name: string): nu
     });
   }
   if (maxPages < 1) {
-    throw new TauError(`function ${name}: execution.memory ${formatBytes(limits.memoryBytes)} is below one 64KB page`, {
+    throw new TauError(`function ${name}: execution.memory ${formatSize(limits.memoryBytes)} is below one 64KB page`, {
       hint: "set execution.memory to at least 64KB",
     });
   }
   if (mem.count === 1 && mem.initialPages > maxPages) {
     throw new TauError(
-      `function ${name} needs ${formatBytes(mem.initialPages * PAGE)} initial memory, execution.memory is ${
-        formatBytes(limits.memoryBytes)
+      `function ${name} needs ${formatSize(mem.initialPages * PAGE)} initial memory, execution.memory is ${
+        formatSize(limits.memoryBytes)
       }: raise it`,
       { hint: "raise execution.memory for this function, or make the module start with less memory" },
     );
@@ -157,7 +155,7 @@ function unmetered(e: UnmeteredInstruction, name: string): TauError {
 function proof(prepared: Uint8Array, limits: FunctionLimits): MeteringProof {
   const facts = codeFacts(prepared);
   const over = (what: string, value: number, limit: number) =>
-    `${what} ${formatBytes(value)} is over ${formatBytes(limit)}`;
+    `${what} ${formatSize(value)} is over ${formatSize(limit)}`;
   let why: string | undefined;
   if (limits.memoryBytes > INLINE_LIMITS.memoryBytes) {
     why = over("execution.memory", limits.memoryBytes, INLINE_LIMITS.memoryBytes);

@@ -9,6 +9,7 @@
  * operator racing themselves.
  */
 import { TauError } from "../../runtime/errors.ts";
+import { PROJECT_NAME_RE } from "../../runtime/schema/fields.ts";
 import { checkUpstreamUrl } from "../../runtime/git/upstream.ts";
 import type { GitHosting } from "../git/hosting.ts";
 import type { StateStore } from "../kvdb/mod.ts";
@@ -34,12 +35,9 @@ export interface RepoInfo {
  */
 export const MAX_PROJECT_NAME = 63;
 
-/**
- * A tau project's name becomes a path in git URLs, a KV key and a DNS label, so it is stricter than a resource name
- * (which Taubyte lets start with a capital): lowercase snake_case.
- */
+/** Why a project name is refused (PROJECT_NAME_RE: stricter than a resource name, which may start with a capital). */
 function projectNameProblem(name: string): string | undefined {
-  if (/^[a-z][a-z0-9_]*$/.test(name)) return undefined;
+  if (PROJECT_NAME_RE.test(name)) return undefined;
   const suggestion = name.toLowerCase().replace(/[^a-z0-9_]+/g, "_").replace(/^[^a-z]+/, "");
   return `invalid project name '${name}': use snake_case` + (suggestion ? `, e.g. ${suggestion}` : "");
 }

@@ -7,6 +7,7 @@
 import { Hono } from "hono";
 import { join } from "node:path";
 import { TauError } from "../../runtime/errors.ts";
+import { PROJECT_NAME_RE } from "../../runtime/schema/fields.ts";
 import { commitFiles, initBareRepo, listHeads } from "../../runtime/git/git.ts";
 import { fetchUpstreamBranches } from "../../runtime/git/upstream.ts";
 import { clearSpool, runCgi } from "./cgi.ts";
@@ -19,9 +20,6 @@ import {
   usesSideBand,
   writeHooks,
 } from "./push_limits.ts";
-
-/** Project names are lowercase snake_case (services/auth/projects.ts); repo names are config and code. */
-const REPO_PART_RE = /^[a-z][a-z0-9_]*$/;
 
 export interface PushEvent {
   project: string;
@@ -82,8 +80,9 @@ export class GitHosting {
     await this.#replication?.afterCreate(project, repo);
   }
 
+  /** A repo path from a project name and a repo name (config, code), both held to PROJECT_NAME_RE. */
   repoPath(project: string, repo: string): string {
-    if (!REPO_PART_RE.test(project) || !REPO_PART_RE.test(repo)) {
+    if (!PROJECT_NAME_RE.test(project) || !PROJECT_NAME_RE.test(repo)) {
       throw new TauError(`invalid repository name ${project}/${repo}`, { status: 404 });
     }
     return join(this.root, project, `${repo}.git`);
@@ -146,7 +145,7 @@ export class GitHosting {
       if (err instanceof Deno.errors.NotFound) return events;
       throw err;
     }
-    for (const project of projects.filter((p) => REPO_PART_RE.test(p))) {
+    for (const project of projects.filter((p) => PROJECT_NAME_RE.test(p))) {
       for (const repo of ["config", "code"]) {
         const dir = join(this.root, project, `${repo}.git`);
         // A push killed mid-upload (kill -9, power loss) leaves receive-pack's quarantine of objects it never
