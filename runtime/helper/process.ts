@@ -86,9 +86,9 @@ export class HelperProcess<Req, Res> {
         p.timer = setTimeout(() => this.#stop(`${this.opts.what} took longer than ${s} s`), this.opts.timeoutMs);
       }
       this.#pending.set(id, p);
-      running.writer.write(encodeFrame({ id, req } satisfies HelperRequest<Req>)).catch((err) => {
-        if (this.#running === running) this.#stop(`${this.opts.what} could not be reached: ${(err as Error).message}`);
-      });
+      // A write fails only when the child's stdin is gone, i.e. the child exited or is exiting: #readReplies then
+      // sees its stdout end and fails the pending calls with how it died, which says more than "broken pipe".
+      running.writer.write(encodeFrame({ id, req } satisfies HelperRequest<Req>)).catch(() => {});
     });
   }
 
