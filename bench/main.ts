@@ -4,7 +4,8 @@
  * `deno task bench gateway`, `deno task bench containers` (runtime and serving), `deno task bench serving` or
  * `deno task bench multinode` (forwarding, replication, idle memory of a 3-node cloud), `deno task bench dns`
  * (seer against a trivial DNS server) or `deno task bench hoard` (a 64 MiB CID fetched from another node vs read
- * locally) or `deno task bench abi` (one host call, Taubyte's ABI against tau's) runs one part.
+ * locally) or `deno task bench abi` (one host call, Taubyte's ABI against tau's) or `deno task bench data`
+ * (databases and storages through a function against Deno KV and Helia directly) runs one part.
  */
 import { runGatewayBench } from "./gateway_bench.ts";
 import { runContainerBench } from "./container_bench.ts";
@@ -13,6 +14,7 @@ import { runMultinodeBench } from "./multinode_bench.ts";
 import { runDnsBench } from "./dns_bench.ts";
 import { runHoardBench } from "./hoard_bench.ts";
 import { runAbiBench } from "./abi_bench.ts";
+import { runDataBench } from "./data_bench.ts";
 
 const only = Deno.args[0];
 if (!only || only === "gateway") await runGatewayBench();
@@ -22,3 +24,4 @@ if (!only || only === "multinode") await runMultinodeBench();
 if (!only || only === "dns") await runDnsBench();
 if (!only || only === "hoard") await runHoardBench();
 if (!only || only === "abi") await runAbiBench();
+if (!only || only === "data") await runDataBench();

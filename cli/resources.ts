@@ -1,5 +1,5 @@
 /**
- * `tau new function|website|domain|library|container|application` and `tau validate`: thin argument parsing over
+ * `tau new function|website|domain|library|container|application|database|storage` and `tau validate`: thin argument parsing over
  * runtime/schema (addResource, loadProjectConfig), which the tests also call directly.
  */
 import type { Command } from "commander";
@@ -109,6 +109,24 @@ export function registerResourceCommands(program: Command, newCommand: Command):
     .option("--paths <paths>", "path prefixes, comma separated", "/")
     .option(...appOption).option(...descOption).option(...dirOption)
     .action((name: string, opts: Record<string, unknown>) => scaffold("container", name, opts));
+
+  newCommand.command("database <name>")
+    .description("add a key-value database functions open by name: config/databases/<name>.yaml")
+    .option("--match <name>", "the database name functions open (default: the resource's name)")
+    .option("--regex", "--match is a regular expression over names", false)
+    .option("--size <size>", "most one database name may hold, e.g. 100MB", "100MB")
+    .option(...appOption).option(...descOption).option(...dirOption)
+    .action((name: string, opts: Record<string, unknown>) => scaffold("database", name, opts));
+
+  newCommand.command("storage <name>")
+    .description("add an object (or, with --ttl, streaming) storage: config/storages/<name>.yaml")
+    .option("--match <name>", "the storage name functions open (default: the resource's name)")
+    .option("--regex", "--match is a regular expression over names", false)
+    .option("--size <size>", "capacity of one storage name, e.g. 1GB", "1GB")
+    .option("--versioning", "keep every version of a file", false)
+    .option("--ttl <duration>", "a streaming storage: entries expire after this, e.g. 1h")
+    .option(...appOption).option(...descOption).option(...dirOption)
+    .action((name: string, opts: Record<string, unknown>) => scaffold("storage", name, opts));
 
   newCommand.command("application <name>")
     .description("add an application: config/applications/<name>/config.yaml")

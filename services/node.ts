@@ -32,6 +32,8 @@ import { checkDomain, type DvOptions, readDvKeys } from "./dv/dv.ts";
 import { dvRoutes } from "./dv/routes.ts";
 import { fqdnsOf } from "./tns/records.ts";
 import { Kvdb } from "./kvdb/store.ts";
+import { openUserDataStore } from "./data/store.ts";
+import { hostBinder } from "./data/host.ts";
 import { ReplicaStore } from "./kvdb/mod.ts";
 import { ContainerHost } from "./substrate/containers.ts";
 import { tnsRoutes } from "./tns/routes.ts";
@@ -138,10 +140,13 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     }
     : undefined;
   // hoarder: on a cloud, publishes wait for copies on other nodes; a node whose shape runs it keeps copies.
+  // User data (databases, storages, globals): its own replicated store, held by hoarder nodes on a cloud.
+  const userData = await openUserDataStore({ kv, writer: opts.shape?.identity.peerId ?? "local", cluster, log });
   const hoarder = cluster && hoarderSettings
     ? await Hoarder.start({
       cluster,
       state,
+      objects: userData.store,
       store,
       kv,
       tns,
@@ -229,7 +234,16 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const forwarder: Forwarder | undefined = cluster && forwarding
     ? new forwarding.Forwarder(cluster.rpc, cluster.directory, cluster.p2p.peerId)
     : undefined;
-  const gateway = new Gateway({ tns, store, runtime, containers, forwarder, forwardAll: !runs("substrate") });
+  const bindHost = hostBinder({ store: userData.store, content: store });
+  const gateway = new Gateway({
+    tns,
+    store,
+    runtime,
+    containers,
+    forwarder,
+    forwardAll: !runs("substrate"),
+    bindHost,
+  });
   if (cluster && forwarding && runs("substrate")) {
     await forwarding.serveForwarded(
       cluster.p2p.libp2p,
@@ -363,6 +377,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
       patrick.stop();
       gitReplicator?.stop();
       shared?.stop();
+      userData.stop();
       await cluster?.stop();
       await containers.close();
       await runtime.close();

@@ -28,6 +28,7 @@ import {
   routePathProblem,
 } from "./checks.ts";
 import type { AnyResource, DomainResource, RepoSource, ResourceKind } from "./types.ts";
+import { parseAllowEntry } from "../net/outbound.ts";
 import { containerKind } from "./container_kind.ts";
 import { codeSource, common, executionGroup } from "./kinds/common.ts";
 import { databaseKind, messagingKind, serviceKind, storageKind } from "./kinds/data.ts";
@@ -200,6 +201,22 @@ export const KINDS: KindSpec[] = [
           body: size("Largest request body accepted; a larger one gets 413 unread.", "10MB", { max: 100 * MB }),
         },
       },
+      outbound: {
+        doc: "Outbound HTTP (tau's own field): public addresses are always reachable, the rest only if listed here.",
+        fields: {
+          allow: list(
+            'Loopback, private or link-local targets the function may reach: "10.0.0.5:8080", "db.internal", "10.1.0.0/16".',
+            {
+              unique: true,
+              item: (v, path, ctx) => {
+                const parsed = parseAllowEntry(v);
+                if ("error" in parsed) ctx.issue(path, `${pathText(path)}: ${parsed.error}`);
+                return "error" in parsed ? undefined : v;
+              },
+            },
+          ),
+        },
+      },
     },
     check(v, ctx, raw) {
       const t = v.trigger;
@@ -256,6 +273,7 @@ export const KINDS: KindSpec[] = [
           bodyBytes: v.execution.body,
           call: v.execution.call,
         },
+        outbound: { allow: v.outbound.allow },
       };
     },
   },

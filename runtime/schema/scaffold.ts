@@ -1,5 +1,5 @@
 /**
- * `tau new function|website|domain|library|container|application`: writes the resource's YAML (and starter code), after
+ * `tau new function|website|domain|library|container|application|database|storage`: writes the resource's YAML (and starter code), after
  * checking the result with the same validator the build uses, so a scaffolded project is always valid.
  */
 import { dirname, join, resolve } from "node:path";
@@ -13,7 +13,15 @@ import { parseProjectConfig } from "./parse.ts";
 import { functionTemplate, libraryTemplate, wasmReadme, websiteTemplate } from "./templates.ts";
 import type { ConfigIssue } from "./types.ts";
 
-export type ScaffoldKind = "function" | "website" | "domain" | "library" | "container" | "application";
+export type ScaffoldKind =
+  | "function"
+  | "website"
+  | "domain"
+  | "library"
+  | "container"
+  | "application"
+  | "database"
+  | "storage";
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -215,6 +223,39 @@ export async function addResource(
     };
     comment =
       ` Container ${name}: image ${image}, HTTP on port ${port}, proxied by the gateway. See docs/containers.md.`;
+  } else if (kind === "database") {
+    const match = str(opts.match) ?? name;
+    const regex = !!opts.regex;
+    value = {
+      id,
+      description,
+      tags: [],
+      match,
+      useRegex: regex,
+      access: { network: "all" },
+      storage: {
+        size: str(opts.size) ?? "100MB",
+      },
+    };
+    comment = ` Database ${name}: functions open "${match}"${regex ? " (a regular expression)" : ""} with ` +
+      `database.New; up to ${str(opts.size) ?? "100MB"} per name.`;
+  } else if (kind === "storage") {
+    const match = str(opts.match) ?? name;
+    const regex = !!opts.regex;
+    const size = str(opts.size) ?? "1GB";
+    const ttl = str(opts.ttl);
+    value = {
+      id,
+      description,
+      tags: [],
+      match,
+      useRegex: regex,
+      access: { network: "all" },
+      ...(ttl ? { streaming: { ttl, size } } : { object: { versioning: !!opts.versioning, size } }),
+    };
+    comment = ` Storage ${name}: functions open "${match}"${regex ? " (a regular expression)" : ""} with ` +
+      `storage.New; ${ttl ? `entries expire after ${ttl}` : opts.versioning ? "files keep their versions" : "files"}` +
+      `, up to ${size}.`;
   } else {
     value = { id, description, tags: [] };
     comment = ` Application ${name}: its resources live in the folders next to this file.`;

@@ -40,6 +40,8 @@ export interface FunctionResource extends Common {
   /** "." (code repo functions/<name>/) or "libraries/<lib>" (code repo libraries/<lib>/). */
   source: string;
   execution: { timeoutMs: number; memoryBytes: number; bodyBytes: number; call: string };
+  /** Loopback, private and link-local targets its outbound HTTP may reach (runtime/net/outbound.ts). */
+  outbound: { allow: string[] };
 }
 
 /** A repo of its own named by a Taubyte config (`source: {github: {id, fullname}, branch}`). */

@@ -4,9 +4,19 @@
  */
 import { concatBytes } from "../bytes.ts";
 import { assemblyScriptEnv, GuestAbort, GuestMemory, SDK_MODULE, SdkCall, sdkImports } from "./abi_sdk.ts";
-import { TAUBYTE_MODULE, TaubyteEvent, taubyteHttpImports } from "./abi_taubyte_http.ts";
+import type { HostServices, SelfInfo } from "./host/services.ts";
+import { TAUBYTE_HOST_CALLS, TAUBYTE_MODULE, type TaubyteCall, TaubyteEvent, taubyteImports } from "./taubyte/mod.ts";
 import { BadResponse, CallLog } from "./guest_output.ts";
-import { DeadlineExceeded, meter, METER_MODULE, METER_TICK, METERING_VERSION, readProof } from "./meter.ts";
+import {
+  DeadlineExceeded,
+  EffectNeedsExecutor,
+  meter,
+  METER_MODULE,
+  METER_TICK,
+  METERING_VERSION,
+  readProof,
+  type Slices,
+} from "./meter.ts";
 import { MAX_RESPONSE_BYTES, type Outcome, OutputTooLarge } from "./outcome.ts";
 import type { CallInput } from "./outcome.ts";
 import { cgiEnv, parseCgiOutput } from "./wagi.ts";
@@ -18,6 +28,23 @@ export interface RunTarget {
 }
 
 type Providers = Record<string, Record<string, unknown>>;
+
+/** What a call may reach beyond its request: the services its deployment binds and who it is (Taubyte's `self`). */
+export interface CallEnv {
+  host?: HostServices;
+  self?: SelfInfo;
+  /** On the serving thread: effects stop the attempt (EffectNeedsExecutor), waits lift the budget (Meter.resume). */
+  inline?: boolean;
+  /** The deadline past which the call has timed out (default: the deadline, i.e. not budget-limited). */
+  timeoutAt?: number;
+  /** Told when the call starts and stops holding the thread (it stops at every wait in a host call). */
+  slices?: Slices;
+}
+
+const NO_SELF: SelfInfo = { project: "", application: "", id: "", branch: "", commit: "" };
+
+// deno-lint-ignore no-explicit-any
+const promising = (WebAssembly as any).promising as <F>(f: F) => (...a: unknown[]) => Promise<unknown>;
 
 /**
  * A warm SDK instance whose memory grew past this (or past its initial size, if that is larger) is dropped after its
@@ -40,6 +67,12 @@ export class CompiledFunction {
    */
   readonly inline: boolean;
   readonly notInlineWhy?: string;
+  /**
+   * The host-service calls it imports (databases, storages, network...): they suspend (JSPI), so its exports are
+   * entered through WebAssembly.promising and answer with a Promise. Inline, its reads run on the serving thread;
+   * its first effect sends the call to an executor (taubyte/mod.ts).
+   */
+  readonly hostCalls: string[];
   warm?: WarmSdkInstance;
   /** Calls attempted on the serving thread; the runtime treats the first one differently (lazy compilation). */
   inlineCalls = 0;
@@ -51,6 +84,8 @@ export class CompiledFunction {
       WebAssembly.Module.exports(module).filter((e) => e.kind === "function").map((e) => e.name),
     );
     this.imports = WebAssembly.Module.imports(module);
+    this.hostCalls = this.imports.filter((d) => d.module === TAUBYTE_MODULE && TAUBYTE_HOST_CALLS.has(d.name))
+      .map((d) => d.name);
     const proof = readProof(module);
     this.inline = proof?.version === METERING_VERSION && proof.inline;
     if (!this.inline) {
@@ -68,6 +103,8 @@ export class CompiledFunction {
   }
 
   mode(call?: string): "sdk" | "wagi" | string {
+    // `call: _start` names a WASI command: WAGI, as Spin's wagi executor defaults its entrypoint to `_start`.
+    if (call === "_start" && this.exportNames.has("_start")) return "wagi";
     if (call && this.exportNames.has(call)) return "sdk";
     if (this.exportNames.has("_start")) return "wagi";
     return call
@@ -98,17 +135,24 @@ function exportedMemory(instance: WebAssembly.Instance): WebAssembly.Memory | un
 class WarmSdkInstance {
   private readonly mem = new GuestMemory();
   private readonly entry: (eventId?: number) => unknown;
+  private readonly init?: () => unknown;
+  private initialized = false;
   private readonly keepBytes: number;
   /** Whether the module speaks Taubyte's ABI (imports taubyte/sdk) rather than tau's. */
   private readonly taubyte: boolean;
   private events = 0;
-  event = new TaubyteEvent(0);
-  call: SdkCall;
+  /** A call is suspended in it (waiting for a host call): another call needs an instance of its own. */
+  busy = false;
+  /** The running call as the Taubyte ABI sees it; swapped whole for every call. */
+  current: TaubyteCall;
 
-  /** Instantiation runs the module's start function, so it happens within a call (and its deadline). */
-  constructor(fn: CompiledFunction, target: RunTarget, first: SdkCall) {
-    this.call = first;
-    const logOf = (stream: "log" | "stderr") => (b: Uint8Array) => this.call.log.line(stream, b);
+  /**
+   * Instantiation runs the module's start function, so it happens within a call (and its deadline). `suspend`:
+   * the module calls host services, so its exports are entered through JSPI (and must be awaited).
+   */
+  constructor(fn: CompiledFunction, target: RunTarget, first: SdkCall, env: CallEnv, readonly suspend: boolean) {
+    this.current = { call: first, event: new TaubyteEvent(0), host: env.host ?? {}, self: env.self ?? NO_SELF };
+    const logOf = (stream: "log" | "stderr") => (b: Uint8Array) => this.current.call.log.line(stream, b);
     const wasi = new WasiShim({
       args: [target.name],
       env: {},
@@ -117,31 +161,44 @@ class WarmSdkInstance {
       stderr: logOf("stderr"),
     });
     const instance = fn.instantiate({
-      [SDK_MODULE]: sdkImports(this.mem, () => this.call),
-      [TAUBYTE_MODULE]: taubyteHttpImports(this.mem, () => this),
-      env: assemblyScriptEnv(this.mem, () => this.call.log),
+      [SDK_MODULE]: sdkImports(this.mem, () => this.current.call),
+      [TAUBYTE_MODULE]: taubyteImports(this.mem, () => this.current, suspend),
+      env: assemblyScriptEnv(this.mem, () => this.current.call.log),
       [METER_MODULE]: { [METER_TICK]: meter.tick },
       [WASI_MODULE]: wasi.imports(),
     });
     const memory = exportedMemory(instance);
     if (!memory) throw new Misconfigured(`module does not export its memory as "memory"`);
     this.mem.memory = wasi.memory = memory;
-    // Taubyte's SDKs build reactors (TinyGo, Rust): `_initialize` sets up their runtime once, before any export.
-    const init = instance.exports._initialize;
-    if (typeof init === "function") (init as () => void)();
+    const entry = instance.exports[target.call!] as (eventId?: number) => unknown;
+    const init = instance.exports._initialize as (() => unknown) | undefined;
+    this.entry = suspend ? promising(entry) : entry;
+    if (typeof init === "function") this.init = suspend ? promising(init) : init;
     this.keepBytes = Math.max(WARM_MEMORY_MAX_BYTES, memory.buffer.byteLength);
-    this.entry = instance.exports[target.call!] as (eventId?: number) => unknown;
     this.taubyte = fn.imports.some((d) => d.module === TAUBYTE_MODULE);
   }
 
-  run(call: SdkCall): Outcome {
-    this.call = call;
-    if (this.taubyte) {
-      // Taubyte's convention: the export takes the event id, which every host call names.
-      this.event = new TaubyteEvent(++this.events);
-      this.entry(this.event.id);
-    } else this.entry();
-    return call.outcome();
+  /** Calls the export (after `_initialize` the first time); a Promise when the module suspends. */
+  run(call: SdkCall, env: CallEnv): Outcome | Promise<Outcome> {
+    const event = new TaubyteEvent(this.taubyte ? ++this.events : 0);
+    this.current = { call, event, host: env.host ?? {}, self: env.self ?? NO_SELF };
+    // Taubyte's SDKs build reactors (TinyGo, Rust): `_initialize` sets up their runtime once, before any export.
+    const enter = () => (this.taubyte ? this.entry(event.id) : this.entry());
+    if (!this.suspend) {
+      if (!this.initialized) this.init?.(), this.initialized = true;
+      enter();
+      return call.outcome();
+    }
+    this.busy = true;
+    return (async () => {
+      try {
+        if (!this.initialized) await this.init?.(), this.initialized = true;
+        await enter();
+        return call.outcome();
+      } finally {
+        this.busy = false;
+      }
+    })();
   }
 
   /** Whether the instance holds more memory than a warm instance may keep (WARM_MEMORY_MAX_BYTES). */
@@ -150,12 +207,29 @@ class WarmSdkInstance {
   }
 }
 
-function runSdk(fn: CompiledFunction, target: RunTarget, input: CallInput, log: CallLog): Outcome {
+function runSdk(
+  fn: CompiledFunction,
+  target: RunTarget,
+  input: CallInput,
+  log: CallLog,
+  env: CallEnv,
+): Outcome | Promise<Outcome> {
   const call = new SdkCall(input, log);
-  if (!fn.warm) fn.warm = new WarmSdkInstance(fn, target, call);
-  const outcome = fn.warm.run(call);
-  if (fn.warm.grewTooBig()) fn.warm = undefined;
-  return outcome;
+  const suspends = fn.hostCalls.length > 0;
+  // The warm instance is suspended in another call's host call: this call gets an instance of its own, dropped after.
+  const own = fn.warm?.busy === true;
+  if (!fn.warm || own) {
+    const instance = new WarmSdkInstance(fn, target, call, env, suspends);
+    if (!own) fn.warm = instance;
+    if (own) return instance.run(call, env);
+  }
+  const warm = fn.warm!;
+  const done = (outcome: Outcome) => {
+    if (warm.grewTooBig() && fn.warm === warm) fn.warm = undefined;
+    return outcome;
+  };
+  const outcome = warm.run(call, env);
+  return outcome instanceof Promise ? outcome.then(done) : done(outcome);
 }
 
 function runWagi(
@@ -217,7 +291,8 @@ function trapMessage(e: unknown): string {
 
 /**
  * One call. `deadline` is a performance.now() value; `budgetLimited` says the deadline is the inline budget
- * rather than the function's timeout, so running out of it asks for a re-run instead of answering 504.
+ * rather than the function's timeout, so running out of it asks for a re-run instead of answering 504. A module
+ * that calls host services answers with a Promise (it suspends while they work); every other one synchronously.
  */
 export function execute(
   fn: CompiledFunction,
@@ -226,51 +301,77 @@ export function execute(
   deadline: number,
   budgetLimited: boolean,
   start = performance.now(),
-): Outcome {
+  env: CallEnv = {},
+): Outcome | Promise<Outcome> {
   const mode = fn.mode(target.call);
   if (mode !== "sdk" && mode !== "wagi") {
     return { kind: "error", reason: "misconfigured", message: mode, logs: [{ stream: "trap", text: mode }] };
   }
   const log = new CallLog();
   meter.begin(deadline, start);
-  try {
-    return mode === "sdk" ? runSdk(fn, target, input, log) : runWagi(fn, target, input, log);
-  } catch (e) {
-    fn.warm = undefined; // its memory may be mid-update: never reuse an instance that did not return normally
-    if (e instanceof DeadlineExceeded && budgetLimited && !e.cancelled) {
-      return { kind: "budget", stalled: meter.stalled };
-    }
-    const logs = log.finish();
-    if (e instanceof DeadlineExceeded && e.cancelled) {
-      return { kind: "error", reason: "cancelled", message: "cancelled", logs };
-    }
-    if (e instanceof BadResponse) {
-      return {
-        kind: "error",
-        reason: "bad-output",
-        message: e.message,
-        logs: [...logs, { stream: "trap", text: e.message }],
-      };
-    }
-    if (e instanceof Misconfigured) {
-      return {
-        kind: "error",
-        reason: "misconfigured",
-        message: e.message,
-        logs: [...logs, { stream: "trap", text: e.message }],
-      };
-    }
-    if (e instanceof DeadlineExceeded) {
-      return {
-        kind: "error",
-        reason: "timeout",
-        message: "timed out",
-        logs: [...logs, { stream: "trap", text: "timed out" }],
-      };
-    }
-    const message = trapMessage(e);
-    return { kind: "error", reason: "trap", message, logs: [...logs, { stream: "trap", text: message }] };
-  } finally {
+  meter.cap = env.timeoutAt ?? (budgetLimited ? Infinity : deadline);
+  meter.inline = env.inline ?? false;
+  meter.slices = env.slices;
+  env.slices?.enter();
+  // Whatever the outcome, the thread is released and the meter left clean (waits put it aside and back).
+  const end = () => {
+    env.slices?.leave();
     meter.begin(Infinity, 0);
+  };
+  let outcome: Outcome | Promise<Outcome>;
+  try {
+    outcome = mode === "sdk" ? runSdk(fn, target, input, log, env) : runWagi(fn, target, input, log);
+  } catch (e) {
+    const failed = failure(e, fn, log, budgetLimited);
+    end();
+    return failed;
   }
+  if (!(outcome instanceof Promise)) {
+    end();
+    return outcome;
+  }
+  return outcome.then(
+    (o) => o,
+    (e) => failure(e, fn, log, budgetLimited),
+  ).finally(end);
+}
+
+/** What a call that threw produced. */
+function failure(e: unknown, fn: CompiledFunction, log: CallLog, budgetLimited: boolean): Outcome {
+  fn.warm = undefined; // its memory may be mid-update: never reuse an instance that did not return normally
+  // Stopped before the effect (nothing was written): the call runs again from the start on an executor.
+  if (e instanceof EffectNeedsExecutor) return { kind: "budget", stalled: false, effect: e.call };
+  if (e instanceof DeadlineExceeded && budgetLimited && !e.cancelled && !e.final) {
+    return { kind: "budget", stalled: meter.stalled };
+  }
+  const logs = log.finish();
+  if (e instanceof DeadlineExceeded && e.cancelled) {
+    return { kind: "error", reason: "cancelled", message: "cancelled", logs };
+  }
+  if (e instanceof BadResponse) {
+    return {
+      kind: "error",
+      reason: "bad-output",
+      message: e.message,
+      logs: [...logs, { stream: "trap", text: e.message }],
+    };
+  }
+  if (e instanceof Misconfigured) {
+    return {
+      kind: "error",
+      reason: "misconfigured",
+      message: e.message,
+      logs: [...logs, { stream: "trap", text: e.message }],
+    };
+  }
+  if (e instanceof DeadlineExceeded) {
+    return {
+      kind: "error",
+      reason: "timeout",
+      message: "timed out",
+      logs: [...logs, { stream: "trap", text: "timed out" }],
+    };
+  }
+  const message = trapMessage(e);
+  return { kind: "error", reason: "trap", message, logs: [...logs, { stream: "trap", text: message }] };
 }

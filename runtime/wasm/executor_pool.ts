@@ -11,9 +11,14 @@
  * told "busy" at once rather than left hanging. A job whose client went away (its AbortSignal) leaves the queue, or,
  * if running, is stopped at its next metering check through a flag in shared memory (cheaper than restarting the
  * worker). Jobs queue here, not in a worker's inbox, so each job's backstop timer starts when a worker takes it.
+ * A job whose guest calls host services sends each operation here (host/bridge.ts); it runs on the job's own
+ * services and the answer goes back to that worker. Once such a call has had an effect it is never preempted
+ * (the worker ignores CANCEL_PREEMPT from then on), so nothing with an effect runs twice.
  */
 import type { CallInput, Outcome } from "./outcome.ts";
-import type { JobReply, RunJob, WireInput } from "./executor_protocol.ts";
+import { CANCEL_PREEMPT, CANCEL_STOP, type JobReply, type RunJob, type WireInput } from "./executor_protocol.ts";
+import { answerHostCall, type HostCall } from "./host/bridge.ts";
+import type { HostServices, SelfInfo } from "./host/services.ts";
 
 /** How long past the function's timeout a worker may stay silent before it is terminated and replaced. */
 export const BACKSTOP_GRACE_MS = 200;
@@ -37,6 +42,9 @@ export interface ExecutorJob {
   input: CallInput;
   /** Whose job it is: the unit of fairness and of the concurrency cap. */
   project: string;
+  /** The services the function's deployment binds; its host calls run on them, here on the serving thread. */
+  host?: HostServices;
+  self?: SelfInfo;
 }
 
 interface Pending {
@@ -217,7 +225,7 @@ export class ExecutorPool {
       }
       if (!victim) return;
       victim.running!.preempted = true;
-      Atomics.store(victim.cancel, 0, 1);
+      Atomics.store(victim.cancel, 0, CANCEL_PREEMPT);
     }
   }
 
@@ -226,7 +234,11 @@ export class ExecutorPool {
     const cancel = new Int32Array(new SharedArrayBuffer(4));
     const slot: Slot = { worker, keys: new Set(), cancel };
     worker.postMessage({ init: true, cancel: cancel.buffer });
-    worker.onmessage = (e: MessageEvent<JobReply>) => this.onReply(slot, e.data);
+    worker.onmessage = (e: MessageEvent<JobReply>) => {
+      const msg = e.data;
+      if ("hostCall" in msg) this.onHostCall(slot, msg.hostCall);
+      else this.onReply(slot, msg);
+    };
     worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
       this.replace(slot, executorError(`executor crashed: ${e.message}`));
@@ -247,9 +259,10 @@ export class ExecutorPool {
       call: job.call,
       timeoutMs: job.timeoutMs,
       input: toWire(job.input),
+      self: job.self,
     };
     slot.keys.add(job.key);
-    Atomics.store(slot.cancel, 0, pending.settled ? 1 : 0);
+    Atomics.store(slot.cancel, 0, pending.settled ? CANCEL_STOP : 0);
     pending.waitTimer = undefined;
     const timer = setTimeout(() => {
       // The guest ignored its metering deadline (or the worker hangs): only terminate() can stop it.
@@ -264,7 +277,7 @@ export class ExecutorPool {
     slot.worker.postMessage(msg);
   }
 
-  private onReply(slot: Slot, reply: JobReply): void {
+  private onReply(slot: Slot, reply: Exclude<JobReply, HostCall>): void {
     const running = slot.running;
     if (!running || running.jobId !== reply.jobId) return;
     clearTimeout(running.timer);
@@ -286,6 +299,15 @@ export class ExecutorPool {
     this.dispatch();
   }
 
+  /** A host operation from the job running on `slot`; one from a job that already ended is refused. */
+  private onHostCall(slot: Slot, call: HostCall["hostCall"]): void {
+    const running = slot.running;
+    const host = running?.jobId === call.jobId ? running.pending.job.host : undefined;
+    answerHostCall(host, call).then((reply) => {
+      if (this.slots.includes(slot)) slot.worker.postMessage(reply);
+    });
+  }
+
   /** The client went away: a queued job leaves its queue; a running one is asked to stop at its next check. */
   private abandon(pending: Pending): void {
     if (this.unqueue(pending)) {
@@ -293,7 +315,7 @@ export class ExecutorPool {
       return;
     }
     const slot = this.slots.find((s) => s.running?.pending === pending);
-    if (slot) Atomics.store(slot.cancel, 0, 1);
+    if (slot) Atomics.store(slot.cancel, 0, CANCEL_STOP);
     this.settle(pending, cancelled());
   }
 

@@ -1,4 +1,6 @@
 /** Messages between the serving thread and an executor Worker (structured-clone friendly). */
+import type { HostCall, HostReply } from "./host/bridge.ts";
+import type { SelfInfo } from "./host/services.ts";
 import type { Outcome } from "./outcome.ts";
 
 export interface WireInput {
@@ -20,12 +22,24 @@ export interface RunJob {
   call?: string;
   timeoutMs: number;
   input: WireInput;
+  /** Who the function is (Taubyte's `self` calls). */
+  self?: SelfInfo;
 }
 
-export type JobReply = { jobId: number; outcome: Outcome } | { jobId: number; needBytes: true };
+/** From a worker: the job's result, a request for module bytes, or a host operation to run (host/bridge.ts). */
+export type JobReply = { jobId: number; outcome: Outcome } | { jobId: number; needBytes: true } | HostCall;
 
-/** First message to a worker: the flag the pool raises to stop the running call (see Meter.cancel). */
+/** To a worker: a job, a host operation's result, or (first) the cancel flag. */
+export type ToWorker = RunJob | HostReply | WorkerInit;
+
+/**
+ * First message to a worker: the flag the pool raises to stop the running call (see Meter.cancel): CANCEL_STOP when
+ * its client went away, CANCEL_PREEMPT to make room for another project (ignored once the call had an effect).
+ */
 export interface WorkerInit {
   init: true;
   cancel: SharedArrayBuffer;
 }
+
+export const CANCEL_STOP = 1;
+export const CANCEL_PREEMPT = 2;

@@ -52,9 +52,40 @@ export function readProof(module: WebAssembly.Module): MeteringProof | undefined
   }
 }
 
+/**
+ * Thrown into the guest when it reaches a host call with an effect (a write, a request out) while running inline:
+ * the attempt is dropped before the effect happens and the call runs again from the start on an executor, where
+ * effects are allowed and nothing re-runs it. Everything before was a read, safe to repeat.
+ */
+export class EffectNeedsExecutor extends Error {
+  constructor(readonly call: string) {
+    super(`${call} has an effect: run on an executor`);
+    this.name = "EffectNeedsExecutor";
+  }
+}
+
+/** A call's meter while it is suspended in a host call (other calls run on the thread meanwhile). */
+export interface MeterState {
+  deadline: number;
+  allowance: number;
+  committed: boolean;
+  inline: boolean;
+  /** The latest the deadline may move to (the function's timeout); see Meter.resume. */
+  cap: number;
+  slices?: Slices;
+  at: number;
+}
+
+/** Told when a call starts and stops holding the thread (the serving thread's watchdog watches those stretches). */
+export interface Slices {
+  enter(): void;
+  leave(): void;
+}
+
 /** Thrown into the guest when its deadline has passed (or its call was cancelled). */
 export class DeadlineExceeded extends Error {
-  constructor(readonly cancelled = false) {
+  /** `final`: the function's own timeout passed (not an inline budget): the call ends, it is not re-run. */
+  constructor(readonly cancelled = false, readonly final = false) {
     super(cancelled ? "cancelled" : "deadline exceeded");
     this.name = "DeadlineExceeded";
   }
@@ -70,8 +101,13 @@ export class Meter {
   stalled = false;
   private lastCheck = 0;
   private allowance = Infinity;
-  /** Executors only: a flag the serving thread sets (shared memory) when the call's client went away. */
+  /**
+   * Executors only: a flag the serving thread sets (shared memory) to stop the running call: CANCEL_STOP (its client
+   * went away) always, CANCEL_PREEMPT (room for another project; the call runs again later) only before it committed.
+   */
   cancel?: Int32Array;
+  /** The running call made a host call with an effect (a write, a request out): it must not be run again. */
+  committed = false;
   private hostBytes = 0;
 
   /** Bound once so every instance's import object shares the same function. */
@@ -79,10 +115,12 @@ export class Meter {
     const now = performance.now();
     if (now > this.deadline) {
       this.stalled = now - this.lastCheck > this.allowance / 2;
-      throw new DeadlineExceeded();
+      throw new DeadlineExceeded(false, this.deadline >= this.cap);
     }
     this.lastCheck = now;
-    if (this.cancel !== undefined && this.cancel[0] !== 0) throw new DeadlineExceeded(true);
+    if (this.cancel !== undefined && this.cancel[0] !== 0 && (this.cancel[0] === 1 || !this.committed)) {
+      throw new DeadlineExceeded(true);
+    }
   };
 
   /** A host call is about to touch `bytes` bytes of guest memory or host buffers: check the clock often enough. */
@@ -94,6 +132,43 @@ export class Meter {
     }
   }
 
+  /** The latest the running call's deadline may move to while it waits in host calls (its whole timeout). */
+  cap = Infinity;
+  /** The running call runs on the serving thread: a host call with an effect must not happen in it. */
+  inline = false;
+  slices?: Slices;
+
+  /** The running call is about to wait in a host call: its state, to put back when it resumes. */
+  suspend(): MeterState {
+    const state: MeterState = {
+      deadline: this.deadline,
+      allowance: this.allowance,
+      committed: this.committed,
+      inline: this.inline,
+      cap: this.cap,
+      slices: this.slices,
+      at: performance.now(),
+    };
+    this.slices?.leave();
+    this.begin(Infinity, 0);
+    return state;
+  }
+
+  /**
+   * The call resumes. The inline budget is for time spent holding the thread, so the wait moves the deadline
+   * later, never past `cap` (the function's timeout stays exact, waiting included).
+   */
+  resume(s: MeterState): void {
+    const now = performance.now();
+    this.begin(Math.min(s.cap, s.deadline + (now - s.at)), now);
+    this.allowance = s.allowance;
+    this.committed = s.committed;
+    this.inline = s.inline;
+    this.cap = s.cap;
+    this.slices = s.slices;
+    s.slices?.enter();
+  }
+
   /** Starts a call at `start` (a performance.now() value): a fresh deadline, no leftover host bytes. */
   begin(deadline: number, start: number): void {
     this.deadline = deadline;
@@ -101,6 +176,10 @@ export class Meter {
     this.lastCheck = start;
     this.stalled = false;
     this.hostBytes = 0;
+    this.committed = false;
+    this.cap = deadline;
+    this.inline = false;
+    this.slices = undefined;
   }
 }
 

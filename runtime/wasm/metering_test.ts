@@ -176,7 +176,13 @@ Deno.test("metering: host calls spend fuel by what they touch (fd_write iovecs, 
       (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
       (memory (export "memory") 160)
       (func (export "_start") (drop ${call})))`);
-    const outcome = execute(CompiledFunction.compile(name, prepared), { name }, input, performance.now() - 1, true);
+    const outcome = await execute(
+      CompiledFunction.compile(name, prepared),
+      { name },
+      input,
+      performance.now() - 1,
+      true,
+    );
     assertEquals(outcome.kind, "budget", name);
   }
 });

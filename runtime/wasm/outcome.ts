@@ -25,7 +25,12 @@ export type Outcome =
    * The inline budget ran out: the attempt was dropped (with its logs) and must be re-run on an executor. `stalled`:
    * the time went in one unmetered stretch (see Meter.stalled), not in the guest's metered work.
    */
-  | { kind: "budget"; stalled: boolean };
+  | {
+    kind: "budget";
+    stalled: boolean;
+    /** The inline attempt stopped before this host call with an effect (not for lack of time). */
+    effect?: string;
+  };
 
 /** Response bodies above this are refused: a guest must not be able to make the host buffer without bound. */
 export const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;

@@ -22,7 +22,7 @@ import {
 } from "./meter.ts";
 import type { FunctionLimits } from "./types.ts";
 import { formatSize } from "../schema/units.ts";
-import { TAUBYTE_CALLS, TAUBYTE_MODULE } from "./abi_taubyte_http.ts";
+import { TAUBYTE_CALLS, TAUBYTE_MODULE } from "./taubyte/mod.ts";
 import { appendCustomSection, codeFacts, customSectionNames, memoryInfo, setMemoryMaximum } from "./wasm_binary.ts";
 
 export { FUEL_PER_TICK, METER_MODULE, METER_TICK };

@@ -216,27 +216,76 @@ export class FunctionRuntime {
       const budget = first ? this.inlineBudgetMs * FIRST_CALL_BUDGET_FACTOR : this.inlineBudgetMs;
       const budgetLimited = budget < timeoutMs;
       const start = performance.now();
+      const deadline = start + Math.min(budget, timeoutMs);
       const watchdog = this.watchdog;
-      if (watchdog) watchdog.enter(fn.watchId ??= watchdog.guestId(fn.key, target.name));
-      let outcome: Outcome;
-      try {
-        outcome = execute(fn, target, input, start + Math.min(budget, timeoutMs), budgetLimited, start);
-      } finally {
-        watchdog?.leave();
+      const watchId = watchdog ? (fn.watchId ??= watchdog.guestId(fn.key, target.name)) : 0;
+      const after = (outcome: Outcome, held: number): Outcome | Promise<Outcome> => {
+        if (held > this.stallMs) this.quarantine(fn.key, target.name, held);
+        if (outcome.kind !== "budget") return outcome;
+        // An attempt stopped before an effect counts toward pinning the function (it would stop every time), not
+        // against its project: it was not using up the thread.
+        if (!first && this.strike(target.key, fn.inlineCalls, outcome.stalled)) {
+          this.pinnedUntil.set(target.key, performance.now() + PIN_MS);
+        }
+        if (
+          !outcome.stalled && !outcome.effect && this.strike(`project:${project}`, 0, false, PROJECT_STRIKES_TO_PIN)
+        ) {
+          this.pinnedUntil.set(`project:${project}`, performance.now() + PIN_MS);
+        }
+        return this.onExecutor(fn, target, input, req);
+      };
+      if (fn.hostCalls.length === 0) {
+        // The hot path: one synchronous slice on the serving thread.
+        if (watchdog) watchdog.enter(watchId);
+        let outcome: Outcome;
+        try {
+          outcome = execute(fn, target, input, deadline, budgetLimited, start, { self: target.self }) as Outcome;
+        } finally {
+          watchdog?.leave();
+        }
+        return after(outcome, performance.now() - start);
       }
-      const took = performance.now() - start;
-      if (took > this.stallMs) this.quarantine(fn.key, target.name, took);
-      if (outcome.kind !== "budget") return outcome;
-      if (!first && this.strike(target.key, fn.inlineCalls, outcome.stalled)) {
-        this.pinnedUntil.set(target.key, performance.now() + PIN_MS);
-      }
-      if (!outcome.stalled && this.strike(`project:${project}`, 0, false, PROJECT_STRIKES_TO_PIN)) {
-        this.pinnedUntil.set(`project:${project}`, performance.now() + PIN_MS);
-      }
+      // A module with host calls holds the thread in slices, between its waits: the watchdog sees each slice, and
+      // the time it held the thread is what the stall check counts.
+      const slices = {
+        held: 0,
+        at: 0,
+        enter() {
+          watchdog?.enter(watchId);
+          this.at = performance.now();
+        },
+        leave() {
+          watchdog?.leave();
+          this.held += performance.now() - this.at;
+        },
+      };
+      const outcome = execute(fn, target, input, deadline, budgetLimited, start, {
+        self: target.self,
+        host: target.host,
+        inline: true,
+        timeoutAt: start + timeoutMs,
+        slices,
+      });
+      return outcome instanceof Promise ? outcome.then((o) => after(o, slices.held)) : after(outcome, slices.held);
     }
+    return this.onExecutor(fn, target, input, req);
+  }
+
+  private onExecutor(fn: CompiledFunction, target: FunctionTarget, input: CallInput, req: Request): Promise<Outcome> {
+    const project = target.project ?? target.key;
     // req.signal only here: Deno creates it on first access, which the inline path need not pay for.
     return this.pool.run(
-      { key: fn.key, bytes: fn.bytes, name: target.name, call: target.call, timeoutMs, input, project },
+      {
+        key: fn.key,
+        bytes: fn.bytes,
+        name: target.name,
+        call: target.call,
+        timeoutMs: target.limits.timeoutMs,
+        input,
+        project,
+        host: fn.hostCalls.length ? target.host : undefined,
+        self: target.self,
+      },
       req.signal,
     );
   }

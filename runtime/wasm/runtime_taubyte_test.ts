@@ -4,6 +4,7 @@ import { assertEquals, assertRejects } from "../../tests/helpers/assert.ts";
 import { Harness, LIMITS, wat } from "./test_support.ts";
 import { TAUBYTE_GUEST } from "../../tests/fixtures/taubyte_guest.ts";
 import { prepareModule } from "./prepare.ts";
+import { canonicalHeader } from "./taubyte/http_event.ts";
 
 Deno.test("a taubyte/sdk guest reads method, path, query and body and writes status, headers and body", async () => {
   const h = new Harness();
@@ -25,11 +26,17 @@ Deno.test("a taubyte/sdk guest reads method, path, query and body and writes sta
 
 Deno.test("a module calling a taubyte/sdk function tau does not provide is refused at build, naming it", async () => {
   const db = wat(`(module
-    (import "taubyte/sdk" "newDatabase" (func (param i32 i32 i32) (result i32)))
+    (import "taubyte/sdk" "setSubscriptionChannel" (func (param i32 i32) (result i32)))
     (memory (export "memory") 1)
     (func (export "ping") (param i32) (result i32) (i32.const 0)))`);
   await assertRejects(
     () => prepareModule(db, LIMITS, "ping"),
-    /^function ping calls taubyte\/sdk\.newDatabase, which tau does not provide yet$/,
+    /^function ping calls taubyte\/sdk\.setSubscriptionChannel, which tau does not provide yet$/,
   );
+});
+
+Deno.test("header names listed to a taubyte/sdk guest are canonical, as Go's net/http gives them", () => {
+  assertEquals(canonicalHeader("content-type"), "Content-Type");
+  assertEquals(canonicalHeader("x-request-id"), "X-Request-Id");
+  assertEquals(canonicalHeader("accept"), "Accept");
 });

@@ -29,6 +29,18 @@ Deno.test("WAGI: hello.wasm gets the request CGI-style and answers with its head
   }
 });
 
+Deno.test("WAGI: execution.call _start runs the command CGI-style, not as an SDK call with an empty environment", async () => {
+  const h = new Harness();
+  try {
+    const t = await h.addWasm("hello", await fixtureWasm("hello"), LIMITS, "_start");
+    const res = await h.invoke(t, new Request("http://fn.test/x?status=202", { headers: { "x-test": "on" } }));
+    assertEquals(res.status, 202);
+    assertStringIncludes(await res.text(), "method=GET\npath=/x\nquery=status=202\nx-test=on\n");
+  } finally {
+    await h.runtime.close();
+  }
+});
+
 Deno.test("WAGI: a trap answers 500 and its stderr reaches the log", async () => {
   const h = new Harness();
   try {

@@ -19,7 +19,13 @@ export class Harness {
   readonly runtime: FunctionRuntime;
   private counter = 0;
 
-  constructor(opts: { inlineBudgetMs?: number; executors?: number; executorsPerProject?: number } = {}) {
+  constructor(
+    opts: {
+      inlineBudgetMs?: number;
+      executors?: number;
+      executorsPerProject?: number;
+    } = {},
+  ) {
     this.runtime = new FunctionRuntime({
       load: (key) => {
         const bytes = this.modules.get(key);

@@ -1,4 +1,5 @@
 /** The runtime's public types: the gateway and the build code against exactly these. */
+import type { HostServices, SelfInfo } from "./host/services.ts";
 
 export interface FunctionLimits {
   timeoutMs: number;
@@ -15,6 +16,10 @@ export interface FunctionTarget {
   limits: FunctionLimits;
   /** The project the function belongs to: executors are shared fairly between projects (executor_pool.ts). */
   project?: string;
+  /** Who the function is, for Taubyte's `self` calls. */
+  self?: SelfInfo;
+  /** What its deployment binds (databases, storages, network...), for modules that call host services. */
+  host?: HostServices;
 }
 
 /** Fetches prepared module bytes on a cache miss. */

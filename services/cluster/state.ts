@@ -81,6 +81,9 @@ export async function clusterState(
     list: (prefix, opts) => remote.list(prefix, opts),
     set: (key, value) => remote.set(key, value),
     delete: (key) => remote.delete(key),
+    getMany: (keys) => remote.getMany(keys),
+    setMany: (items) => remote.setMany(items),
+    update: (keys, compute) => remote.update(keys, compute),
     onChange(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -5,6 +5,8 @@
  */
 import type { ContentStore } from "../../runtime/storage/helia.ts";
 import type { FunctionRuntime } from "../../runtime/wasm/mod.ts";
+import type { HostServices, SelfInfo } from "../../runtime/wasm/host/services.ts";
+import type { DeploymentRecord, FunctionDeployment } from "../tns/records.ts";
 import type { Tns } from "../tns/tns.ts";
 import type { ContainerHost } from "../substrate/containers.ts";
 import { compileRoutes, type HostRoutes, matchRoute } from "./routes.ts";
@@ -29,6 +31,9 @@ export class Gateway {
   #requests = 0;
   /** Bumped on every flip: a route load that started before a flip must not cache what it read. */
   #generation = 0;
+  /** What a function's deployment binds it to; made once per deployed function (records never change). */
+  #bindHost?: (record: DeploymentRecord, fn: FunctionDeployment) => HostServices;
+  #envs = new WeakMap<FunctionDeployment, { self: SelfInfo; host?: HostServices }>();
 
   constructor(
     deps: {
@@ -38,8 +43,11 @@ export class Gateway {
       containers?: ContainerHost;
       forwarder?: Forwarder;
       forwardAll?: boolean;
+      /** The databases, storages and network a deployed function's host calls reach. */
+      bindHost?: (record: DeploymentRecord, fn: FunctionDeployment) => HostServices;
     },
   ) {
+    this.#bindHost = deps.bindHost;
     this.#tns = deps.tns;
     this.#forwarder = deps.forwarder;
     this.#forwardAll = deps.forwardAll ?? false;
@@ -96,6 +104,7 @@ export class Gateway {
     switch (match.kind) {
       case "function": {
         const fn = match.fn;
+        const env = this.#envOf(routes.record, fn);
         return await this.#runtime.invoke(
           {
             key: fn.cid,
@@ -103,6 +112,8 @@ export class Gateway {
             call: fn.call,
             limits: { timeoutMs: fn.timeoutMs, memoryBytes: fn.memoryBytes },
             project: routes.project,
+            self: env.self,
+            host: env.host,
           },
           req,
           { params: match.params, requestId },
@@ -131,6 +142,23 @@ export class Gateway {
       default:
         return notFound(`no route for ${host}${path}`, requestId);
     }
+  }
+
+  #envOf(record: DeploymentRecord, fn: FunctionDeployment) {
+    let env = this.#envs.get(fn);
+    if (!env) {
+      const self = {
+        project: record.project,
+        application: fn.app ?? "",
+        id: fn.id,
+        branch: record.branch,
+        commit: record.commit,
+      };
+      // Bound lazily by the services: a function that never calls a host service costs nothing here.
+      env = { self, host: this.#bindHost?.(record, fn) };
+      this.#envs.set(fn, env);
+    }
+    return env;
   }
 
   #load(host: string): Promise<HostRoutes | null> {

@@ -22,6 +22,8 @@ interface PrefixRoute {
 
 export interface HostRoutes {
   project: string;
+  /** The deployment the routes come from (what its functions are bound to: branch, commit, databases...). */
+  record: DeploymentRecord;
   exact: Map<string, Map<string, FunctionDeployment>>;
   patterns: PatternRoute[];
   prefixes: PrefixRoute[];
@@ -44,7 +46,7 @@ export function compileRoutes(record: DeploymentRecord): Map<string, HostRoutes>
   const hosts = new Map<string, HostRoutes>();
   const hostOf = (fqdn: string) => {
     let h = hosts.get(fqdn);
-    if (!h) hosts.set(fqdn, h = { project: record.project, exact: new Map(), patterns: [], prefixes: [] });
+    if (!h) hosts.set(fqdn, h = { project: record.project, record, exact: new Map(), patterns: [], prefixes: [] });
     return h;
   };
   for (const fn of record.functions) {

@@ -36,6 +36,8 @@ export interface HoarderStatus {
 export interface HoarderDeps {
   cluster: Cluster;
   state: StateStore;
+  /** The user-data store (services/data/store.ts): what functions stored is kept too; default `state`. */
+  objects?: StateStore;
   store: ContentStore;
   kv: Deno.Kv;
   tns: Tns;
@@ -69,6 +71,7 @@ export class Hoarder implements ContentKeeper {
       ? await Keeper.start({
         peer: deps.cluster.p2p.peerId,
         state: deps.state,
+        objects: deps.objects,
         store: deps.store,
         kv: deps.kv,
         directory: deps.cluster.directory,

@@ -37,6 +37,8 @@ const RPC_TAKES_AT_ONCE = 4;
 export interface KeeperDeps {
   peer: string;
   state: StateStore;
+  /** Where functions' object pins live (the user-data store, services/data/store.ts); default `state`. */
+  objects?: StateStore;
   store: ContentStore;
   kv: Deno.Kv;
   directory: Directory;
@@ -189,6 +191,7 @@ export class Keeper {
     const alive = new Set(aliveHoarders(entries));
     const inputs = [
       await d.state.fingerprint(),
+      await d.objects?.fingerprint(),
       eligible.join(),
       [...alive].join(),
       this.#held.size,
@@ -200,7 +203,7 @@ export class Keeper {
     this.#lastInputs = inputs;
     this.#lastPass = now;
 
-    const { wanted, complete, problems } = await wantedCids(d.state, d.settings.keep, d.readRecord);
+    const { wanted, complete, problems } = await wantedCids(d.state, d.settings.keep, d.readRecord, d.objects);
     const copies = await listCopies(d.state);
     const self = d.peer;
     // What the store says of this node is what it holds.

@@ -3,6 +3,10 @@
  *   ["hoarder", "pins", project, branch, deployId] -> PinSet   what one deployment needs (written at its publish;
  *                                                              its build log is added when the job ends)
  *   ["hoarder", "copy", cid, peer]                 -> Copy     this node holds the whole DAG (each node writes its own)
+ *   ["hoarder", "objects", cid, ...ref]            -> ObjectPin  content functions stored (a storage file version,
+ *                                                              content add), one entry per reference, written in the
+ *                                                              user-data store (services/data): the CID is wanted
+ *                                                              while any entry under ["hoarder","objects",cid] lives
  * Kept: every branch's current deployment, and the last `keep` deployments of each branch's history (newest first,
  * whatever the pointer does), so a rollback within them is instant and a rollback is itself kept while it is current.
  * Everything else is released: its copies are dropped and its blocks swept.
@@ -25,7 +29,19 @@ export interface Copy {
   blocks: number;
 }
 
+/** One reference to content a function stored; the deployment pins' counterpart for user data. */
+export interface ObjectPin {
+  /** For people: "storage app/files file a.txt v2". */
+  what: string;
+  project: string;
+}
+
 export const pinsKey = (project: string, branch: string, id: string) => ["hoarder", "pins", project, branch, id];
+/**
+ * A reference per entry, not a count per CID: two references are two keys, so writes from different nodes never
+ * collide in the last-writer-wins store, and dropping the last one is just deleting it.
+ */
+export const objectPinKey = (cid: string, ...ref: string[]) => ["hoarder", "objects", cid, ...ref];
 export const copyKey = (cid: string, peer: string) => ["hoarder", "copy", cid, peer];
 
 const label = (r: { name: string; app?: string }) => (r.app ? `${r.app}/${r.name}` : r.name);
@@ -51,19 +67,23 @@ export function keptIds(historyNewestFirst: string[], currentId: string | null, 
 
 export interface Wanted extends PinItem {
   project: string;
+  /** "" for content only functions' data needs (object pins). */
   branch: string;
   /** The kept deployments that need it (a module or site unchanged between pushes is shared). */
   deployments: string[];
 }
 
 /**
- * Every CID some kept deployment needs. `complete` is false when a deployment's pins could not be read (its record
- * was unreachable): the caller must then release nothing, since it does not know everything that is wanted.
+ * Every CID some kept deployment needs, and every CID functions stored (object pins, read from `objects`: the
+ * user-data store, which on a cloud is replicated on the hoarder nodes; by default `state` itself). `complete` is
+ * false when a deployment's pins could not be read (its record was unreachable): the caller must then release
+ * nothing, since it does not know everything that is wanted.
  */
 export async function wantedCids(
   state: StateStore,
   keep: number,
   readRecord: (cid: string) => Promise<DeploymentRecord>,
+  objects: StateStore = state,
 ): Promise<{ wanted: Map<string, Wanted>; complete: boolean; problems: string[] }> {
   const wanted = new Map<string, Wanted>();
   const problems: string[] = [];
@@ -93,6 +113,12 @@ export async function wantedCids(
         if (known) known.deployments.push(id);
         else wanted.set(item.cid, { ...item, project, branch, deployments: [id] });
       }
+    }
+  }
+  for (const e of await objects.list<ObjectPin>(["hoarder", "objects"])) {
+    const cid = e.key[2];
+    if (!wanted.has(cid)) {
+      wanted.set(cid, { cid, what: e.value.what, project: e.value.project, branch: "", deployments: [] });
     }
   }
   return { wanted, complete: problems.length === 0, problems };

@@ -2,7 +2,7 @@ import { assert, assertEquals } from "../../tests/helpers/assert.ts";
 import { Kvdb } from "../kvdb/store.ts";
 import { ReplicaStore } from "../kvdb/mod.ts";
 import type { DeploymentRecord, DeploymentRef } from "../tns/records.ts";
-import { keptIds, pinSetOf, pinsKey, wantedCids } from "./pins.ts";
+import { keptIds, objectPinKey, pinSetOf, pinsKey, wantedCids } from "./pins.ts";
 
 Deno.test("keptIds: the newest `keep` of the history, and the current one wherever the pointer is", () => {
   const history = ["d5", "d4", "d3", "d2", "d1"];
@@ -69,4 +69,37 @@ Deno.test("wantedCids: without a pin set the record says what is needed; an unre
   assertEquals([...wanted.keys()].sort(), ["m", "rec-d1", "rec-q-d1", "s"]);
   assertEquals(complete, false);
   assertEquals(problems.length, 1);
+});
+
+Deno.test("wantedCids: functions' stored objects are wanted while any reference to them lives, from their own store", async () => {
+  const state = await store();
+  const userData = await store();
+  await deploy(state, "p", "d1");
+  await state.set(["tns", "current", "p", "main"], { id: "d1" });
+  await state.set(
+    pinsKey("p", "main", "d1"),
+    pinSetOf({ id: "d1", cid: "rec-d1" } as DeploymentRef, record("p", "m", "s")),
+  );
+  await userData.set(objectPinKey("obj", "storage", "p", "", "files", "a.txt", "1"), {
+    what: "storage files a.txt v1",
+    project: "p",
+  });
+  await userData.set(objectPinKey("obj", "storage", "p", "", "files", "b.txt", "1"), {
+    what: "storage files b.txt v1",
+    project: "p",
+  });
+  // content a deployment already wants keeps its deployment view
+  await userData.set(objectPinKey("m", "content", "p", "f"), { what: "content", project: "p" });
+  const read = () => Promise.reject(new Error("not needed"));
+  let { wanted } = await wantedCids(state, 1, read, userData);
+  assertEquals([...wanted.keys()].sort(), ["m", "obj", "rec-d1", "s"]);
+  assertEquals(wanted.get("obj")!.branch, "");
+  assertEquals(wanted.get("m")!.deployments, ["d1"]);
+  // not read from the control state unless it is the only store
+  assertEquals([...(await wantedCids(state, 1, read)).wanted.keys()].sort(), ["m", "rec-d1", "s"]);
+  await userData.delete(objectPinKey("obj", "storage", "p", "", "files", "a.txt", "1"));
+  assert((await wantedCids(state, 1, read, userData)).wanted.has("obj"), "b.txt still refers to it");
+  await userData.delete(objectPinKey("obj", "storage", "p", "", "files", "b.txt", "1"));
+  ({ wanted } = await wantedCids(state, 1, read, userData));
+  assert(!wanted.has("obj"), "the last reference gone, it is released");
 });

@@ -5,6 +5,7 @@
  * order the writes arrived in. Rules that need more (who owns an FQDN) are computed by readers from the entries and
  * their versions, the same way on every node (see tns.ts).
  */
+import { createHash } from "node:crypto";
 import { encode } from "cborg";
 
 export type Key = string[];
@@ -72,8 +73,10 @@ export function bucketOf(key: Key): number {
 }
 
 /** A 64-bit digest of one entry (key, version, value): equal entries give equal digests on every node. */
-export async function entryDigest(e: Entry): Promise<bigint> {
+export function entryDigest(e: Entry): Promise<bigint> {
   const bytes = encode([e.key, e.t, e.c, e.w, e.value === undefined ? null : e.value, e.value === undefined]);
-  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return new DataView(hash.buffer).getBigUint64(0);
+  // node:crypto's hash is synchronous: the same SHA-256 as crypto.subtle, without its hop to a thread pool, which
+  // measured ~0.1 ms of every write (two digests each).
+  const hash = createHash("sha256").update(bytes).digest();
+  return Promise.resolve(new DataView(hash.buffer, hash.byteOffset, hash.byteLength).getBigUint64(0));
 }

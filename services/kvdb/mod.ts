@@ -5,8 +5,11 @@
  * - RemoteStore: this node holds none (a gateway/seer/substrate node): every call goes to a live tns node, failing
  *   over to the next one.
  * Services keep their keys under their own first key part ("tns", "auth", "patrick"...).
+ * That is the cloud's control state (replicas on tns nodes). Functions' databases and storages are a second store of
+ * the same kind with its own Deno KV root, RPC service and replica holders (hoarder nodes): services/data/store.ts.
  */
 import { TauError } from "../../runtime/errors.ts";
+import type { ServiceName } from "../config/services.ts";
 import type { Directory } from "../p2p/directory.ts";
 import type { RpcClient } from "../p2p/rpc.ts";
 import type { Entry, Key } from "./entries.ts";
@@ -28,6 +31,18 @@ export interface StateStore {
   list<T>(prefix: Key, opts?: { reverse?: boolean; limit?: number }): Promise<Listed<T>[]>;
   set(key: Key, value: unknown): Promise<WriteResult>;
   delete(key: Key): Promise<WriteResult>;
+  /** Values of several keys in one read (undefined where absent). */
+  getMany(keys: Key[]): Promise<unknown[]>;
+  /** Several writes applied together (one transaction on the replica that takes them), pushed as one. */
+  setMany(items: { key: Key; value: unknown }[]): Promise<{ entries: Entry[]; acks: number }>;
+  /**
+   * Read `keys`, compute writes to some of them, apply them: one step on a replica (Kvdb.update). Through a node
+   * without a replica it is a read then a write, which a concurrent writer elsewhere may interleave with.
+   */
+  update<R>(
+    keys: Key[],
+    compute: (values: unknown[]) => { writes: { key: Key; value: unknown }[]; result: R },
+  ): Promise<R>;
   /** Changes applied to the replica this store reads from (local writes and merged ones). */
   onChange(listener: ChangeListener): () => void;
   /** Changes whenever anything in the store does (caches compare it). */
@@ -58,6 +73,18 @@ export class ReplicaStore implements StateStore {
     const entry = await this.db.delete(key);
     return { entry, acks: (await this.replicator?.push([entry])) ?? 0 };
   }
+  getMany(keys: Key[]) {
+    return this.db.getMany(keys);
+  }
+  async setMany(items: { key: Key; value: unknown }[]) {
+    const entries = await this.db.setMany(items);
+    return { entries, acks: (await this.replicator?.push(entries)) ?? 0 };
+  }
+  async update<R>(keys: Key[], compute: (values: unknown[]) => { writes: { key: Key; value: unknown }[]; result: R }) {
+    const { entries, result } = await this.db.update(keys, compute);
+    if (entries.length) await this.replicator?.push(entries);
+    return result;
+  }
   onChange(listener: ChangeListener) {
     return this.db.onChange(listener);
   }
@@ -66,22 +93,34 @@ export class ReplicaStore implements StateStore {
   }
 }
 
+export interface RemoteStoreOptions {
+  /** The RPC service the replicas answer on; default KVDB_SERVICE. */
+  service?: string;
+  /** The directory service whose nodes hold the replicas; default "tns". */
+  replicaService?: ServiceName;
+}
+
 export class RemoteStore implements StateStore {
   readonly #listeners = new Set<ChangeListener>();
-  constructor(private readonly rpc: RpcClient, private readonly directory: Directory) {}
+  readonly #service: string;
+  readonly #holders: ServiceName;
+  constructor(private readonly rpc: RpcClient, private readonly directory: Directory, opts: RemoteStoreOptions = {}) {
+    this.#service = opts.service ?? KVDB_SERVICE;
+    this.#holders = opts.replicaService ?? "tns";
+  }
 
   async #call<T>(method: string, params: unknown): Promise<T> {
-    const peers = this.directory.peersFor("tns");
+    const peers = this.directory.peersFor(this.#holders);
     if (peers.length === 0) {
-      throw new TauError("no tns node is reachable", {
+      throw new TauError(`no ${this.#holders} node is reachable`, {
         status: 503,
-        hint: "start a node whose shape runs tns, or check this node's bootstrap peers",
+        hint: `start a node whose shape runs ${this.#holders}, or check this node's bootstrap peers`,
       });
     }
     let last: unknown;
     for (const p of peers) {
       try {
-        return (await this.rpc.call(p.peer, KVDB_SERVICE, method, params)).result as T;
+        return (await this.rpc.call(p.peer, this.#service, method, params)).result as T;
       } catch (err) {
         last = err;
         // An answer from the store itself (bad request) is final; only transport failures move to the next node.
@@ -109,6 +148,19 @@ export class RemoteStore implements StateStore {
     const entry = await this.#call<Entry>("delete", { key });
     this.#emit([entry]);
     return { entry, acks: 1 };
+  }
+  async getMany(keys: Key[]) {
+    return (await this.#call<(Entry | null)[]>("getMany", { keys })).map((e) => e?.value);
+  }
+  async setMany(items: { key: Key; value: unknown }[]) {
+    const entries = await this.#call<Entry[]>("setMany", { items });
+    this.#emit(entries);
+    return { entries, acks: 1 };
+  }
+  async update<R>(keys: Key[], compute: (values: unknown[]) => { writes: { key: Key; value: unknown }[]; result: R }) {
+    const { writes, result } = compute(await this.getMany(keys));
+    if (writes.length) await this.setMany(writes);
+    return result;
   }
   onChange(listener: ChangeListener) {
     this.#listeners.add(listener);

@@ -1,10 +1,12 @@
 /**
- * Keeping the replicas of the store together, on every node that holds one (the nodes running tns):
+ * Keeping the replicas of a store together, on every node that holds one (the nodes running tns for the control
+ * state; another store names its own RPC service and the directory service whose nodes hold it, `service` and
+ * `replicaService`: user data lives on the hoarder nodes, services/data/store.ts):
  * - a local write is pushed to every live replica at once, and the writer learns how many acknowledged it;
  * - anti-entropy: every SYNC_MS each replica compares its 256 bucket digests with a random live replica's and
  *   exchanges the entries of the buckets that differ, both ways. A node that was down, partitioned or new
  *   catches up within a few rounds, whatever it missed; pushes only make the common case fast.
- * The same RPC service answers reads and writes for nodes that hold no replica (kvdb/remote.ts).
+ * The same RPC service answers reads and writes for nodes that hold no replica (RemoteStore, kvdb/mod.ts).
  *
  * Why not a kept library: @orbitdb/core works with helia 7 / libp2p 3 (platform-facts) but costs ~160 MiB per node,
  * puts each write through a Merkle log in Helia (16-19 ms a write, 41 ms p50 to be seen elsewhere), and needs
@@ -12,6 +14,7 @@
  * per-bucket digests do the same job in a few hundred lines, with one round trip per difference.
  */
 import { TauError } from "../../runtime/errors.ts";
+import type { ServiceName } from "../config/services.ts";
 import type { Directory } from "../p2p/directory.ts";
 import { type RpcClient, serveRpc } from "../p2p/rpc.ts";
 import type { Libp2pNode } from "../p2p/node.ts";
@@ -37,6 +40,8 @@ export interface RemoteRequest {
   list: { prefix: Key; reverse?: boolean; limit?: number };
   set: { key: Key; value: unknown };
   delete: { key: Key };
+  getMany: { keys: Key[] };
+  setMany: { items: { key: Key; value: unknown }[] };
 }
 
 export async function startReplicator(deps: {
@@ -45,12 +50,18 @@ export async function startReplicator(deps: {
   rpc: RpcClient;
   directory: Directory;
   log?: (line: string) => void;
+  /** The RPC service replicas (and nodes without one) call; default KVDB_SERVICE. */
+  service?: string;
+  /** The directory service whose nodes hold a replica; default "tns". */
+  replicaService?: ServiceName;
 }): Promise<Replicator> {
   const { db, rpc, directory } = deps;
+  const service = deps.service ?? KVDB_SERVICE;
+  const holders = deps.replicaService ?? "tns";
   const self = deps.libp2p.peerId.toString();
-  const replicas = () => directory.peersFor("tns").map((e) => e.peer).filter((p) => p !== self);
+  const replicas = () => directory.peersFor(holders).map((e) => e.peer).filter((p) => p !== self);
 
-  await serveRpc(deps.libp2p, KVDB_SERVICE, async (req) => {
+  await serveRpc(deps.libp2p, service, async (req) => {
     const p = req.params as Record<string, unknown>;
     switch (req.method) {
       case "push":
@@ -80,15 +91,22 @@ export async function startReplicator(deps: {
         await push([entry]);
         return { result: entry };
       }
+      case "getMany":
+        return { result: await Promise.all((p.keys as Key[]).map(async (k) => (await db.getEntry(k)) ?? null)) };
+      case "setMany": {
+        const entries = await db.setMany(p.items as { key: Key; value: unknown }[]);
+        await push(entries);
+        return { result: entries };
+      }
       default:
-        throw new TauError(`kvdb has no method ${req.method}`, { status: 400 });
+        throw new TauError(`${service} has no method ${req.method}`, { status: 400 });
     }
   });
 
   async function push(entries: Entry[]): Promise<number> {
     if (entries.length === 0) return 0;
     const results = await Promise.allSettled(
-      replicas().map((peer) => rpc.call(peer, KVDB_SERVICE, "push", { entries }, { timeoutMs: PUSH_TIMEOUT_MS })),
+      replicas().map((peer) => rpc.call(peer, service, "push", { entries }, { timeoutMs: PUSH_TIMEOUT_MS })),
     );
     return results.filter((r) => r.status === "fulfilled").length;
   }
@@ -97,30 +115,30 @@ export async function startReplicator(deps: {
     const others = replicas();
     const target = peer ?? others[Math.floor(Math.random() * others.length)];
     if (!target) return 0;
-    const theirs = (await rpc.call(target, KVDB_SERVICE, "digests", null)).result as bigint[];
+    const theirs = (await rpc.call(target, service, "digests", null)).result as bigint[];
     const mine = db.digests();
     const differ: number[] = [];
     for (let b = 0; b < BUCKETS; b++) if (BigInt(theirs[b] ?? 0) !== mine[b]) differ.push(b);
     if (differ.length === 0) return 0;
     const [remote, local] = await Promise.all([
-      rpc.call(target, KVDB_SERVICE, "buckets", { buckets: differ }).then((r) => r.result as [number, Entry[]][]),
+      rpc.call(target, service, "buckets", { buckets: differ }).then((r) => r.result as [number, Entry[]][]),
       db.buckets(differ),
     ]);
     const changed = await db.merge(remote.flatMap(([, entries]) => entries));
     // Send back what it lacks or holds older: it merges by the same rule, so sending every local entry of the
     // differing buckets is correct; it is also at most a few buckets' worth.
     const back = [...local.values()].flat();
-    if (back.length) await rpc.call(target, KVDB_SERVICE, "push", { entries: back });
+    if (back.length) await rpc.call(target, service, "push", { entries: back });
     return changed.length;
   }
 
   // A replica that (re)appears gets a round at once: a node back from a partition converges in one round trip.
   const seen = new Set<string>();
   const offChange = directory.onChange((e) => {
-    if (e.peer === self || !e.services.includes("tns")) return;
+    if (e.peer === self || !e.services.includes(holders)) return;
     if (!seen.has(e.peer)) {
       seen.add(e.peer);
-      syncOnce(e.peer).catch((err) => deps.log?.(`kvdb: sync with ${e.peer} failed: ${(err as Error).message}`));
+      syncOnce(e.peer).catch((err) => deps.log?.(`${service}: sync with ${e.peer} failed: ${(err as Error).message}`));
     }
   });
   const forget = setInterval(() => {
@@ -131,7 +149,7 @@ export async function startReplicator(deps: {
   const timer = setInterval(() => {
     if (syncing) return;
     syncing = true;
-    syncOnce().catch((err) => deps.log?.(`kvdb: anti-entropy round failed: ${(err as Error).message}`))
+    syncOnce().catch((err) => deps.log?.(`${service}: anti-entropy round failed: ${(err as Error).message}`))
       .finally(() => (syncing = false));
   }, SYNC_MS);
   Deno.unrefTimer(timer);

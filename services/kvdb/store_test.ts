@@ -68,3 +68,25 @@ Deno.test("a replica persists: reopened, it holds the same entries and digests",
   kv.close();
   await Deno.remove(path);
 });
+
+Deno.test("two stores on one Deno KV under different roots do not see each other's entries", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const control = await Kvdb.open({ kv, writer: "a" });
+  const user = await Kvdb.open({ kv, writer: "a", root: "userdata" });
+  await control.set(["x"], "control");
+  await user.set(["x"], "user");
+  assertEquals(await control.get(["x"]), "control");
+  assertEquals(await user.get(["x"]), "user");
+  assertEquals((await user.list([])).length, 1);
+  assertEquals((await Kvdb.open({ kv, writer: "a", root: "userdata" })).digests(), user.digests());
+  kv.close();
+});
+
+Deno.test("bytes count as their length against the value limit, not as their JSON", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const db = await Kvdb.open({ kv, writer: "a" });
+  const bytes = new Uint8Array(50 * 1024).fill(200);
+  await db.set(["b"], bytes);
+  assertEquals(await db.get(["b"]), bytes);
+  kv.close();
+});

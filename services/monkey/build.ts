@@ -3,6 +3,7 @@
  * Config is parsed and validated first (fail fast, nothing stored); every output is content-addressed in Helia;
  * only a fully built deployment reaches TNS, in one pointer flip. A failed build changes nothing that is live.
  */
+import { databaseBindingsOf, storageBindingsOf } from "../data/records.ts";
 import { TauError } from "../../runtime/errors.ts";
 import { listFiles, listHeads, readTree } from "../../runtime/git/git.ts";
 import type { ContentStore } from "../../runtime/storage/helia.ts";
@@ -113,6 +114,7 @@ export class Monkey {
         timeoutMs: fn.execution.timeoutMs,
         memoryBytes: fn.execution.memoryBytes,
         bodyBytes: fn.execution.bodyBytes,
+        ...(fn.outbound.allow.length ? { outbound: fn.outbound.allow } : {}),
         routes: [],
       });
     }
@@ -170,6 +172,8 @@ export class Monkey {
       functions,
       websites,
       containers,
+      databases: databaseBindingsOf(config),
+      storages: storageBindingsOf(config),
     };
     const ref = await this.#publish(record, log);
     log(`published in ${ms(t0)}: ${ref.fqdns.join(", ") || "(no domains)"}`);

@@ -2,6 +2,7 @@
  * What a deployment is: the immutable record a successful build publishes. The record itself is stored in Helia
  * (so its CID names the deployment); TNS keeps only small pointers to it in Deno KV.
  */
+import type { DatabaseBinding, StorageBinding } from "../data/records.ts";
 export interface FunctionDeployment {
   name: string;
   app?: string;
@@ -13,6 +14,8 @@ export interface FunctionDeployment {
   memoryBytes: number;
   /** Request bodies beyond this get 413; absent in records built before it existed (the default applies then). */
   bodyBytes?: number;
+  /** Loopback, private and link-local targets its outbound HTTP may reach (absent: none). */
+  outbound?: string[];
   routes: { fqdn: string; method: string; path: string }[];
 }
 
@@ -64,6 +67,9 @@ export interface DeploymentRecord {
   websites: WebsiteDeployment[];
   /** Absent in records written before containers existed. */
   containers?: ContainerDeployment[];
+  /** The databases and storages its functions may open (absent in records written before they existed). */
+  databases?: DatabaseBinding[];
+  storages?: StorageBinding[];
 }
 
 /** The KV-side pointer to a record. `id` sorts by time, so history is a prefix listing. */

@@ -1,73 +1,37 @@
 /**
- * Taubyte's host ABI, HTTP event part: the imports of module `taubyte/sdk` that a function built with Taubyte's Go
- * (TinyGo) or Rust SDK calls to read its request and write its answer. Signatures and error numbers follow Taubyte's
- * go-sdk-symbols and go-sdk errno (facts, not code, taken from them); docs/abi.md lists each call.
- *
- * The calling convention: the function's export takes the event id (u32). Strings go in as (ptr, len); values come
- * out in two steps, a `...Size` call writing the length (u32 little-endian) and a call copying the bytes into the
- * guest's buffer. Lists (query and header names) are each name followed by a NUL byte. Every call answers an errno:
- * 0 is success; a pointer outside the guest's memory is ErrorAddressOutOfMemory, never a trap of the host.
+ * Taubyte's host ABI, HTTP event part: the calls a function built with Taubyte's Go (TinyGo) or Rust SDK makes to
+ * read its request and write its answer (conventions in abi.ts; docs/abi.md lists each call). Pure: they touch
+ * only the call's own request and response, so they run inline on the serving thread.
  */
-import type { GuestMemory, SdkCall } from "./abi_sdk.ts";
-import { MAX_RESPONSE_BYTES, OutputTooLarge } from "./outcome.ts";
-
-export const TAUBYTE_MODULE = "taubyte/sdk";
-
-/** Taubyte's errno values used here (go-sdk errno: iota order). */
-export const Errno = {
-  none: 0,
-  eventNotFound: 1,
-  bufferTooSmall: 2,
-  addressOutOfMemory: 3,
-  eof: 8,
-  headerNotFound: 16,
-} as const;
+import { MAX_RESPONSE_BYTES, OutputTooLarge } from "../outcome.ts";
+import { encoder, Errno, type GuestAccess, nulList, type SyncCalls, type TaubyteCall } from "./abi.ts";
 
 /** Taubyte's event types (go-sdk common: EventTypeUndefined = 0, EventTypeHttp = 1). */
 const EVENT_TYPE_HTTP = 1;
 
-const encoder = new TextEncoder();
+/** A header name as Go's textproto.CanonicalMIMEHeaderKey writes it: each dash-separated word capitalised. */
+export function canonicalHeader(name: string): string {
+  return name.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase());
+}
 
 /** Longer keys cannot be a query or header name: answered absent without decoding them. */
 const MAX_KEY_BYTES = 8192;
 
-/** What one Taubyte-ABI call needs beside SdkCall: its event id and how far the body was read. */
-export class TaubyteEvent {
-  bodyRead = 0;
-  bodyClosed = false;
-  /** Request values already encoded for this event (a guest asks for the size, then the bytes). */
-  readonly cache = new Map<string, Uint8Array>();
-  constructor(readonly id: number) {}
-}
-
-/** The imports, reading the call returned by `current()` (a warm instance serves one call at a time). */
-export function taubyteHttpImports(
-  mem: GuestMemory,
-  current: () => { call: SdkCall; event: TaubyteEvent },
-): Record<string, (...a: never[]) => number> {
-  // Arguments arrive unsigned (see `unsigned` below), so a bound check is one comparison.
-  const view = (ptr: number, len: number): Uint8Array | null => {
-    const buf = mem.memory!.buffer;
-    return ptr + len <= buf.byteLength ? new Uint8Array(buf, ptr, len) : null;
-  };
-  // One DataView per memory buffer (memory.grow replaces the buffer): a u32 write allocates nothing.
-  let words: DataView | undefined;
-  const writeU32 = (ptr: number, value: number): number => {
-    const buf = mem.memory!.buffer;
-    if (ptr + 4 > buf.byteLength) return Errno.addressOutOfMemory;
-    if (words?.buffer !== buf) words = new DataView(buf);
-    words.setUint32(ptr, value, true);
-    return Errno.none;
-  };
-  const text = (ptr: number, len: number): string | null => view(ptr, len) ? mem.string(ptr, len) : null;
+/** The calls, reading the call returned by `current()` (a warm instance serves one call at a time). */
+export function httpEventCalls(g: GuestAccess, current: () => TaubyteCall): SyncCalls {
+  const mem = g.mem;
+  // Arguments arrive unsigned (abi.ts `unsigned`), so a bound check is one comparison.
+  const view = (ptr: number, len: number) => g.view(ptr, len);
+  const writeU32 = (ptr: number, value: number) => g.writeU32(ptr, value);
+  const text = (ptr: number, len: number) => g.text(ptr, len);
   /** The call for `eventId`, or undefined when the guest names another event. */
   const event = (eventId: number) => {
     const c = current();
     return c.event.id === eventId ? c : undefined;
   };
   /** A value in two calls: its size, then its bytes into a buffer that must be large enough. */
-  const sized = (what: string, compute: (c: { call: SdkCall }) => Uint8Array) => {
-    const value = (c: { call: SdkCall; event: TaubyteEvent }) => {
+  const sized = (what: string, compute: (c: TaubyteCall) => Uint8Array) => {
+    const value = (c: TaubyteCall) => {
       let v = c.event.cache.get(what);
       if (!v) c.event.cache.set(what, v = compute(c));
       return v;
@@ -89,7 +53,7 @@ export function taubyteHttpImports(
     };
   };
   /** A value looked up by a key the guest passes (query value, header value). */
-  const byKey = (lookup: (c: { call: SdkCall }, key: string) => string | null) => {
+  const byKey = (lookup: (c: TaubyteCall, key: string) => string | null) => {
     const find = (eventId: number, keyPtr: number, keyLen: number): Uint8Array | number => {
       const c = event(eventId);
       if (!c) return Errno.eventNotFound;
@@ -113,14 +77,14 @@ export function taubyteHttpImports(
       },
     };
   };
-  const nulList = (names: string[]) => encoder.encode(names.map((n) => `${n}\0`).join(""));
-  const queryOf = (c: { call: SdkCall }) => new URLSearchParams(c.call.input.query);
+  const queryOf = (c: TaubyteCall) => new URLSearchParams(c.call.input.query);
   const method = sized("method", (c) => encoder.encode(c.call.input.method));
   const host = sized("host", (c) => encoder.encode(c.call.input.headers.get("host") ?? ""));
   const path = sized("path", (c) => encoder.encode(c.call.input.path));
   const agent = sized("agent", (c) => encoder.encode(c.call.input.headers.get("user-agent") ?? ""));
   const queryKeys = sized("queryKeys", (c) => nulList([...new Set(queryOf(c).keys())]));
-  const headerKeys = sized("headerKeys", (c) => nulList([...c.call.input.headers.keys()]));
+  // Go's net/http (which Taubyte's host hands its names from) canonicalises them: "content-type" is "Content-Type".
+  const headerKeys = sized("headerKeys", (c) => nulList([...c.call.input.headers.keys()].map(canonicalHeader)));
   const query = byKey((c, key) => queryOf(c).get(key));
   const header = byKey((c, key) => {
     try {
@@ -129,7 +93,7 @@ export function taubyteHttpImports(
       return null; // not a valid header name: it cannot be present
     }
   });
-  return unsigned({
+  return {
     getEventType(eventId: number, typePtr: number): number {
       return event(eventId) ? writeU32(typePtr, EVENT_TYPE_HTTP) : Errno.eventNotFound;
     },
@@ -206,32 +170,5 @@ export function taubyteHttpImports(
       c.call.status = code;
       return Errno.none;
     },
-  });
+  };
 }
-
-/**
- * Every argument as the u32 the guest meant: wasm passes i32 to JS as signed, so a pointer past 2 GiB (or a size
- * above 2^31) would otherwise read as negative. One wrapper per arity: a rest parameter allocated on every call cost
- * ~3 us a call (measured, bench/abi_bench.ts).
- */
-function unsigned(fns: Record<string, (...a: number[]) => number>): Record<string, (...a: never[]) => number> {
-  const out: Record<string, (...a: never[]) => number> = {};
-  for (const [name, f] of Object.entries(fns)) {
-    const wrapped = [
-      () => f(),
-      (a: number) => f(a >>> 0),
-      (a: number, b: number) => f(a >>> 0, b >>> 0),
-      (a: number, b: number, c: number) => f(a >>> 0, b >>> 0, c >>> 0),
-      (a: number, b: number, c: number, d: number) => f(a >>> 0, b >>> 0, c >>> 0, d >>> 0),
-      (a: number, b: number, c: number, d: number, e: number) => f(a >>> 0, b >>> 0, c >>> 0, d >>> 0, e >>> 0),
-    ][f.length];
-    if (!wrapped) throw new Error(`taubyte/sdk ${name} takes ${f.length} arguments`);
-    out[name] = wrapped as (...a: never[]) => number;
-  }
-  return out;
-}
-
-/** The `taubyte/sdk` calls tau provides; a module importing any other is refused at build, naming it. */
-export const TAUBYTE_CALLS: ReadonlySet<string> = new Set(
-  Object.keys(taubyteHttpImports(undefined as unknown as GuestMemory, () => ({}) as never)),
-);
