@@ -125,3 +125,35 @@ Deno.test("two calls waiting in host calls at once, on one module: each gets its
     await h.runtime.close();
   }
 });
+
+Deno.test("tau's AssemblyScript SDK: Database, Globals and projectName over the same host services", async () => {
+  const { host } = memoryServices();
+  const globals = new Map<string, Uint8Array>();
+  host.globals = {
+    get: (name) => Promise.resolve(globals.get(name) ?? null),
+    put: (name, _scope, value) => (globals.set(name, value), Promise.resolve()),
+  };
+  const h = new Harness();
+  try {
+    const t = await h.addAssemblyScript(
+      "visit",
+      `import { Database, Globals, Request, Response, projectName } from "tau-sdk";
+      export function visit(): void {
+        const db = Database.open("users");
+        const seen = db.getString("visits");
+        const n = seen == null ? 1 : I32.parseInt(seen) + 1;
+        db.putString("visits", n.toString());
+        Globals.put("last", Uint8Array.wrap(String.UTF8.encode(new Request().path)));
+        const keys = db.list("v");
+        new Response().status(200).send(projectName() + " " + n.toString() + " " + keys.join(","));
+      }`,
+      LIMITS,
+    );
+    const target = { ...t, host, self: { project: "shop", application: "", id: "f", branch: "main", commit: "c" } };
+    assertEquals(await (await h.invoke(target, "/a")).text(), "shop 1 visits");
+    assertEquals(await (await h.invoke(target, "/b")).text(), "shop 2 visits");
+    assertEquals(new TextDecoder().decode(globals.get("last")), "/b");
+  } finally {
+    await h.runtime.close();
+  }
+});

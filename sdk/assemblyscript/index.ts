@@ -132,3 +132,7 @@ export function log(message: string): void {
   const b = String.UTF8.encode(message);
   host_log(changetype<usize>(b), b.byteLength);
 }
+
+// ---- host services: databases, storages, globals, outbound HTTP (data.ts) ----
+
+export { Database, Storage, Globals, fetch, projectName, randomBytes } from "./data";
