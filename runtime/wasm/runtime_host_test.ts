@@ -1,6 +1,6 @@
 // Host services behind Taubyte's ABI: a guest that opens databases, reads globals or calls out runs on an executor,
 // suspended (JSPI) while the serving thread answers each operation. The services here are in-memory stand-ins (this
-// is the runtime's unit test; tests/taubyte_data_test.ts drives the real stores through a deployed project).
+// is the runtime's unit test; tests/taubyte_abi_test.ts drives the real stores through a deployed project).
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
 import { TAUBYTE_DATA_GUEST } from "../../tests/fixtures/taubyte_data_guest.ts";
 import { HostError, type HostServices } from "./host/services.ts";

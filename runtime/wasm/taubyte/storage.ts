@@ -62,6 +62,13 @@ export function storageCalls(g: GuestAccess, current: () => TaubyteCall) {
     if (!v) c.event.cache.set(what, v = await withinDeadline(fetch()));
     return v;
   };
+  /** A file's versions as Taubyte lists them (decimal, NUL after each), once per event for the size-then-read pair. */
+  const versionList = (c: TaubyteCall, t: { storage: string; file: string }) =>
+    cached(
+      c,
+      `versions\0${t.storage}\0${t.file}`,
+      async () => nulList((await store().versions(t.storage, t.file)).map(String)),
+    );
   const cidBytes = (cid: string) => CID.parse(cid).bytes;
   const readCid = (ptr: number): string | null => {
     const raw = g.view(ptr, CID_BUFFER);
@@ -194,12 +201,7 @@ export function storageCalls(g: GuestAccess, current: () => TaubyteCall) {
       const t = target(id, namePtr, nameLen);
       if (typeof t === "number") return t;
       try {
-        const v = await cached(
-          c,
-          `versions\0${t.storage}\0${t.file}`,
-          async () => nulList((await store().versions(t.storage, t.file)).map(String)),
-        );
-        return g.writeU32(sizePtr, v.length);
+        return g.writeU32(sizePtr, (await versionList(c, t)).length);
       } catch (err) {
         return failed(c, err, Errno.listFileVersionsFailed);
       }
@@ -209,12 +211,7 @@ export function storageCalls(g: GuestAccess, current: () => TaubyteCall) {
       const t = target(id, namePtr, nameLen);
       if (typeof t === "number") return t;
       try {
-        const v = await cached(
-          c,
-          `versions\0${t.storage}\0${t.file}`,
-          async () => nulList((await store().versions(t.storage, t.file)).map(String)),
-        );
-        return g.writeOut(v, versionsPtr);
+        return g.writeOut(await versionList(c, t), versionsPtr);
       } catch (err) {
         return failed(c, err, Errno.listFileVersionsFailed);
       }
