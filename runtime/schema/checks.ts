@@ -1,4 +1,5 @@
 /** Value checks shared by several resource types. Each returns the problem as a sentence tail, or undefined. */
+import safeRegex from "safe-regex2";
 import { nameProblem, type Path, pathText, type ReadContext, type RefKind } from "./fields.ts";
 
 export const HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -90,12 +91,19 @@ export function smartopsTagItem(v: string, path: Path, ctx: ReadContext): string
   return v;
 }
 
-/** A regular expression a resource matches names with (databases, storages, messaging channels). */
+/**
+ * A regular expression a resource matches names with (databases, storages, messaging channels). The node runs it on
+ * the serving thread, unmetered, against names its functions open: one that can backtrack exponentially (nested
+ * repetition, `(a+)+`) would stall every tenant, so it is refused like one that does not compile.
+ */
 export function regexProblem(v: string): string | undefined {
   try {
     new RegExp(v);
-    return undefined;
   } catch (err) {
     return `'${v}' is not a regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, "")}`;
   }
+  if (!safeRegex(v)) {
+    return `'${v}' can take exponential time (a repetition inside a repetition, like (a+)+): write it without nesting`;
+  }
+  return undefined;
 }

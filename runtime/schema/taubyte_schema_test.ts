@@ -68,6 +68,12 @@ Deno.test("Taubyte kinds: each bad value is one issue with its file and line", (
       1,
       /match '\[a-' is not a regular expression/,
     ],
+    [
+      "databases/users.yaml",
+      "match: '(a+)+$'\nuseRegex: true\nstorage: {size: 1GB}\n",
+      1,
+      /match '\(a\+\)\+\$' can take exponential time/,
+    ],
     ["databases/users.yaml", "match: users\n", undefined, /storage\.size is required/],
     [
       "databases/users.yaml",

@@ -11,6 +11,7 @@
  *   services = { ...data, http };
  * `store` is the user-data store (store.ts: openUserDataStore), `content` the node's ContentStore.
  */
+import { regexProblem } from "../../runtime/schema/checks.ts";
 import type { ContentStore } from "../../runtime/storage/helia.ts";
 import {
   type ContentOps,
@@ -103,9 +104,13 @@ export function resolver<B extends Matchable>(
   };
 }
 
-/** Compiled once per binding. A regex that does not compile was refused by `tau validate`; here it matches nothing. */
+/**
+ * Compiled once per binding. A regex that does not compile, or could backtrack exponentially, was refused by
+ * `tau validate` (regexProblem); one in an older record matches nothing here rather than stall the serving thread.
+ */
 function matcher(b: Matchable): (name: string) => boolean {
   if (!b.regex) return (name) => name === b.match;
+  if (regexProblem(b.match)) return () => false;
   try {
     const re = new RegExp(`^(?:${b.match})$`);
     return (name) => re.test(name);
