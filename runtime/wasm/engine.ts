@@ -73,6 +73,8 @@ export class CompiledFunction {
    * its first effect sends the call to an executor (taubyte/mod.ts).
    */
   readonly hostCalls: string[];
+  /** It imports from `taubyte/sdk`: its export takes the event id. */
+  readonly speaksTaubyte: boolean;
   warm?: WarmSdkInstance;
   /** Calls attempted on the serving thread; the runtime treats the first one differently (lazy compilation). */
   inlineCalls = 0;
@@ -86,6 +88,7 @@ export class CompiledFunction {
     this.imports = WebAssembly.Module.imports(module);
     this.hostCalls = this.imports.filter((d) => d.module === TAUBYTE_MODULE && TAUBYTE_HOST_CALLS.has(d.name))
       .map((d) => d.name);
+    this.speaksTaubyte = this.imports.some((d) => d.module === TAUBYTE_MODULE);
     const proof = readProof(module);
     this.inline = proof?.version === METERING_VERSION && proof.inline;
     if (!this.inline) {
@@ -162,7 +165,8 @@ class WarmSdkInstance {
     });
     const instance = fn.instantiate({
       [SDK_MODULE]: sdkImports(this.mem, () => this.current.call),
-      [TAUBYTE_MODULE]: taubyteImports(this.mem, () => this.current, suspend),
+      // Built only for modules that speak it: its capabilities' tables are not a cost of every cold start.
+      ...(fn.speaksTaubyte ? { [TAUBYTE_MODULE]: taubyteImports(this.mem, () => this.current, suspend) } : {}),
       env: assemblyScriptEnv(this.mem, () => this.current.call.log),
       [METER_MODULE]: { [METER_TICK]: meter.tick },
       [WASI_MODULE]: wasi.imports(),
@@ -175,7 +179,7 @@ class WarmSdkInstance {
     this.entry = suspend ? promising(entry) : entry;
     if (typeof init === "function") this.init = suspend ? promising(init) : init;
     this.keepBytes = Math.max(WARM_MEMORY_MAX_BYTES, memory.buffer.byteLength);
-    this.taubyte = fn.imports.some((d) => d.module === TAUBYTE_MODULE);
+    this.taubyte = fn.speaksTaubyte;
   }
 
   /** Calls the export (after `_initialize` the first time); a Promise when the module suspends. */

@@ -48,6 +48,14 @@ export interface Listed<T> {
   version: [number, number, string];
 }
 
+/** The error for a value the store does not keep (over MAX_VALUE_BYTES), or undefined. */
+function oversize(key: Key, value: unknown): Error | undefined {
+  const size = valueBytes(value);
+  return size > MAX_VALUE_BYTES
+    ? new Error(`value for ${key.join("/")} is ${size} bytes; the store keeps at most ${MAX_VALUE_BYTES}`)
+    : undefined;
+}
+
 export class Kvdb {
   readonly #kv: Deno.Kv;
   readonly #root: string;
@@ -114,12 +122,8 @@ export class Kvdb {
 
   /** A local write. Returns the entry as stored (for first-wins keys: possibly an earlier claim that still holds). */
   set(key: Key, value: unknown): Promise<Entry> {
-    const size = valueBytes(value);
-    if (size > MAX_VALUE_BYTES) {
-      return Promise.reject(
-        new Error(`value for ${key.join("/")} is ${size} bytes; the store keeps at most ${MAX_VALUE_BYTES}`),
-      );
-    }
+    const tooBig = oversize(key, value);
+    if (tooBig) return Promise.reject(tooBig);
     return this.#write({ key, value, ...this.#clock.next() });
   }
 
@@ -133,12 +137,8 @@ export class Kvdb {
    */
   setMany(items: { key: Key; value: unknown }[]): Promise<Entry[]> {
     for (const { key, value } of items) {
-      const size = valueBytes(value);
-      if (size > MAX_VALUE_BYTES) {
-        return Promise.reject(
-          new Error(`value for ${key.join("/")} is ${size} bytes; the store keeps at most ${MAX_VALUE_BYTES}`),
-        );
-      }
+      const tooBig = oversize(key, value);
+      if (tooBig) return Promise.reject(tooBig);
     }
     return this.#writeMany(items.map(({ key, value }) => ({ key, value, ...this.#clock.next() })));
   }
@@ -159,10 +159,8 @@ export class Kvdb {
       const entries: Entry[] = [];
       for (const { key, value } of writes) {
         if (!index.has(keyString(key))) throw new Error(`update wrote ${key.join("/")}, which it did not read`);
-        const size = valueBytes(value);
-        if (size > MAX_VALUE_BYTES) {
-          throw new Error(`value for ${key.join("/")} is ${size} bytes; the store keeps at most ${MAX_VALUE_BYTES}`);
-        }
+        const tooBig = oversize(key, value);
+        if (tooBig) throw tooBig;
         entries.push({ key, value, ...this.#clock.next() });
       }
       const known = new Map(keys.map((k, i) => [keyString(k), currents[i]]));

@@ -193,6 +193,22 @@ export async function withinDeadline<T>(op: Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * A value the guest reads in two calls (its size, then its bytes), fetched from the host once per event. A null
+ * (absent) is not kept: the next call asks again.
+ */
+export async function fetchOnce<T extends Uint8Array | null>(
+  c: TaubyteCall,
+  what: string,
+  fetch: () => Promise<T>,
+): Promise<T> {
+  const kept = c.event.cache.get(what);
+  if (kept) return kept as T;
+  const got = await withinDeadline(fetch());
+  if (got !== null) c.event.cache.set(what, got);
+  return got;
+}
+
 /** A host failure as the guest sees it: logged for the user, answered with `errno`. */
 export function failed(c: TaubyteCall, err: unknown, errno: number): number {
   if (!(err instanceof Error) || err.name !== "HostError") throw err; // deadline, trap: not the guest's to handle

@@ -7,6 +7,7 @@ import {
   type AsyncCalls,
   Errno,
   failed,
+  fetchOnce,
   type GuestAccess,
   NameIds,
   nulList,
@@ -34,20 +35,10 @@ export function databaseCalls(g: GuestAccess, current: () => TaubyteCall) {
     const key = g.text(keyPtr, keyLen);
     return key === null ? Errno.addressOutOfMemory : { name, key };
   };
-  /** A value the guest reads in two calls (size, then bytes): fetched once per event. */
-  const cached = async (c: TaubyteCall, what: string, fetch: () => Promise<Uint8Array | null>) => {
-    let v = c.event.cache.get(what);
-    if (!v) {
-      const got = await withinDeadline(fetch());
-      if (got === null) return null;
-      c.event.cache.set(what, v = got);
-    }
-    return v;
-  };
   const value = (c: TaubyteCall, t: { name: string; key: string }) =>
-    cached(c, `db\0${t.name}\0${t.key}`, () => ops().get(t.name, t.key));
+    fetchOnce(c, `db\0${t.name}\0${t.key}`, () => ops().get(t.name, t.key));
   const keys = (c: TaubyteCall, t: { name: string; key: string }) =>
-    cached(c, `dblist\0${t.name}\0${t.key}`, async () => nulList(await ops().list(t.name, t.key)));
+    fetchOnce(c, `dblist\0${t.name}\0${t.key}`, async () => nulList(await ops().list(t.name, t.key)));
 
   const asyncCalls: AsyncCalls = {
     async newDatabase(namePtr: number, nameLen: number, idPtr: number) {
@@ -92,7 +83,7 @@ export function databaseCalls(g: GuestAccess, current: () => TaubyteCall) {
       if (!data) return Errno.addressOutOfMemory;
       try {
         await withinDeadline(ops().put(t.name, t.key, data));
-        c.event.cache.delete(`db\0${t.name}\0${t.key}`);
+        c.event.cache.clear(); // values and listings read earlier in this event are stale now
         return Errno.none;
       } catch (err) {
         return failed(c, err, Errno.databasePutFailed);
@@ -104,7 +95,7 @@ export function databaseCalls(g: GuestAccess, current: () => TaubyteCall) {
       if (typeof t === "number") return t;
       try {
         await withinDeadline(ops().delete(t.name, t.key));
-        c.event.cache.delete(`db\0${t.name}\0${t.key}`);
+        c.event.cache.clear(); // values and listings read earlier in this event are stale now
         return Errno.none;
       } catch (err) {
         return failed(c, err, Errno.databaseDeleteFailed);

@@ -10,6 +10,7 @@ import {
   encoder,
   Errno,
   failed,
+  fetchOnce,
   type GuestAccess,
   Handles,
   NameIds,
@@ -57,14 +58,9 @@ export function storageCalls(g: GuestAccess, current: () => TaubyteCall) {
     const file = fileName(namePtr, nameLen);
     return file === null ? Errno.addressOutOfMemory : { storage, file };
   };
-  const cached = async (c: TaubyteCall, what: string, fetch: () => Promise<Uint8Array>) => {
-    let v = c.event.cache.get(what);
-    if (!v) c.event.cache.set(what, v = await withinDeadline(fetch()));
-    return v;
-  };
   /** A file's versions as Taubyte lists them (decimal, NUL after each), once per event for the size-then-read pair. */
   const versionList = (c: TaubyteCall, t: { storage: string; file: string }) =>
-    cached(
+    fetchOnce(
       c,
       `versions\0${t.storage}\0${t.file}`,
       async () => nulList((await store().versions(t.storage, t.file)).map(String)),
@@ -274,7 +270,7 @@ export function storageCalls(g: GuestAccess, current: () => TaubyteCall) {
 
   /** Taubyte's listing format: "/file/<name>/<version>" per file, read back by splitting on "/". */
   async function fileList(c: TaubyteCall, storage: string): Promise<Uint8Array> {
-    return await cached(c, `files\0${storage}`, async () => {
+    return await fetchOnce(c, `files\0${storage}`, async () => {
       const names = await store().files(storage);
       let out = "";
       for (const name of names) out += `/file/${name}/${(await store().current(storage, name)) ?? 1}`;
@@ -287,7 +283,7 @@ export function storageCalls(g: GuestAccess, current: () => TaubyteCall) {
     const storage = storages.get(id);
     if (storage === undefined) return Errno.storageNotFound;
     try {
-      const u = await cached(
+      const u = await fetchOnce(
         c,
         `usage\0${storage}`,
         async () => encoder.encode(JSON.stringify(await store().usage(storage))),
