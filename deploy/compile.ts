@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import { buildPrebuiltHelper } from "../runtime/container/helper_build.ts";
+import { NODE_V8_FLAGS_ARG } from "../runtime/wasm/v8_flags.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const allowDownload = Deno.args.includes("--download");
@@ -45,6 +46,7 @@ const heliaCore = new URL("./helia.js", import.meta.resolve("helia")).pathname;
 const args = [
   "compile",
   "-A",
+  NODE_V8_FLAGS_ARG,
   "--output",
   output,
   ...include.flatMap((p) => ["--include", join(root, p)]),

@@ -25,12 +25,12 @@ import { type ConnectionControl, listen } from "./http/listener.ts";
 import { Monkey } from "./monkey/build.ts";
 import { Patrick } from "./patrick/jobs.ts";
 import { patrickRoutes } from "./patrick/routes.ts";
-import { Tns } from "./tns/tns.ts";
+import { SERVED_BRANCH, Tns } from "./tns/tns.ts";
 import { adoptOldKeys } from "./kvdb/migrate.ts";
 import { Rollout } from "./rollout/rollout.ts";
 import { checkDomain, type DvOptions, readDvKeys } from "./dv/dv.ts";
 import { dvRoutes } from "./dv/routes.ts";
-import { fqdnsOf } from "./tns/records.ts";
+import { type DeploymentRecord, fqdnsOf } from "./tns/records.ts";
 import { Kvdb } from "./kvdb/store.ts";
 import { openUserDataStore } from "./data/store.ts";
 import { hostBinder } from "./data/host.ts";
@@ -72,6 +72,8 @@ export interface NodeOptions {
 export const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
 /** An idle connection costs ~27.5 KB of node memory (measured with 5,000 half-sent heads): 10,000 ~ 275 MB. */
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
+/** How long a deploy waits for its function modules to compile before it flips anyway (see precompile). */
+const PRECOMPILE_WAIT_MS = 5_000;
 
 export interface TauNode {
   url: string;
@@ -156,7 +158,10 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     : undefined;
   const rollout = new Rollout(tns, {
     prepare: async (record, log) => {
+      // Its functions' modules compile while its containers start: its first request finds them compiled.
+      const compiled = precompile(record);
       const release = await containers.prepare(record, log);
+      await compiled;
       cluster?.directory.announceNow(); // other gateways learn at once that its containers run here
       return release;
     },
@@ -223,6 +228,22 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
         .catch((err) => log(`patrick: marking a lost claim: ${err}`))
     );
   }
+  /**
+   * Compiles a deployment's function modules ahead of their first request, waiting at most PRECOMPILE_WAIT_MS (a
+   * deploy is not held up by a slow compile: the first request then joins it). Only where functions are served.
+   */
+  function precompile(record: DeploymentRecord): Promise<void> {
+    if (!runs("substrate") || record.functions.length === 0) return Promise.resolve();
+    const done = runtime.prepare(record.functions.map((f) => f.cid));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<void>((resolve) => timer = setTimeout(resolve, PRECOMPILE_WAIT_MS));
+    return Promise.race([done, waited]).finally(() => clearTimeout(timer));
+  }
+  // A deploy made on another node reaches this one as a flip: compile its modules now, not on its first request.
+  tns.onFlip((project, branch) => {
+    if (project === "*" || branch !== SERVED_BRANCH || !runs("substrate")) return;
+    tns.current(project, branch).then((current) => current && precompile(current.record)).catch(() => {});
+  });
   const runtime = new FunctionRuntime({
     load: (cid) => store.cat(cid),
     inlineBudgetMs: opts.inlineBudgetMs,
@@ -247,7 +268,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   if (cluster && forwarding && runs("substrate")) {
     await forwarding.serveForwarded(
       cluster.p2p.libp2p,
-      (req, host, ip, id, hops) => gateway.handle(req, host, ip, undefined, { requestId: id, hops }),
+      async (req, host, ip, id, hops) => await gateway.handle(req, host, ip, undefined, { requestId: id, hops }),
     );
   }
 
@@ -319,25 +340,34 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     maxConnections: connectionCap(opts.maxConnections, raiseFdLimit()),
     log: (line) => console.error(line),
   }, (req, info, conn) => {
-    const peer = info.remoteAddr.hostname;
     const target = requestHost(req);
     if ("error" in target) return requestFailed(400, `bad request: ${target.error}`, gateway.newRequestId());
     const host = target.host;
-    if (controlHosts.has(host)) return controlPlane(req, peer, conn);
-    return gateway.handle(req, host, peer, conn).catch((err) => {
-      const id = gateway.newRequestId();
-      if (err instanceof BodyTooLarge || err instanceof BodyUnreadable) {
-        // The runtime's read of a counted body failed, past its cap or by the client's doing: the rest is not read.
-        conn.closeSoon();
-        return requestFailed(err.status, err.message, id, closingHeaders(req));
-      }
-      // Content no peer sent in time is a 503 with its own message, not an internal error.
-      if (err instanceof TauError && err.status === 503) return requestFailed(503, err.message, id);
-      // A node-side failure (storage, KV) must still answer: one line for the client, the detail in the log.
-      console.error(`gateway error for ${host} (request ${id}):`, err);
-      return requestFailed(500, `internal error serving ${host}`, id);
-    });
+    if (controlHosts.has(host)) return controlPlane(req, info.remoteAddr.hostname, conn);
+    // The client's address costs an op and an object: read only by the routes that forward or proxy it.
+    const peer = () => info.remoteAddr.hostname;
+    let answer: Response | Promise<Response>;
+    try {
+      answer = gateway.handle(req, host, peer, conn);
+    } catch (err) {
+      return gatewayFailed(err, req, host, conn);
+    }
+    // A warm function or a cached file answers synchronously: Deno's server then skips a promise per request.
+    return answer instanceof Promise ? answer.catch((err) => gatewayFailed(err, req, host, conn)) : answer;
   });
+  function gatewayFailed(err: unknown, req: Request, host: string, conn: ConnectionControl): Response {
+    const id = gateway.newRequestId();
+    if (err instanceof BodyTooLarge || err instanceof BodyUnreadable) {
+      // The runtime's read of a counted body failed, past its cap or by the client's doing: the rest is not read.
+      conn.closeSoon();
+      return requestFailed(err.status, err.message, id, closingHeaders(req));
+    }
+    // Content no peer sent in time is a 503 with its own message, not an internal error.
+    if (err instanceof TauError && err.status === 503) return requestFailed(503, err.message, id);
+    // A node-side failure (storage, KV) must still answer: one line for the client, the detail in the log.
+    console.error(`gateway error for ${host} (request ${id}):`, err);
+    return requestFailed(500, `internal error serving ${host}`, id);
+  }
   const addr = server.addr as Deno.NetAddr;
   const urlHost = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   url = `http://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${addr.port}`;

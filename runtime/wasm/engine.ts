@@ -41,6 +41,7 @@ export interface CallEnv {
   slices?: Slices;
 }
 
+const NO_EVENT = new TaubyteEvent(0);
 const NO_SELF: SelfInfo = { project: "", application: "", id: "", branch: "", commit: "" };
 
 // deno-lint-ignore no-explicit-any
@@ -184,7 +185,8 @@ class WarmSdkInstance {
 
   /** Calls the export (after `_initialize` the first time); a Promise when the module suspends. */
   run(call: SdkCall, env: CallEnv): Outcome | Promise<Outcome> {
-    const event = new TaubyteEvent(this.taubyte ? ++this.events : 0);
+    // A module that does not speak Taubyte's ABI never reads its event: one shared empty one, not a Map per call.
+    const event = this.taubyte ? new TaubyteEvent(++this.events) : NO_EVENT;
     this.current = { call, event, host: env.host ?? {}, self: env.self ?? NO_SELF };
     // Taubyte's SDKs build reactors (TinyGo, Rust): `_initialize` sets up their runtime once, before any export.
     const enter = () => (this.taubyte ? this.entry(event.id) : this.entry());

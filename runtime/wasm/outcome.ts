@@ -19,7 +19,15 @@ export interface CallInput {
 export type ErrorReason = "trap" | "timeout" | "bad-output" | "misconfigured" | "busy" | "cancelled";
 
 export type Outcome =
-  | { kind: "response"; status: number; headers: [string, string][]; body: Uint8Array | null; logs: LogEntry[] }
+  | {
+    kind: "response";
+    status: number;
+    headers: [string, string][];
+    body: Uint8Array | null;
+    /** The body as text instead (body is null then): short ASCII written by an SDK guest, sent as a string. */
+    text?: string;
+    logs: LogEntry[];
+  }
   | { kind: "error"; reason: ErrorReason; message: string; logs: LogEntry[] }
   /**
    * The inline budget ran out: the attempt was dropped (with its logs) and must be re-run on an executor. `stalled`:

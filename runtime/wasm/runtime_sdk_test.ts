@@ -145,3 +145,44 @@ Deno.test("SDK: a missing export is a clear 500", async () => {
     await h.runtime.close();
   }
 });
+
+const PIECES = `
+import { Request, Response } from "tau-sdk";
+export function pieces(): void {
+  const req = new Request();
+  const res = new Response();
+  const kind = req.queryParam("kind");
+  if (kind == "text") {
+    res.send("héllo").send(" wörld ").send("€");
+  } else if (kind == "split") {
+    // "é" cut in two between writes: neither write is valid UTF-8 alone.
+    const a = new Uint8Array(2); a[0] = 0x68; a[1] = 0xc3;
+    const b = new Uint8Array(2); b[0] = 0xa9; b[1] = 0x21;
+    res.sendBytes(a).sendBytes(b);
+  } else if (kind == "binary") {
+    const a = new Uint8Array(4); a[0] = 0xff; a[1] = 0x00; a[2] = 0x80; a[3] = 0x41;
+    res.send("ok").sendBytes(a);
+  } else {
+    const b = new Uint8Array(66000);
+    b.fill(0x78);
+    res.send("start ").sendBytes(b);
+  }
+}`;
+
+Deno.test("SDK: bodies written in pieces (text, UTF-8 cut between writes, binary, past 64 KiB) arrive byte for byte", async () => {
+  const h = new Harness();
+  try {
+    const t = await h.addAssemblyScript("pieces", PIECES, { ...LIMITS, timeoutMs: 60_000 });
+    const bytes = async (kind: string) => new Uint8Array(await (await h.invoke(t, `/?kind=${kind}`)).arrayBuffer());
+    const utf8 = (s: string) => new TextEncoder().encode(s);
+    assertEquals(await bytes("text"), utf8("héllo wörld €"));
+    assertEquals(await bytes("split"), utf8("hé!"));
+    assertEquals(await bytes("binary"), new Uint8Array([0x6f, 0x6b, 0xff, 0x00, 0x80, 0x41]));
+    const big = await h.invoke(t, "/?kind=big");
+    const text = await big.text();
+    assertEquals([big.status, text.length, text.slice(0, 60)], [200, 66006, "start " + "x".repeat(54)]);
+    assertEquals(text, "start " + "x".repeat(66000));
+  } finally {
+    await h.runtime.close();
+  }
+});

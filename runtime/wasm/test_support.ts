@@ -48,9 +48,14 @@ export class Harness {
     return this.addWasm(name, wasm, limits, name);
   }
 
-  invoke(target: FunctionTarget, req: Request | string, params: Record<string, string> = {}, requestId = "req-1") {
+  async invoke(
+    target: FunctionTarget,
+    req: Request | string,
+    params: Record<string, string> = {},
+    requestId = "req-1",
+  ): Promise<Response> {
     const request = typeof req === "string" ? new Request(`http://fn.test${req}`) : req;
-    return this.runtime.invoke(target, request, { params, requestId });
+    return await this.runtime.invoke(target, request, { params, requestId });
   }
 
   logsOf(requestId: string): FunctionLogLine[] {

@@ -6,6 +6,7 @@
 import type { ContentStore } from "../../runtime/storage/helia.ts";
 import type { WebsiteDeployment } from "../tns/records.ts";
 import { requestFailed } from "../http/errors.ts";
+import { requestHeader } from "../http/request_header.ts";
 
 const TYPES: Record<string, string> = {
   html: "text/html; charset=utf-8",
@@ -51,6 +52,8 @@ interface ResolvedFile {
   path: string;
   etag: string;
   contentType: string;
+  /** The headers of a plain 200, made once per file (a plain record is the cheapest HeadersInit). */
+  headers: Record<string, string>;
 }
 
 /** What the hot path needs for one small file: its bytes, its text (when it is valid UTF-8), its headers. */
@@ -58,40 +61,68 @@ interface CachedBody {
   bytes: Uint8Array<ArrayBuffer>;
   /** Deno answers a string body faster than the same bytes; exact because the bytes are valid UTF-8. */
   text?: string;
+  /** What every plain GET of it is cloned from, per content type (never sent itself, so never used up). */
+  responses?: Map<string, Response>;
 }
 
 export class WebsiteFiles {
   #store: ContentStore;
   #bodies = new Map<string, CachedBody>();
   #cachedTotal = 0;
-  #resolved = new Map<string, ResolvedFile | null>();
+  #resolved = new WeakMap<WebsiteDeployment, Map<string, ResolvedFile | null>>();
 
   constructor(store: ContentStore) {
     this.#store = store;
   }
 
-  async serve(req: Request, site: WebsiteDeployment, rest: string, requestId: string): Promise<Response> {
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      return requestFailed(405, `method ${req.method} not allowed on a website`, requestId, { allow: "GET, HEAD" });
+  /** Synchronous for a cached small file asked for plainly (the hot path); a Promise otherwise. */
+  serve(req: Request, site: WebsiteDeployment, rest: string, requestId: string): Response | Promise<Response> {
+    const method = req.method;
+    if (method !== "GET" && method !== "HEAD") {
+      return requestFailed(405, `method ${method} not allowed on a website`, requestId, { allow: "GET, HEAD" });
     }
-    const file = this.#resolved.get(`${site.root}|${site.spa ? 1 : 0}|${rest}`) ?? await this.#resolve(site, rest);
-    if (!file) {
-      return requestFailed(404, `not found: ${rest || "/"}`, requestId);
+    const file = this.#resolvedOf(site).get(rest);
+    if (file === undefined) return this.#resolve(site, rest).then((f) => this.#answer(req, f, rest, requestId));
+    return this.#answer(req, file, rest, requestId);
+  }
+
+  /** The paths resolved in one deployed site (a record's sites never change, so no invalidation either). */
+  #resolvedOf(site: WebsiteDeployment): Map<string, ResolvedFile | null> {
+    let paths = this.#resolved.get(site);
+    if (!paths) this.#resolved.set(site, paths = new Map());
+    return paths;
+  }
+
+  #answer(req: Request, file: ResolvedFile | null, rest: string, requestId: string): Response | Promise<Response> {
+    if (!file) return requestFailed(404, `not found: ${rest || "/"}`, requestId);
+    // Conditional and range requests are rare: two single-header reads, not a copy of every header.
+    const inm = requestHeader(req, "if-none-match");
+    const range = requestHeader(req, "range");
+    if (inm === null && range === null && req.method === "GET") {
+      const body = this.#bodies.get(file.cid);
+      if (body) return this.#plain(file, body);
+      return this.#load(file).then((b) => this.#plain(file, b));
     }
-    // Conditional and range requests are rare: read those request headers only when the client sent any.
-    const conditional = req.headers.has("if-none-match") || req.headers.has("range");
-    if (!conditional && req.method === "GET") {
-      const body = this.#bodies.get(file.cid) ?? await this.#load(file);
-      return new Response(body.text ?? body.bytes, {
-        headers: { "content-type": file.contentType, etag: file.etag },
-      });
-    }
+    return this.#conditional(req, file, inm, range);
+  }
+
+  /**
+   * A plain 200 is a clone of one Response made per cached file: cloning copies the checked header list, where a
+   * new Response validates every header again (measured ~20% fewer CPU per request for a 4 KB file).
+   */
+  #plain(file: ResolvedFile, body: CachedBody): Response {
+    // Per content type: one CID can be served under several names (a.txt and a.html with the same bytes).
+    const protos = body.responses ??= new Map();
+    let proto = protos.get(file.contentType);
+    if (!proto) protos.set(file.contentType, proto = new Response(body.text ?? body.bytes, { headers: file.headers }));
+    return proto.clone();
+  }
+
+  async #conditional(req: Request, file: ResolvedFile, inm: string | null, range: string | null): Promise<Response> {
     const headers = new Headers({ "content-type": file.contentType, etag: file.etag, "accept-ranges": "bytes" });
-    const inm = req.headers.get("if-none-match");
     if (inm && inm.split(",").some((t) => t.trim() === file.etag || t.trim() === "*")) {
       return new Response(null, { status: 304, headers });
     }
-    const range = req.headers.get("range");
     const parsed = range ? parseRange(range, file.size) : "ignore";
     if (parsed === "unsatisfiable") {
       headers.set("content-range", `bytes */${file.size}`);
@@ -137,8 +168,9 @@ export class WebsiteFiles {
 
   /** Path inside the site -> file, trying folder/index.html, path.html, then the SPA fallback. Memoised per root. */
   async #resolve(site: WebsiteDeployment, rest: string): Promise<ResolvedFile | null> {
-    const key = `${site.root}|${site.spa ? 1 : 0}|${rest}`;
-    if (this.#resolved.has(key)) return this.#resolved.get(key)!;
+    const paths = this.#resolvedOf(site);
+    const known = paths.get(rest);
+    if (known !== undefined) return known;
     let decoded: string;
     try {
       decoded = decodeURIComponent(rest);
@@ -154,12 +186,14 @@ export class WebsiteFiles {
     for (const path of candidates) {
       const entry = await this.#store.resolveFile(site.root, path);
       if (entry) {
-        found = { ...entry, path, etag: `"${entry.cid}"`, contentType: contentTypeOf(path) };
+        const etag = `"${entry.cid}"`;
+        const contentType = contentTypeOf(path);
+        found = { ...entry, path, etag, contentType, headers: { "content-type": contentType, etag } };
         break;
       }
     }
-    if (this.#resolved.size > 20000) this.#resolved.clear();
-    this.#resolved.set(key, found);
+    if (paths.size > 20000) paths.clear();
+    paths.set(rest, found);
     return found;
   }
 }

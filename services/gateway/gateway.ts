@@ -4,8 +4,8 @@
  * pointer flip drops the flipped project's entries, so a deploy or rollback is visible on the next request.
  */
 import type { ContentStore } from "../../runtime/storage/helia.ts";
-import type { FunctionRuntime } from "../../runtime/wasm/mod.ts";
-import type { HostServices, SelfInfo } from "../../runtime/wasm/host/services.ts";
+import type { FunctionRuntime, FunctionTarget } from "../../runtime/wasm/mod.ts";
+import type { HostServices } from "../../runtime/wasm/host/services.ts";
 import type { DeploymentRecord, FunctionDeployment } from "../tns/records.ts";
 import type { Tns } from "../tns/tns.ts";
 import type { ContainerHost } from "../substrate/containers.ts";
@@ -33,7 +33,8 @@ export class Gateway {
   #generation = 0;
   /** What a function's deployment binds it to; made once per deployed function (records never change). */
   #bindHost?: (record: DeploymentRecord, fn: FunctionDeployment) => HostServices;
-  #envs = new WeakMap<FunctionDeployment, { self: SelfInfo; host?: HostServices }>();
+  /** Per deployed function, what every call of it passes to the runtime (made once: records never change). */
+  #targets = new WeakMap<FunctionDeployment, FunctionTarget>();
 
   constructor(
     deps: {
@@ -69,65 +70,70 @@ export class Gateway {
   }
 
   /**
+   * `clientIp`: the client's address, or a function that reads it (only the routes that forward or proxy need it).
    * `opts.requestId`: a request forwarded from another gateway keeps its id; `opts.hops`: how many gateways
    * forwarded it. A forwarded request is served here, except a container's that runs elsewhere (forward.ts).
+   * Synchronous when it can be (a cached route to a warm function or a cached file): no promise per request.
    */
-  async handle(
+  handle(
     req: Request,
     host: string,
-    clientIp?: string,
+    clientIp?: string | (() => string),
     conn?: ConnectionControl,
     opts: { requestId?: string; hops?: number } = {},
-  ): Promise<Response> {
+  ): Response | Promise<Response> {
     const requestId = opts.requestId ?? this.newRequestId();
     if (this.#forwardAll && this.#forwarder && !opts.requestId) {
-      return await this.#forwarder.forward(req, host, requestId, clientIp);
+      return this.#forwarder.forward(req, host, requestId, ipOf(clientIp));
     }
-    const routes = this.#hosts.get(host) ?? (this.#hosts.has(host) ? null : await this.#load(host));
+    const routes = this.#hosts.get(host);
+    if (routes === undefined && !this.#hosts.has(host)) {
+      return this.#load(host).then((loaded) => this.#route(req, host, loaded, requestId, clientIp, conn, opts.hops));
+    }
+    return this.#route(req, host, routes ?? null, requestId, clientIp, conn, opts.hops);
+  }
+
+  #route(
+    req: Request,
+    host: string,
+    routes: HostRoutes | null,
+    requestId: string,
+    clientIp: string | (() => string) | undefined,
+    conn: ConnectionControl | undefined,
+    hops: number | undefined,
+  ): Response | Promise<Response> {
     const url = req.url;
     const pathStart = url.indexOf("/", url.indexOf("//") + 2);
     const queryStart = url.indexOf("?", pathStart);
     const path = pathStart < 0 ? "/" : url.slice(pathStart, queryStart < 0 ? undefined : queryStart);
     if (!routes) return notFound(`no project serves host ${host}`, requestId);
     const match = matchRoute(routes, req.method, path);
-    if (match.kind === "function") {
-      // Before the runtime, which buffers the whole body: over its cap it gets 413, unread (a counted body that
-      // overflows fails the runtime's read with BodyTooLarge, which the node answers the same way).
-      const fn = match.fn;
-      const limited = limitBody(req, fn.bodyBytes ?? DEFAULT_FUNCTION_BODY, `function ${fn.name}`);
-      if (limited instanceof BodyTooLarge) {
-        conn?.closeSoon();
-        return requestFailed(413, limited.message, requestId, closingHeaders(req));
-      }
-      req = limited;
-    }
     switch (match.kind) {
       case "function": {
+        // Before the runtime, which buffers the whole body: over its cap it gets 413, unread (a counted body that
+        // overflows fails the runtime's read with BodyTooLarge, which the node answers the same way).
         const fn = match.fn;
-        const env = this.#envOf(routes.record, fn);
-        return await this.#runtime.invoke(
-          {
-            key: fn.cid,
-            name: fn.app ? `${fn.app}/${fn.name}` : fn.name,
-            call: fn.call,
-            limits: { timeoutMs: fn.timeoutMs, memoryBytes: fn.memoryBytes },
-            project: routes.project,
-            self: env.self,
-            host: env.host,
-          },
-          req,
-          { params: match.params, requestId },
+        const limited = limitBody(req, fn.bodyBytes ?? DEFAULT_FUNCTION_BODY, `function ${fn.name}`);
+        if (limited instanceof BodyTooLarge) {
+          conn?.closeSoon();
+          return requestFailed(413, limited.message, requestId, closingHeaders(req));
+        }
+        return this.#runtime.invoke(
+          this.#targetOf(routes.record, fn),
+          limited,
+          { params: match.params, requestId, path, query: queryStart < 0 ? "" : url.slice(queryStart + 1) },
         );
       }
       case "website":
-        return await this.#files.serve(req, match.site, match.rest, requestId);
+        return this.#files.serve(req, match.site, match.rest, requestId);
       case "container": {
         const c = match.container;
+        const clientIp_ = ipOf(clientIp);
         if (this.#forwarder && !this.#containers?.has(c.key)) {
-          return await this.#forwarder.forwardContainer(req, c, { host, requestId, clientIp, hops: opts.hops ?? 0 });
+          return this.#forwarder.forwardContainer(req, c, { host, requestId, clientIp: clientIp_, hops: hops ?? 0 });
         }
         if (!this.#containers) return notFound(`containers are not served by this node`, requestId);
-        return await this.#containers.proxy(req, c, { host, requestId, clientIp });
+        return this.#containers.proxy(req, c, { host, requestId, clientIp: clientIp_ });
       }
       case "bad-path":
         return requestFailed(
@@ -144,21 +150,28 @@ export class Gateway {
     }
   }
 
-  #envOf(record: DeploymentRecord, fn: FunctionDeployment) {
-    let env = this.#envs.get(fn);
-    if (!env) {
-      const self = {
+  #targetOf(record: DeploymentRecord, fn: FunctionDeployment): FunctionTarget {
+    let target = this.#targets.get(fn);
+    if (!target) {
+      target = {
+        key: fn.cid,
+        name: fn.app ? `${fn.app}/${fn.name}` : fn.name,
+        call: fn.call,
+        limits: { timeoutMs: fn.timeoutMs, memoryBytes: fn.memoryBytes },
         project: record.project,
-        application: fn.app ?? "",
-        id: fn.id,
-        branch: record.branch,
-        commit: record.commit,
+        self: {
+          project: record.project,
+          application: fn.app ?? "",
+          id: fn.id,
+          branch: record.branch,
+          commit: record.commit,
+        },
+        // Bound lazily by the services: a function that never calls a host service costs nothing here.
+        host: this.#bindHost?.(record, fn),
       };
-      // Bound lazily by the services: a function that never calls a host service costs nothing here.
-      env = { self, host: this.#bindHost?.(record, fn) };
-      this.#envs.set(fn, env);
+      this.#targets.set(fn, target);
     }
-    return env;
+    return target;
   }
 
   #load(host: string): Promise<HostRoutes | null> {
@@ -191,6 +204,10 @@ export class Gateway {
     if (this.#hosts.size > 100_000) this.#hosts.clear();
     this.#hosts.set(host, routes);
   }
+}
+
+function ipOf(clientIp: string | (() => string) | undefined): string | undefined {
+  return typeof clientIp === "function" ? clientIp() : clientIp;
 }
 
 function shown(text: string): string {

@@ -82,15 +82,23 @@ export function compileRoutes(record: DeploymentRecord): Map<string, HostRoutes>
   return hosts;
 }
 
+/** The params of a route without any: shared (frozen) rather than a new object per request. */
+const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
 export function matchRoute(h: HostRoutes, method: string, rawPath: string): RouteMatch {
   const path = normalisePath(rawPath);
-  const allow = new Set<string>();
   const exact = h.exact.get(path);
   if (exact) {
     const fn = exact.get(method) ?? exact.get("*") ?? (method === "HEAD" ? exact.get("GET") : undefined);
-    if (fn) return { kind: "function", fn, params: {} };
-    for (const m of exact.keys()) allow.add(m);
+    if (fn) return { kind: "function", fn, params: NO_PARAMS };
   }
+  return matchSlow(h, method, path, exact);
+}
+
+/** Patterns and prefixes, and the methods a path allows (only built when nothing matched exactly). */
+function matchSlow(h: HostRoutes, method: string, path: string, exact?: Map<string, FunctionDeployment>): RouteMatch {
+  const allow = new Set<string>();
+  if (exact) { for (const m of exact.keys()) allow.add(m); }
   if (h.patterns.length) {
     const parts = path.split("/").slice(1);
     for (const p of h.patterns) {
@@ -116,7 +124,7 @@ export function matchRoute(h: HostRoutes, method: string, rawPath: string): Rout
     }
   }
   for (const p of h.prefixes) {
-    if (p.prefix !== "" && path !== p.prefix && !path.startsWith(p.prefix + "/")) continue;
+    if (p.prefix !== "" && path !== p.prefix && !(path.startsWith(p.prefix) && path[p.prefix.length] === "/")) continue;
     if (p.site) return { kind: "website", site: p.site, rest: path.slice(p.prefix.length), prefix: p.prefix };
     if (p.container) return { kind: "container", container: p.container };
     if (methodMatches(p.method, method)) {

@@ -10,10 +10,12 @@ const MAX_HOST = 253;
 const NAME = /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$/;
 const IPV6 = /^\[[0-9a-f:.]+\]$/;
 
+import { requestHeader } from "./request_header.ts";
+
 export type HostResult = { host: string } | { error: string };
 
 export function requestHost(req: Request): HostResult {
-  let raw = req.headers.get("host");
+  let raw = requestHeader(req, "host");
   if (raw === null) {
     const url = req.url;
     const start = url.indexOf("//") + 2;
@@ -23,7 +25,22 @@ export function requestHost(req: Request): HostResult {
   return parseHost(raw);
 }
 
+/** Parsed Host values: a node sees few distinct ones, and the checks below cost more than a lookup. */
+const parsed = new Map<string, { host: string }>();
+const PARSED_MAX = 4096;
+
 export function parseHost(raw: string): HostResult {
+  const known = parsed.get(raw);
+  if (known) return known;
+  const result = checkHost(raw);
+  if ("host" in result) {
+    if (parsed.size >= PARSED_MAX) parsed.clear();
+    parsed.set(raw, result);
+  }
+  return result;
+}
+
+function checkHost(raw: string): HostResult {
   if (raw.length > MAX_HOST + 7) return { error: `Host header is ${raw.length} characters, longer than any host name` };
   let host = raw.toLowerCase();
   const colon = host.lastIndexOf(":");

@@ -4,6 +4,7 @@
  */
 import { concatBytes } from "../../runtime/bytes.ts";
 import { join } from "node:path";
+import { NODE_V8_FLAGS_ARG } from "../../runtime/wasm/v8_flags.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 export const MAIN = join(ROOT, "main.ts");
@@ -58,6 +59,7 @@ export async function startCloud(
     Deno.execPath(),
     "run",
     "-A",
+    NODE_V8_FLAGS_ARG,
     MAIN,
     "dev",
     "--http",
