@@ -50,6 +50,17 @@ export async function runGatewayBench(): Promise<void> {
     await reader.read();
     reader.releaseLock();
     const base = { url: "http://127.0.0.1:18300/" };
+    // The reference: tau's own answers from a raw Deno.serve that reads its request (the floor in this Deno).
+    const sameCmd = [...rawCmd.slice(0, -1), "18301", "same"];
+    const same = new Deno.Command(pinned ? "taskset" : sameCmd[0], {
+      args: pinned ? pin(sameCmd, 0).slice(1) : sameCmd.slice(1),
+      stdout: "piped",
+    }).spawn();
+    children.push(same);
+    const sameReader = same.stdout.getReader();
+    await sameReader.read();
+    sameReader.releaseLock();
+    const ref = (path: string) => ({ url: `http://127.0.0.1:18301${path}` });
 
     const cloud = await startCloud(join(work, "data"));
     if (pinned) await new Deno.Command("sh", { args: ["-c", `taskset -a -p -c 0 ${cloud.pid} >/dev/null`] }).output();
@@ -131,12 +142,13 @@ export async function runGatewayBench(): Promise<void> {
       const url = cloud.url;
       // Let the builds' background work (build helper, GC of build garbage) settle: measure the steady state.
       await new Promise((r) => setTimeout(r, 3000));
-      const sdk = await interleaved(base, { url: `${url}/sdk`, host: HOST });
-      const wagi = await interleaved(base, { url: `${url}/wagi`, host: HOST });
-      const file = await interleaved(base, { url: `${url}/file4k.txt`, host: HOST });
+      const sdk = await interleaved(base, { url: `${url}/sdk`, host: HOST }, undefined, ref("/sdk"));
+      const wagi = await interleaved(base, { url: `${url}/wagi`, host: HOST }, undefined, ref("/wagi"));
+      const file = await interleaved(base, { url: `${url}/file4k.txt`, host: HOST }, undefined, ref("/file4k.txt"));
 
       console.log(
-        `\ngateway: wrk -t1 -c${CONNECTIONS} -d${SECONDS}s per run, raw Deno.serve and tau alternating` +
+        `\ngateway: wrk -t1 -c${CONNECTIONS} -d${SECONDS}s per run, raw Deno.serve hello, tau and the same answer ` +
+          `from raw Deno.serve in turn` +
           `${pinned ? ", both servers on core 0, wrk on core 1" : ""}; medians, ratio spread in brackets`,
       );
       console.log(pairedLine("(a) SDK hello function", sdk, "ratio >= 0.8, none < 0.6, p99 < 5 ms"));

@@ -45,6 +45,9 @@ export interface PairedResult {
   ratioMax: number;
   /** every pair's ratio, in run order */
   ratios: number[];
+  /** With a reference: its median run and the median ratio subject/reference (measured in the same rounds). */
+  reference?: WrkResult;
+  referenceRatio?: number;
 }
 
 const median = (values: number[]) => {
@@ -72,18 +75,27 @@ export async function interleaved(
   baseline: { url: string; host?: string },
   subject: { url: string; host?: string },
   pairs = PAIRS,
+  reference?: { url: string; host?: string },
 ): Promise<PairedResult> {
   await wrkOnce(baseline.url, baseline.host, { seconds: 1 });
   await wrkOnce(subject.url, subject.host, { seconds: 1 });
+  if (reference) await wrkOnce(reference.url, reference.host, { seconds: 1 });
   const base: WrkResult[] = [];
   const subj: WrkResult[] = [];
+  const refs: WrkResult[] = [];
   const ratios: number[] = [];
+  const refRatios: number[] = [];
   for (let i = 0; i < pairs; i++) {
     const b = await wrkOnce(baseline.url, baseline.host);
     const s = await wrkOnce(subject.url, subject.host);
     base.push(b);
     subj.push(s);
     ratios.push(s.rps / b.rps);
+    if (reference) {
+      const r = await wrkOnce(reference.url, reference.host);
+      refs.push(r);
+      refRatios.push(s.rps / r.rps);
+    }
   }
   return {
     baseline: medianRun(base),
@@ -92,6 +104,7 @@ export async function interleaved(
     ratioMin: Math.min(...ratios),
     ratioMax: Math.max(...ratios),
     ratios,
+    ...(reference ? { reference: medianRun(refs), referenceRatio: median(refRatios) } : {}),
   };
 }
 
@@ -101,7 +114,11 @@ export function pairedLine(label: string, r: PairedResult, goal?: string): strin
     r.baseline.rps.toFixed(0).padStart(7)
   }` +
     `  ratio ${r.ratio.toFixed(2)} (${r.ratioMin.toFixed(2)}-${r.ratioMax.toFixed(2)}, ${r.ratios.length} pairs)` +
-    `  p50 ${r.subject.p50.toFixed(2)} ms  p99 ${r.subject.p99.toFixed(2)} ms${goal ? `  [goal ${goal}]` : ""}`;
+    `  p50 ${r.subject.p50.toFixed(2)} ms  p99 ${r.subject.p99.toFixed(2)} ms${goal ? `  [goal ${goal}]` : ""}` +
+    (r.reference
+      ? `\n${"".padEnd(28)} vs the same answer from raw Deno.serve (${r.reference.rps.toFixed(0)} req/s): ` +
+        `ratio ${r.referenceRatio!.toFixed(2)}`
+      : "");
 }
 
 /** Median (by requests/s) of three wrk runs: one run on a shared VM moves by 10-20%. */
