@@ -1,0 +1,121 @@
+/**
+ * Run by bench/memory_bench.ts in a fresh process: what each part of a node adds to a process's private memory, in
+ * the order a node loads them. A service's modules share dependencies with those loaded before them, so each line is
+ * what that service adds to the ones above it. Then the Workers a node starts when it serves functions.
+ * Prints one JSON array of { part, privateBytes, heapUsedBytes } (deltas) on stdout. Run with --v8-flags=--expose-gc.
+ * Specifiers are computed, not literals: Deno loads the module graph of every literal dynamic import at start, which
+ * would put every part's source in the first figure.
+ */
+import { processMemory } from "../runtime/memory.ts";
+
+const PARTS: [string, string[]][] = [
+  ["HTTP routing (hono) and Deno KV", ["hono", "../runtime/kv/open.ts"]],
+  ["content store (Helia, UnixFS, fs blockstore)", ["../runtime/storage/helia.ts"]],
+  ["function runtime and gateway (substrate)", ["../runtime/wasm/runtime.ts", "../services/gateway/gateway.ts"]],
+  ["control state (kvdb, tns, auth, patrick, rollout)", [
+    "../services/kvdb/store.ts",
+    "../services/tns/tns.ts",
+    "../services/auth/projects.ts",
+    "../services/patrick/jobs.ts",
+    "../services/rollout/rollout.ts",
+  ]],
+  ["config schema and builds (monkey)", ["../runtime/schema/mod.ts", "../services/monkey/build.ts"]],
+  ["containers (substrate)", ["../services/substrate/containers.ts"]],
+  ["git hosting", ["../services/git/hosting.ts"]],
+  ["user data (databases, storages)", ["../services/data/store.ts", "../services/data/host.ts"]],
+  ["the rest of the node (API routes, wiring)", ["../services/node.ts"]],
+];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const spec = (s: string) => s.startsWith(".") ? new URL(s, import.meta.url).href : [s].join("");
+
+/** Run with --v8-flags=--expose-gc: heap figures after a full collection, not wherever the last GC left them. */
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+
+async function sample(): Promise<{ priv: number; heap: number }> {
+  gc();
+  await sleep(300);
+  return { priv: (await processMemory(Deno.pid))!.privateBytes, heap: Deno.memoryUsage().heapUsed };
+}
+
+const out: { part: string; privateBytes: number; heapUsedBytes: number }[] = [];
+let last = await sample();
+out.push({ part: "deno itself, with tau's config and lockfile", privateBytes: last.priv, heapUsedBytes: last.heap });
+const record = async (part: string) => {
+  const now = await sample();
+  out.push({ part, privateBytes: now.priv - last.priv, heapUsedBytes: now.heap - last.heap });
+  last = now;
+};
+for (const [part, modules] of PARTS) {
+  for (const m of modules) await import(spec(m));
+  await record(part);
+}
+
+// The Workers: the watchdog (started when the node serves a function) and an executor after one call.
+const { ServingWatchdog } = await import(spec("../runtime/wasm/watchdog.ts"));
+const dog = new ServingWatchdog({ exitAfterMs: null });
+dog.watch();
+await dog.ready;
+await record("watchdog Worker (once the node serves a function)");
+const { ExecutorPool } = await import(spec("../runtime/wasm/executor_pool.ts"));
+const pool = new ExecutorPool(1);
+// The smallest WAGI module: _start returns at once (the call answers 502, no output: what is measured is the Worker).
+const wasm = new Uint8Array([
+  0x00,
+  0x61,
+  0x73,
+  0x6d,
+  0x01,
+  0x00,
+  0x00,
+  0x00,
+  0x01,
+  0x04,
+  0x01,
+  0x60,
+  0x00,
+  0x00,
+  0x03,
+  0x02,
+  0x01,
+  0x00,
+  0x05,
+  0x03,
+  0x01,
+  0x00,
+  0x01,
+  0x07,
+  0x13,
+  0x02,
+  0x06,
+  0x6d,
+  0x65,
+  0x6d,
+  0x6f,
+  0x72,
+  0x79,
+  0x02,
+  0x00,
+  0x06,
+  0x5f,
+  0x73,
+  0x74,
+  0x61,
+  0x72,
+  0x74,
+  0x00,
+  0x00,
+  0x0a,
+  0x04,
+  0x01,
+  0x02,
+  0x00,
+  0x0b,
+]);
+const input = { method: "GET", path: "/", query: "", headers: new Headers(), body: null, params: {}, requestId: "m" };
+await pool.run({ key: "m", bytes: wasm, name: "m", timeoutMs: 5_000, input, project: "m" });
+await record("executor Worker (from the first call that outgrows the inline budget)");
+pool.close();
+dog.close();
+console.log(JSON.stringify(out));
+Deno.exit(0);
