@@ -109,15 +109,25 @@ async function parts(): Promise<void> {
     stderr: "inherit",
   }).output();
   if (!out.success) throw new Error(`bench/memory_parts.ts failed (${out.code})`);
-  const rows = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    part: string;
-    privateBytes: number;
-    heapUsedBytes: number;
-  }[];
+  const { parts, latency } = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    parts: { part: string; privateBytes: number; heapUsedBytes: number }[];
+    latency: Record<"workerConstructMs" | "coldCallMs" | "warmCallMs", number[]>;
+  };
   console.log("each service's share, loaded in turn in a fresh process (private memory added, of it V8 heap):");
-  for (const r of rows) {
+  for (const r of parts) {
     console.log(`  ${r.part.padEnd(72)} ${mib(r.privateBytes).padStart(9)}  heap ${mib(r.heapUsedBytes).padStart(8)}`);
   }
+  const spread = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return `median ${s[s.length >> 1].toFixed(1)} ms (${s[0].toFixed(1)}-${s[s.length - 1].toFixed(1)})`;
+  };
+  console.log(
+    `what starting Workers late costs (5 runs): constructing a Worker holds its thread ${
+      spread(latency.workerConstructMs)
+    }; a first executor call with no worker booted ${spread(latency.coldCallMs)}, with one booted ahead ${
+      spread(latency.warmCallMs)
+    }`,
+  );
 }
 
 async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
