@@ -21,6 +21,8 @@ const HOST = "memory.localtau";
 const GOAL_BYTES = 120 << 20;
 /** The build helpers' idle period in this bench (TAU_WORKER_IDLE_MS), so that (b) need not wait 120 s. */
 const HELPER_IDLE_MS = 2_000;
+/** How often the node looks for a quiet moment to give freed memory back (TAU_TRIM_CHECK_MS; default 15 s). */
+const TRIM_CHECK_MS = 1_000;
 const REQUESTS = Number(Deno.env.get("MEMORY_REQUESTS") ?? 2_000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -46,11 +48,18 @@ async function waitForHelpersToRetire(pid: number): Promise<number> {
   return performance.now() - start;
 }
 
+const memoryOf = async (cloud: Cloud) => await (await fetch(`${cloud.url}/api/memory`)).json() as NodeMemory;
+
+/**
+ * At rest: the node has had its quiet moments after the work (three trim checks: runtime/idle_trim.ts gives freed
+ * memory back in the first quiet one), and its PSS holds still.
+ */
 async function report(label: string, cloud: Cloud): Promise<number> {
+  await sleep(3 * TRIM_CHECK_MS);
   await settled(cloud.pid);
   const tree = await memoryTree(cloud.pid);
   if (!tree) throw new Error(`node ${cloud.pid} is gone`);
-  const inside = await (await fetch(`${cloud.url}/api/memory`)).json() as NodeMemory;
+  const inside = await memoryOf(cloud);
   const total = tree.totalPssBytes;
   console.log(
     `${label.padEnd(40)} total ${mib(total).padStart(9)} PSS  ${
@@ -70,7 +79,8 @@ async function report(label: string, cloud: Cloud): Promise<number> {
   );
   const w = inside.workers;
   console.log(
-    `    workers in the node                  watchdog ${w.watchdog ? "yes" : "no"}, executors ${w.executors}`,
+    `    workers in the node                  watchdog ${w.watchdog ? "yes" : "no"}, executors ${w.executors}` +
+      `; freed memory given back ${inside.trims} time${inside.trims === 1 ? "" : "s"} so far`,
   );
   const byKind = new Map<string, ProcessMemory[]>();
   for (const c of tree.children) byKind.set(c.kind, [...byKind.get(c.kind) ?? [], c]);
@@ -151,7 +161,9 @@ export async function runMemoryBench(): Promise<void> {
         }, RSS ${mib(raw.rssBytes)}`,
     );
     const [cloud, startMs] = await timed(() =>
-      startCloud(join(work, "data"), { env: { TAU_WORKER_IDLE_MS: String(HELPER_IDLE_MS) } })
+      startCloud(join(work, "data"), {
+        env: { TAU_WORKER_IDLE_MS: String(HELPER_IDLE_MS), TAU_TRIM_CHECK_MS: String(TRIM_CHECK_MS) },
+      })
     );
     try {
       const a = await report("(a) after start", cloud);

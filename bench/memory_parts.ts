@@ -10,7 +10,7 @@
 import { processMemory } from "../runtime/memory.ts";
 
 const PARTS: [string, string[]][] = [
-  ["HTTP routing (hono) and Deno KV", ["hono", "../runtime/kv/open.ts"]],
+  ["HTTP routing (hono), node:path (the first of Deno's Node layer)", ["hono", "../runtime/kv/open.ts"]],
   ["content store (Helia, UnixFS, fs blockstore)", ["../runtime/storage/helia.ts"]],
   ["function runtime and gateway (substrate)", ["../runtime/wasm/runtime.ts", "../services/gateway/gateway.ts"]],
   ["control state (kvdb, tns, auth, patrick, rollout)", [
@@ -51,6 +51,22 @@ for (const [part, modules] of PARTS) {
   for (const m of modules) await import(spec(m));
   await record(part);
 }
+
+// Opened, not only loaded: Deno KV (SQLite and its page cache) with a thousand keys written and read, and the content
+// store with a 1 MiB file added and read back.
+const dir = await Deno.makeTempDir({ prefix: "tau-bench-parts-" });
+const { openNodeKv } = await import(spec("../runtime/kv/open.ts"));
+const kv: Deno.Kv = await openNodeKv(dir);
+for (let i = 0; i < 1000; i++) await kv.set(["k", i], "x".repeat(100));
+for await (const _ of kv.list({ prefix: ["k"] })) { /* read back */ }
+await record("Deno KV opened, 1,000 keys written and listed");
+const { openContentStore } = await import(spec("../runtime/storage/helia.ts"));
+const store = await openContentStore(`${dir}/storage`);
+await store.cat(await store.addBytes(new Uint8Array(1 << 20).fill(7)));
+await record("content store started, 1 MiB added and read");
+await store.close();
+kv.close();
+await Deno.remove(dir, { recursive: true });
 
 // The Workers: the watchdog (started when the node serves a function) and an executor after one call.
 const { ServingWatchdog } = await import(spec("../runtime/wasm/watchdog.ts"));

@@ -16,7 +16,7 @@ export function formatNode(n: NodeView): string {
   const addrs = [n.http, ...n.addrs.map((a) => a.replace(/\/p2p\/.*$/, ""))].join(" ");
   return `${n.peer}  ${n.shape}  ${n.services.join(",")}  ${addrs}  ${health}, load ${n.load}, ${
     size(n.freeDiskBytes)
-  } free`;
+  } free, ${size(n.rssBytes)} RSS`;
 }
 
 export function registerNodeCommands(program: Command): void {

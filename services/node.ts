@@ -49,6 +49,7 @@ import { loadavg } from "node:os";
 import type { Hoarder } from "./hoarder/hoarder.ts";
 import { hoarderRoutes } from "./hoarder/routes.ts";
 import { nodeMemory } from "./node_memory.ts";
+import { startIdleTrim } from "../runtime/idle_trim.ts";
 
 export interface NodeOptions {
   dataDir: string;
@@ -287,7 +288,8 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   api.route("/", tnsRoutes(tns, rollout, auth));
   api.route("/", patrickRoutes(patrick, { auth, git }));
   api.route("/", hoarderRoutes(() => hoarder, store));
-  api.get("/memory", async (c) => c.json(await nodeMemory(() => runtime.workers)));
+  const idleTrim = startIdleTrim();
+  api.get("/memory", async (c) => c.json(await nodeMemory(() => runtime.workers, idleTrim.trims)));
   const control = new Hono();
   control.onError(errorResponse);
   control.route("/api", api);
@@ -396,6 +398,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
       await cluster?.stop();
       await containers.close();
       await runtime.close();
+      idleTrim.stop();
       builder.close();
       monkey.close();
       await store.close();

@@ -16,9 +16,11 @@ export interface NodeMemory {
   /** Workers running inside the node process. */
   workers: { executors: number; watchdog: boolean };
   children: ProcessMemory[];
+  /** Times the node gave freed allocator memory back to the OS, once quiet after work (runtime/idle_trim.ts). */
+  trims: number;
 }
 
-export async function nodeMemory(workers: () => NodeMemory["workers"]): Promise<NodeMemory> {
+export async function nodeMemory(workers: () => NodeMemory["workers"], trims = 0): Promise<NodeMemory> {
   const tree = await memoryTree(Deno.pid);
   const m = Deno.memoryUsage();
   return {
@@ -28,6 +30,7 @@ export async function nodeMemory(workers: () => NodeMemory["workers"]): Promise<
     heap: { usedBytes: m.heapUsed, totalBytes: m.heapTotal, externalBytes: m.external },
     workers: workers(),
     children: tree?.children ?? [],
+    trims,
   };
 }
 
@@ -61,6 +64,7 @@ export function formatMemory(m: NodeMemory): string[] {
     ...(m.workers.executors ? [`${m.workers.executors} function executor${m.workers.executors > 1 ? "s" : ""}`] : []),
   ];
   lines.push(`  workers in the node process: ${workers.length ? workers.join(", ") : "none"}`);
+  lines.push(`  freed memory given back to the OS when quiet after work: ${m.trims} time${m.trims === 1 ? "" : "s"}`);
   for (const c of m.children) lines.push(`${c.kind} (pid ${c.pid}, ${childRole(c.kind)}): ${mb(c.pssBytes)} PSS`);
   if (m.totalPssBytes !== undefined) lines.push(`total: ${mb(m.totalPssBytes)} PSS`);
   return lines;

@@ -40,7 +40,10 @@ Deno.test("local cloud: git push -> build -> TNS -> gateway, failures, rollback,
       assertEquals(m.pid, cloud.pid);
       assertEquals(m.workers, { executors: 0, watchdog: false });
       assertEquals(m.children, []);
+      assert(Number.isInteger(m.trims), JSON.stringify(m));
       assert(m.node!.pssBytes > 0 && m.totalPssBytes === m.node!.pssBytes);
+      const nodes = await tau(["nodes", "--cloud", cloud.url], { cwd: work });
+      assertMatch(nodes.stdout, /^local  dev  .* free, \d+M RSS$/m);
     });
 
     await t.step("tau new project creates and clones both repos", async () => {

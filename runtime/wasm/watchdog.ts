@@ -51,7 +51,7 @@ export class ServingWatchdog {
   private readonly ids = new Map<string, number>();
   private watching!: () => void;
   private closed = false;
-  /** Resolves once the worker watches (it starts with the first guestId, and takes a moment to boot). */
+  /** Resolves once the worker watches (it starts with watch() or the first guestId, and takes a moment to boot). */
   readonly ready: Promise<void>;
 
   constructor(opts: WatchdogOptions = {}) {
