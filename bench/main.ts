@@ -5,8 +5,9 @@
  * `deno task bench multinode` (forwarding, replication, idle memory of a 3-node cloud), `deno task bench dns`
  * (seer against a trivial DNS server) or `deno task bench hoard` (a 64 MiB CID fetched from another node vs read
  * locally) or `deno task bench abi` (one host call, Taubyte's ABI against tau's) or `deno task bench data`
- * (databases and storages through a function against Deno KV and Helia directly) or `deno task bench cores` (one
- * serving isolate against two on one port) runs one part.
+ * (databases and storages through a function against Deno KV and Helia directly) or `deno task bench memory` (idle
+ * PSS of a tau dev node after start, after a build and after serving, by part, against a raw Deno.serve) or
+ * `deno task bench cores` (one serving isolate against two on one port) runs one part.
  */
 import { runGatewayBench } from "./gateway_bench.ts";
 import { runContainerBench } from "./container_bench.ts";
@@ -17,6 +18,7 @@ import { runHoardBench } from "./hoard_bench.ts";
 import { runAbiBench } from "./abi_bench.ts";
 import { runDataBench } from "./data_bench.ts";
 import { runCoresBench } from "./cores_bench.ts";
+import { runMemoryBench } from "./memory_bench.ts";
 
 const only = Deno.args[0];
 if (!only || only === "gateway") await runGatewayBench();
@@ -28,3 +30,4 @@ if (!only || only === "hoard") await runHoardBench();
 if (!only || only === "abi") await runAbiBench();
 if (!only || only === "data") await runDataBench();
 if (!only || only === "cores") await runCoresBench();
+if (!only || only === "memory") await runMemoryBench();

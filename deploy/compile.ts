@@ -39,8 +39,14 @@ try {
 }
 
 // Files read at run time from next to the source: the AssemblyScript SDK (compiled into user functions), the
-// container helper (prebuilt binary and its C source, whose hash names the binary) and the executor worker.
-const include = ["sdk/assemblyscript", "runtime/container/helper", "runtime/wasm/executor_worker.ts"];
+// container helper (prebuilt binary and its C source, whose hash names the binary) and the Workers' entry modules, which
+// only `new Worker(url)` names, so deno cannot follow them.
+const include = [
+  "sdk/assemblyscript",
+  "runtime/container/helper",
+  "runtime/wasm/executor_worker.ts",
+  "runtime/wasm/watchdog_worker.ts",
+];
 // Helia's core class, which runtime/storage/helia_core.ts imports by file (a computed specifier deno cannot follow).
 const heliaCore = new URL("./helia.js", import.meta.resolve("helia")).pathname;
 const args = [

@@ -3,7 +3,8 @@
  * ~275 MB once loaded; a node at rest should not pay that, so the build and config-parse helpers start with the first
  * build that needs them and retire when idle. They are child processes (runtime/helper), not Workers: a retired
  * Worker's thread kept its malloc arenas (`tau dev` sat at ~236 MB after one build against 148 MB before it, and
- * malloc_trim did not give it back), while an exited process gives back everything (`tau dev` idle PSS now 93 MB).
+ * malloc_trim did not give it back), while an exited process gives back everything (`tau dev` idle PSS then 93 MB;
+ * `deno task bench memory` measures it now).
  * The price is the first build after start or after a quiet spell: the compiler loads again (~1-1.3 s, binaryen's
  * first rewrite ~0.6 s, the config parser ~0.5-0.9 s with the process start); later pushes are as fast as before.
  */

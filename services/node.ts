@@ -38,16 +38,18 @@ import { ReplicaStore } from "./kvdb/mod.ts";
 import { ContainerHost } from "./substrate/containers.ts";
 import { tnsRoutes } from "./tns/routes.ts";
 import type { ShapeConfig } from "./config/shape.ts";
-// The multi-node modules (libp2p, gossipsub, RPC) load only for a shaped node: `tau dev` starts without them.
+// The multi-node modules (libp2p, gossipsub, RPC, replication, hoarder) load only for a shaped node: `tau dev` starts
+// without them.
 import type { Cluster } from "./cluster/cluster.ts";
 import { bearerOrBasicSecret, readAdminToken, sameSecret } from "./access/token.ts";
 import { clusterRoutes } from "./cluster/routes.ts";
 import { type ServiceName, SERVICES } from "./config/services.ts";
 import { freeBytes } from "../runtime/storage/space.ts";
 import { loadavg } from "node:os";
-import { Hoarder } from "./hoarder/hoarder.ts";
-import { readHoarderSettings } from "./hoarder/settings.ts";
+import type { Hoarder } from "./hoarder/hoarder.ts";
 import { hoarderRoutes } from "./hoarder/routes.ts";
+import { nodeMemory } from "./node_memory.ts";
+import { startIdleTrim } from "../runtime/idle_trim.ts";
 
 export interface NodeOptions {
   dataDir: string;
@@ -106,7 +108,9 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const kv = await openNodeKv(dataDir);
   const kvdb = await Kvdb.open({ kv, writer: opts.shape?.identity.peerId ?? "local" });
   // Read before anything starts: a bad `hoarder:` setting is one clear error, not a half-started node.
-  const hoarderSettings = opts.shape ? await readHoarderSettings(opts.shape.file) : undefined;
+  const hoarderSettings = opts.shape
+    ? await (await import("./hoarder/settings.ts")).readHoarderSettings(opts.shape.file)
+    : undefined;
   await adoptOldKeys(kv, kvdb);
   // Filled in once the listener is bound (port 0 picks one); the directory reads it at each heartbeat.
   let url = "";
@@ -144,8 +148,8 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   // hoarder: on a cloud, publishes wait for copies on other nodes; a node whose shape runs it keeps copies.
   // User data (databases, storages, globals): its own replicated store, held by hoarder nodes on a cloud.
   const userData = await openUserDataStore({ kv, writer: opts.shape?.identity.peerId ?? "local", cluster, log });
-  const hoarder = cluster && hoarderSettings
-    ? await Hoarder.start({
+  const hoarder: Hoarder | undefined = cluster && hoarderSettings
+    ? await (await import("./hoarder/hoarder.ts")).Hoarder.start({
       cluster,
       state,
       objects: userData.store,
@@ -160,6 +164,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     prepare: async (record, log) => {
       // Its functions' modules compile while its containers start: its first request finds them compiled.
       const compiled = precompile(record);
+      if (runs("substrate") && record.functions.length > 0) runtime.watch(); // see watchIfFunctions below
       const release = await containers.prepare(record, log);
       await compiled;
       cluster?.directory.announceNow(); // other gateways learn at once that its containers run here
@@ -247,10 +252,19 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const runtime = new FunctionRuntime({
     load: (cid) => store.cat(cid),
     inlineBudgetMs: opts.inlineBudgetMs,
-    warmExecutor: true,
+    warmExecutor: "after-first-use",
     watchdog: { quarantineFile: join(dataDir, "functions-quarantine") },
     onLog: opts.echoLogs ? (l) => console.error(`[fn ${l.fn} ${l.requestId}] ${l.stream}: ${l.text}`) : undefined,
   });
+  // The watchdog Worker starts once this node serves a function (at start, or at the flip that brings the first), so
+  // that its boot, which blocks the serving thread, is not paid by that function's first request.
+  const watchIfFunctions = async () => {
+    if (runtime.workers.watchdog) return;
+    if ((await tns.servedRecords()).some((r) => r.functions.length > 0)) runtime.watch();
+  };
+  if (runs("substrate")) {
+    tns.onFlip(() => void watchIfFunctions().catch((err) => log(`substrate: starting the watchdog: ${err}`)));
+  }
   const forwarding = cluster ? await import("./gateway/forward.ts") : undefined;
   const forwarder: Forwarder | undefined = cluster && forwarding
     ? new forwarding.Forwarder(cluster.rpc, cluster.directory, cluster.p2p.peerId)
@@ -295,6 +309,8 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   api.route("/", tnsRoutes(tns, rollout, auth));
   api.route("/", patrickRoutes(patrick, { auth, git }));
   api.route("/", hoarderRoutes(() => hoarder, store));
+  const idleTrim = startIdleTrim();
+  api.get("/memory", async (c) => c.json(await nodeMemory(() => runtime.workers, idleTrim.trims)));
   const control = new Hono();
   control.onError(errorResponse);
   control.route("/api", api);
@@ -384,6 +400,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     })
     : undefined;
   if (runs("substrate")) await containers.restore();
+  if (runs("substrate")) await watchIfFunctions();
   if (runs("patrick")) await patrick.resume();
   if (runs("auth")) await git.recoverInterruptedPushes();
 
@@ -411,6 +428,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
       await cluster?.stop();
       await containers.close();
       await runtime.close();
+      idleTrim.stop();
       builder.close();
       monkey.close();
       await store.close();

@@ -5,6 +5,7 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./helpers/assert.ts";
 import { join } from "node:path";
 import { commitAndPush, hostRequest, sh, startCloud, tau, waitForBuild } from "./helpers/cloud.ts";
+import type { NodeMemory } from "../services/node_memory.ts";
 
 const HOST = "api.hello.localtau";
 const WAGI_WASM = new URL("./fixtures/wagi/hello.wasm", import.meta.url).pathname;
@@ -26,7 +27,25 @@ Deno.test("local cloud: git push -> build -> TNS -> gateway, failures, rollback,
   const code = join(project, "code");
   const cli = (args: string[]) => tau([...args, "--cloud", cloud.url], { cwd: project });
   const get = (path: string, init: Parameters<typeof hostRequest>[3] = {}) => hostRequest(cloud.port, HOST, path, init);
+  const memoryCli = (args: string[]) => tau(["memory", ...args, "--cloud", cloud.url], { cwd: work });
+  const memory = async () => JSON.parse((await memoryCli(["--json"])).stdout) as NodeMemory;
   try {
+    await t.step("tau memory: a node that has served nothing runs no Worker and no helper", async () => {
+      const r = await memoryCli([]);
+      assertEquals(r.code, 0, r.stderr);
+      assertMatch(r.stdout, /^node \(pid \d+\): [\d.]+ MB PSS \(private [\d.]+ MB, RSS [\d.]+ MB\)$/m);
+      assertMatch(r.stdout, /main isolate heap: [\d.]+ MB used of [\d.]+ MB/);
+      assertStringIncludes(r.stdout, "workers in the node process: none");
+      const m = await memory();
+      assertEquals(m.pid, cloud.pid);
+      assertEquals(m.workers, { executors: 0, watchdog: false });
+      assertEquals(m.children, []);
+      assert(Number.isInteger(m.trims), JSON.stringify(m));
+      assert(m.node!.pssBytes > 0 && m.totalPssBytes === m.node!.pssBytes);
+      const nodes = await tau(["nodes", "--cloud", cloud.url], { cwd: work });
+      assertMatch(nodes.stdout, /^local  dev  .* free, \d+M RSS$/m);
+    });
+
     await t.step("tau new project creates and clones both repos", async () => {
       const r = await tau(["new", "project", "hello_world", "--cloud", cloud.url], { cwd: work });
       assertEquals(r.code, 0, r.stderr);
@@ -74,6 +93,13 @@ Deno.test("local cloud: git push -> build -> TNS -> gateway, failures, rollback,
       firstConfig = await commitAndPush(config, "config v1");
       const job = await waitForBuild(cloud.url, "hello_world", firstConfig);
       assertEquals(job.status, "success", job.error);
+      // The build ran in the compiler helper (retired only after 120 s idle), and deploying functions started the
+      // serving thread's watchdog before their first request.
+      const built = await memory();
+      assertEquals(built.workers.watchdog, true);
+      const helper = built.children.find((c) => c.kind === "helper build");
+      assert(helper && helper.pssBytes > 0, JSON.stringify(built.children));
+      assertStringIncludes((await memoryCli([])).stdout, "helper build (pid");
 
       const ping = await get("/ping");
       assertEquals(ping.status, 200);
@@ -167,6 +193,10 @@ Deno.test("local cloud: git push -> build -> TNS -> gateway, failures, rollback,
       const before = (await (await fetch(`${cloud.url}/api/builds?project=hello_world`)).json()).length;
       await cloud.stop();
       cloud = await startCloud(data);
+      // It serves functions: the watchdog is up before their first request; nothing was built, so no helper.
+      const restarted = await memory();
+      assertEquals(restarted.workers.watchdog, true);
+      assertEquals(restarted.children.filter((c) => c.kind.startsWith("helper")), []);
       // The new process listens on another free port: point the clones at it.
       for (const repo of ["config", "code"]) {
         await sh(

@@ -16,12 +16,25 @@
  * (the worker ignores CANCEL_PREEMPT from then on), so nothing with an effect runs twice.
  */
 import type { CallInput, Outcome } from "./outcome.ts";
-import { CANCEL_PREEMPT, CANCEL_STOP, type JobReply, type RunJob, type WireInput } from "./executor_protocol.ts";
+import {
+  CANCEL_PREEMPT,
+  CANCEL_STOP,
+  type JobReply,
+  type RunJob,
+  type WireInput,
+  type WorkerBooted,
+} from "./executor_protocol.ts";
 import { answerHostCall, type HostCall } from "./host/bridge.ts";
 import type { HostServices, SelfInfo } from "./host/services.ts";
 
 /** How long past the function's timeout a worker may stay silent before it is terminated and replaced. */
 export const BACKSTOP_GRACE_MS = 200;
+/**
+ * How long a new worker may take to boot (load its modules, answer its init) before it counts as crashed. Booting
+ * measured ~80-300 ms; a job's own timeout starts only once its worker has booted, so this bound is the only one on
+ * the wait for a worker that never comes up.
+ */
+export const BOOT_TIMEOUT_MS = 30_000;
 /**
  * Jobs one project may have waiting for a worker; more answer 503 at once. The wait itself is bounded by each job's
  * timeout; this bound only answers a flood at once. 32 turned a 64-connection benchmark of a function that had been
@@ -58,13 +71,17 @@ interface Pending {
 
 interface Slot {
   worker: Worker;
+  /** Set once the worker answered its init: a job's backstop timer starts then, not while the worker boots. */
+  booted: boolean;
+  bootTimer?: ReturnType<typeof setTimeout>;
   keys: Set<string>;
   /** [0] = 1 asks the running job to stop (read by the worker's meter at its next tick). */
   cancel: Int32Array;
   running?: {
     jobId: number;
     pending: Pending;
-    timer: ReturnType<typeof setTimeout>;
+    /** The backstop; undefined while the worker boots. */
+    timer?: ReturnType<typeof setTimeout>;
     started: number;
     preempted?: boolean;
   };
@@ -97,12 +114,18 @@ export class ExecutorPool {
   private served = 0;
   private closed = false;
   private keepWarm = false;
+  private warmOnUse = false;
 
   constructor(opts: number | ExecutorPoolOptions) {
     const o = typeof opts === "number" ? { size: opts } : opts;
     this.size = Math.max(1, o.size);
     this.perProject = Math.max(1, Math.min(this.size, o.perProject ?? defaultPerProject(this.size)));
     this.maxQueued = o.maxQueuedPerProject ?? MAX_QUEUED_PER_PROJECT;
+  }
+
+  /** Workers started (running a job or waiting for one). */
+  get workers(): number {
+    return this.slots.length;
   }
 
   /** Workers running a job now. */
@@ -146,6 +169,7 @@ export class ExecutorPool {
         clearTimeout(slot.running.timer);
         this.settle(slot.running.pending, executorError("the function runtime closed during the call"));
       }
+      clearTimeout(slot.bootTimer);
       slot.worker.terminate();
     }
     for (const state of this.projects.values()) {
@@ -157,11 +181,20 @@ export class ExecutorPool {
 
   /**
    * Start one worker ahead of need: the first call that outgrows the inline budget would otherwise also wait for a
-   * worker to boot (tens of milliseconds), and so would the call after a stuck worker was replaced.
+   * worker to boot (~80-300 ms), and so would the call after a stuck worker was replaced.
    */
   warm(): void {
     this.keepWarm = true;
     if (!this.closed && this.slots.length === 0) this.spawn();
+  }
+
+  /**
+   * Keep one worker booted from the first call that needs one on, not before: an idle worker holds ~10 MB, which a
+   * node whose functions never outgrow the inline budget need not pay. That first call waits for the boot.
+   */
+  warmAfterFirstUse(): void {
+    this.warmOnUse = true;
+    if (this.slots.length > 0) this.warm();
   }
 
   private project(name: string): ProjectState {
@@ -230,13 +263,19 @@ export class ExecutorPool {
   }
 
   private spawn(): Slot {
+    if (this.warmOnUse) this.keepWarm = true;
     const worker = new Worker(new URL("./executor_worker.ts", import.meta.url).href, { type: "module" });
     const cancel = new Int32Array(new SharedArrayBuffer(4));
-    const slot: Slot = { worker, keys: new Set(), cancel };
+    const slot: Slot = { worker, keys: new Set(), cancel, booted: false };
     worker.postMessage({ init: true, cancel: cancel.buffer });
-    worker.onmessage = (e: MessageEvent<JobReply>) => {
+    slot.bootTimer = setTimeout(() => {
+      this.replace(slot, executorError(`executor did not start within ${BOOT_TIMEOUT_MS / 1000} s`));
+    }, BOOT_TIMEOUT_MS);
+    Deno.unrefTimer(slot.bootTimer as unknown as number); // an idle node may exit while a worker boots
+    worker.onmessage = (e: MessageEvent<JobReply | WorkerBooted>) => {
       const msg = e.data;
-      if ("hostCall" in msg) this.onHostCall(slot, msg.hostCall);
+      if ("booted" in msg) this.onBooted(slot);
+      else if ("hostCall" in msg) this.onHostCall(slot, msg.hostCall);
       else this.onReply(slot, msg);
     };
     worker.onerror = (e: ErrorEvent) => {
@@ -264,7 +303,21 @@ export class ExecutorPool {
     slot.keys.add(job.key);
     Atomics.store(slot.cancel, 0, pending.settled ? CANCEL_STOP : 0);
     pending.waitTimer = undefined;
-    const timer = setTimeout(() => {
+    slot.running = { jobId, pending, started: ++this.starts };
+    if (slot.booted) this.arm(slot);
+    slot.worker.postMessage(msg);
+  }
+
+  private onBooted(slot: Slot): void {
+    slot.booted = true;
+    clearTimeout(slot.bootTimer);
+    if (slot.running && slot.running.timer === undefined) this.arm(slot);
+  }
+
+  /** The backstop of the job running on `slot`, from now: its worker is booted and runs it. */
+  private arm(slot: Slot): void {
+    const running = slot.running!;
+    running.timer = setTimeout(() => {
       // The guest ignored its metering deadline (or the worker hangs): only terminate() can stop it.
       this.replace(slot, {
         kind: "error",
@@ -272,9 +325,7 @@ export class ExecutorPool {
         message: "timed out",
         logs: [{ stream: "trap", text: "timed out; executor did not stop at the deadline and was restarted" }],
       });
-    }, job.timeoutMs + BACKSTOP_GRACE_MS);
-    slot.running = { jobId, pending, timer, started: ++this.starts };
-    slot.worker.postMessage(msg);
+    }, running.pending.job.timeoutMs + BACKSTOP_GRACE_MS);
   }
 
   private onReply(slot: Slot, reply: Exclude<JobReply, HostCall>): void {
@@ -345,6 +396,7 @@ export class ExecutorPool {
     const i = this.slots.indexOf(slot);
     if (i < 0) return;
     this.slots.splice(i, 1);
+    clearTimeout(slot.bootTimer);
     slot.worker.terminate();
     if (slot.running) {
       clearTimeout(slot.running.timer);

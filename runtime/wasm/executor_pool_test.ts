@@ -133,3 +133,38 @@ Deno.test("executor pool: a call whose client went away stops running and frees 
     pool.close();
   }
 });
+
+Deno.test("executor pool: a call's timeout starts once its worker has booted, not while it boots", async () => {
+  const pool = new ExecutorPool({ size: 1 });
+  try {
+    // Booting a worker takes ~80-300 ms, far more than this call's timeout (and its 200 ms backstop grace).
+    const o = await pool.run(job("p", "quick", 20));
+    assert(isOk(o), JSON.stringify(o));
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("executor pool: warm after first use starts no worker before a call needs one, then keeps one", async () => {
+  const pool = new ExecutorPool({ size: 2 });
+  try {
+    pool.warmAfterFirstUse();
+    assertEquals(pool.workers, 0);
+    assert(isOk(await pool.run(job("p", "quick"))));
+    assertEquals(pool.workers, 1);
+    // An unmetered loop ignores its deadline: the backstop terminates its worker, and another boots ahead of need.
+    const stuck: ExecutorJob = {
+      key: "stuck",
+      bytes: wat(`(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))`),
+      name: "stuck",
+      timeoutMs: 100,
+      input: input(),
+      project: "p",
+    };
+    const o = await pool.run(stuck);
+    assertEquals(reason(o), "timeout");
+    assertEquals(pool.workers, 1);
+  } finally {
+    pool.close();
+  }
+});

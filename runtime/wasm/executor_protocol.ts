@@ -41,5 +41,10 @@ export interface WorkerInit {
   cancel: SharedArrayBuffer;
 }
 
+/** A worker's answer to its init: it has booted, and a job's timeout may start counting. */
+export interface WorkerBooted {
+  booted: true;
+}
+
 export const CANCEL_STOP = 1;
 export const CANCEL_PREEMPT = 2;

@@ -6,7 +6,7 @@
  */
 /// <reference lib="deno.worker" />
 import { CompiledFunction, execute } from "./engine.ts";
-import type { JobReply, RunJob, ToWorker } from "./executor_protocol.ts";
+import type { JobReply, RunJob, ToWorker, WorkerBooted } from "./executor_protocol.ts";
 import { HostProxy } from "./host/bridge.ts";
 import { LruMap } from "./lru.ts";
 import { meter } from "./meter.ts";
@@ -26,6 +26,7 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
   const msg = e.data;
   if ("init" in msg) {
     meter.cancel = new Int32Array(msg.cancel); // the pool sets [0] to stop the running call (executor_protocol.ts)
+    self.postMessage({ booted: true } satisfies WorkerBooted);
     return;
   }
   if ("hostReply" in msg) return proxy.answer(msg.hostReply);

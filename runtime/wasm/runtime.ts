@@ -57,9 +57,13 @@ export interface FunctionRuntimeOptions {
   executors?: number;
   /** Executor jobs one project may run at once (default: half the executors, at least one). */
   executorsPerProject?: number;
-  /** Boot one executor worker now rather than on the first overrun (a node wants this; unit tests need not). */
-  warmExecutor?: boolean;
-  /** Watch the serving thread from a Worker (a node wants this). */
+  /**
+   * Keep one executor worker booted ahead of need, so that a call outgrowing the inline budget does not also wait
+   * for a worker to boot (~80-300 ms): `true` boots it now, "after-first-use" from the first call that needed one on
+   * (a node: an idle worker holds ~10 MB, which a node whose functions all run inline need not pay); unset, never.
+   */
+  warmExecutor?: boolean | "after-first-use";
+  /** Watch the serving thread from a Worker (a node wants this); it starts with watch() or the first inline call. */
   watchdog?: WatchdogOptions;
 }
 
@@ -217,7 +221,8 @@ export class FunctionRuntime {
     this.onLog = opts.onLog;
     this.inlineBudgetMs = opts.inlineBudgetMs ?? DEFAULT_INLINE_BUDGET_MS;
     this.pool = new ExecutorPool({ size: Math.max(1, opts.executors ?? 2), perProject: opts.executorsPerProject });
-    if (opts.warmExecutor) this.pool.warm();
+    if (opts.warmExecutor === "after-first-use") this.pool.warmAfterFirstUse();
+    else if (opts.warmExecutor) this.pool.warm();
     if (opts.watchdog) this.watchdog = new ServingWatchdog(opts.watchdog);
     this.stallMs = this.watchdog?.stallMs ?? DEFAULT_STALL_MS;
     this.quarantineFile = opts.watchdog?.quarantineFile;
@@ -287,6 +292,16 @@ export class FunctionRuntime {
       if (!this.ready.get(key)) pending.push(this.compiled(key).catch(() => {}));
     }
     await Promise.all(pending);
+  }
+
+  /** Starts the serving thread's watchdog now (a function is about to be served), if there is one. */
+  watch(): void {
+    this.watchdog?.watch();
+  }
+
+  /** The Workers this runtime has started (for the node's memory report). */
+  get workers(): { executors: number; watchdog: boolean } {
+    return { executors: this.pool.workers, watchdog: this.watchdog?.started ?? false };
   }
 
   close(): Promise<void> {

@@ -10,6 +10,9 @@
  * signal handler would need the stuck thread), which is the only way left to take the thread back. After a restart
  * (tau serve under a supervisor) a quarantined module runs only on executor Workers, which can be terminated.
  * The worker counts its own polls rather than reading a clock, so a suspended machine is not a stall.
+ * The Worker starts when asked (watch(): a node serves its first function) or with the first guest (guestId): it holds
+ * ~8 MB, which a node that serves no function need not pay. Once constructed it needs nothing from the serving thread
+ * to boot, so a guest that holds the thread from its first call is caught all the same.
  */
 
 export interface WatchdogOptions {
@@ -43,23 +46,29 @@ export type WatchdogMessage = { guest: number; name: string; key: string };
 export class ServingWatchdog {
   readonly stallMs: number;
   private readonly beat = new Int32Array(new SharedArrayBuffer(12));
-  private readonly worker: Worker;
+  private worker?: Worker;
+  private readonly init: WatchdogInit;
   private readonly ids = new Map<string, number>();
-  /** Resolves once the worker watches (it takes a moment to start). */
+  private watching!: () => void;
+  private closed = false;
+  /** Resolves once the worker watches (it starts with watch() or the first guestId, and takes a moment to boot). */
   readonly ready: Promise<void>;
 
   constructor(opts: WatchdogOptions = {}) {
     this.stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
-    this.worker = new Worker(new URL("./watchdog_worker.ts", import.meta.url).href, { type: "module" });
-    const init: WatchdogInit = {
+    this.init = {
       beat: this.beat.buffer as SharedArrayBuffer,
       stallMs: this.stallMs,
       exitAfterMs: opts.exitAfterMs === undefined ? DEFAULT_EXIT_AFTER_MS : opts.exitAfterMs,
       quarantineFile: opts.quarantineFile,
       pollMs: WATCHDOG_POLL_MS,
     };
-    this.ready = new Promise((resolve) => this.worker.onmessage = () => resolve());
-    this.worker.postMessage(init);
+    this.ready = new Promise((resolve) => this.watching = resolve);
+  }
+
+  /** Whether the Worker has been started. */
+  get started(): boolean {
+    return this.worker !== undefined;
   }
 
   /** A small id for a module, told to the worker once (a message is queued at once, even if this thread then hangs). */
@@ -68,9 +77,22 @@ export class ServingWatchdog {
     if (id === undefined) {
       id = this.ids.size + 1;
       this.ids.set(key, id);
-      this.worker.postMessage({ guest: id, name, key } satisfies WatchdogMessage);
+      this.watch()?.postMessage({ guest: id, name, key } satisfies WatchdogMessage);
     }
     return id;
+  }
+
+  /**
+   * Starts the Worker now if it has not started. Constructing a Worker blocks this thread while the worker's runtime
+   * boots (~10-50 ms measured), so a node starts it when it deploys a function, not on that function's first request;
+   * guestId starts it too, so that no guest ever runs unwatched.
+   */
+  watch(): Worker | undefined {
+    if (this.worker || this.closed) return this.worker;
+    const worker = new Worker(new URL("./watchdog_worker.ts", import.meta.url).href, { type: "module" });
+    worker.onmessage = () => this.watching();
+    worker.postMessage(this.init);
+    return this.worker = worker;
   }
 
   enter(guest: number): void {
@@ -88,6 +110,7 @@ export class ServingWatchdog {
   }
 
   close(): void {
-    this.worker.terminate();
+    this.closed = true;
+    this.worker?.terminate();
   }
 }

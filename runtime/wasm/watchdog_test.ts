@@ -66,3 +66,23 @@ Deno.test("watchdog: past exitAfterMs it records the module and kills the proces
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("watchdog: its Worker starts when asked or with the first guest, not before", async () => {
+  const idle = new ServingWatchdog({ exitAfterMs: null });
+  const asked = new ServingWatchdog({ exitAfterMs: null });
+  try {
+    assertEquals(idle.started, false);
+    idle.enter(0);
+    idle.leave(); // the beat alone starts nothing
+    assertEquals(idle.started, false);
+    idle.guestId("module-1", "first");
+    assertEquals(idle.started, true);
+    await idle.ready;
+    asked.watch();
+    assertEquals(asked.started, true);
+    await asked.ready;
+  } finally {
+    idle.close();
+    asked.close();
+  }
+});

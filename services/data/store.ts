@@ -16,7 +16,6 @@
  *   // on shutdown: userData.stop()
  */
 import { RemoteStore, ReplicaStore, type StateStore } from "../kvdb/mod.ts";
-import { startReplicator } from "../kvdb/replicate.ts";
 import { Kvdb } from "../kvdb/store.ts";
 import type { Cluster } from "../cluster/cluster.ts";
 
@@ -49,6 +48,8 @@ export async function openUserDataStore(opts: {
   if (cluster.config.services.includes(USERDATA_HOLDERS)) {
     const db = await Kvdb.open({ kv: opts.kv, writer: opts.writer, root: USERDATA_ROOT });
     const store = new ReplicaStore(db);
+    // Loaded only here: replication needs libp2p RPC, which `tau dev` never loads.
+    const { startReplicator } = await import("../kvdb/replicate.ts");
     const replicator = await startReplicator({
       db,
       libp2p: cluster.p2p.libp2p,

@@ -13,11 +13,15 @@ import type { ServiceName } from "../config/services.ts";
 import type { Directory } from "../p2p/directory.ts";
 import type { RpcClient } from "../p2p/rpc.ts";
 import type { Entry, Key } from "./entries.ts";
-import { KVDB_SERVICE, type Replicator } from "./replicate.ts";
+// Types only: replication (libp2p RPC, ~3 MB of modules) loads only on a node of a cloud.
+import type { Replicator } from "./replicate.ts";
 import type { ChangeListener, Kvdb, Listed } from "./store.ts";
 
 export type { Entry, Key } from "./entries.ts";
 export type { Listed } from "./store.ts";
+
+/** The RPC service the control state's replicas answer on (`/tau/kvdb/1.0.0`). */
+export const KVDB_SERVICE = "kvdb";
 
 export interface WriteResult {
   entry: Entry;

@@ -21,7 +21,8 @@ import type { Libp2pNode } from "../p2p/node.ts";
 import { BUCKETS, type Entry, type Key } from "./entries.ts";
 import type { Kvdb } from "./store.ts";
 
-export const KVDB_SERVICE = "kvdb";
+import { KVDB_SERVICE } from "./mod.ts";
+export { KVDB_SERVICE };
 export const SYNC_MS = 3_000;
 const PUSH_TIMEOUT_MS = 3_000;
 
