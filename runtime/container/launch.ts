@@ -9,6 +9,7 @@ import { spawnHelperBatch, spawnHelperRun } from "./helper_process.ts";
 import { type ContainerRecord, processStart, runDir, type StatusEvent, writeRecord } from "./records.ts";
 import type { ContainerSpec } from "./statefile.ts";
 import type { ImageStore } from "./images/store.ts";
+import type { NetnsPool } from "./netns_pool.ts";
 import { USERNS_BASE, usernsAvailable } from "./userns.ts";
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -48,6 +49,7 @@ interface Launcher {
   dataDir: string;
   helper: string;
   images: ImageStore;
+  netns: NetnsPool;
 }
 
 function randomId(): string {
@@ -115,12 +117,15 @@ export async function launchContainers(
     await Deno.mkdir(runDir(rt.dataDir, rec.id));
     await writeRecord(rt.dataDir, rec);
   }));
+  // Pre-made network namespaces where the pool has them (netns_pool.ts); the helper makes the others.
+  const pooled = await rt.netns.claim(ids.map((id) => runDir(rt.dataDir, id)));
   // In a batch every per-container value is a template: the helper replaces "{}" with each container's id.
   const token = batch ? "{}" : ids[0];
   const dir = runDir(rt.dataDir, token);
   const plan = planCgroups(token, spec.limits, layout);
   const args = ["run", "--lower", lowerdirs.join(":"), "--upper", `${dir}/upper`, "--work", `${dir}/work`];
   args.push("--rootfs", `${dir}/rootfs`, "--log", `${dir}/log`, "--status", `${dir}/status.jsonl`);
+  if (pooled) args.push("--netns", `${dir}/net/ns`);
   const hostname = spec.hostname ??
     (batch ? `${(opts.namePrefix ?? baseName).slice(0, 50)}-{}` : recs.get(ids[0])!.name.slice(0, 63));
   args.push("--hostname", hostname);
@@ -154,6 +159,7 @@ export async function launchContainers(
     const out = outcomes.get(id) ?? new TauError(`container ${rec.name} did not report back from its helper`);
     if (out instanceof Error) {
       // Nothing ran, so nothing is worth keeping (the error tells the user what went wrong).
+      await rt.netns.releaseClaimed(runDir(rt.dataDir, id)).catch(() => {});
       await Deno.remove(runDir(rt.dataDir, id), { recursive: true }).catch(() => {});
       result.errors.push(out);
       return;
@@ -168,5 +174,6 @@ export async function launchContainers(
     result.started.push({ id, name: rec.name, initPid: ev.pid!, ports: rec.ports, exited: out.exited });
   }));
   result.started.sort((a, b) => ids.indexOf(a.id) - ids.indexOf(b.id));
+  if (pooled) rt.netns.refill();
   return result;
 }

@@ -42,6 +42,9 @@ struct config {
   const char *cwd;
   int target_pid; /* exec: the container's init */
   const char *batch; /* run: comma-separated container ids, one supervisor each */
+  const char *netns_path; /* run: a pre-made network namespace (netns.c) to start in, if that file exists */
+  int netns_pooled;       /* the container joined netns_path: its loopback is up already */
+  int sysfs_fd;           /* pooled namespace + user namespace: /sys, made by the supervisor (netns.c) */
   struct bind_mount mounts[MAX_ITEMS];
   int nmounts;
   struct port_map ports[16];
@@ -76,7 +79,7 @@ int make_dev_mount(uid_t owner, char *err, size_t errlen);
 int devices_restrict(const char *dir, int v1, char *err, size_t errlen);
 
 /* userns.c: mounts made by the supervisor (root on the host) and moved into the container's user namespace */
-int userns_send_mounts(const struct config *cfg, pid_t init, char *err, size_t errlen);
+int userns_send_mounts(struct config *cfg, pid_t init, char *err, size_t errlen);
 int userns_receive_rootfs(const struct config *cfg, char *err, size_t errlen);
 int userns_become_root(char *err, size_t errlen);
 int userns_receive_mount(const struct config *cfg, char *err, size_t errlen);
@@ -89,6 +92,13 @@ int cgroups_create(const struct config *cfg, char *err, size_t errlen);
 int cgroups_join_self(const struct config *cfg, char *err, size_t errlen);
 int cgroups_oom_killed(const struct config *cfg);
 void cgroups_remove(const struct config *cfg);
+
+/* netns.c: the pool of pre-made network namespaces */
+int netns_fill(const char *dir, int count);
+int netns_release(int argc, char **argv);
+int netns_join_pooled(struct config *cfg, char *err, size_t errlen);
+void netns_leave(int host);
+int netns_open_low_ports(char *err, size_t errlen);
 
 /* forward.c */
 int ports_bind(struct config *cfg, char *err, size_t errlen);

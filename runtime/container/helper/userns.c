@@ -115,8 +115,11 @@ static int overlay_fd(const struct config *cfg, const struct mount_attr *idmap, 
   return rc == 0 ? mnt : -1;
 }
 
-/* Supervisor, after clone and before the container goes on: maps, then the rootfs, each --mount and /dev. */
-int userns_send_mounts(const struct config *cfg, pid_t init, char *err, size_t errlen) {
+/*
+ * Supervisor, after clone and before the container goes on: maps, then the rootfs, each --mount, /dev and, in a
+ * pooled network namespace, /sys (netns.c).
+ */
+int userns_send_mounts(struct config *cfg, pid_t init, char *err, size_t errlen) {
   if (write_map(init, "uid_map", cfg->userns_base, err, errlen) < 0) return -1;
   if (write_map(init, "gid_map", cfg->userns_base, err, errlen) < 0) return -1;
   char path[64];
@@ -152,6 +155,9 @@ int userns_send_mounts(const struct config *cfg, pid_t init, char *err, size_t e
     rc = dev < 0 ? -1 : send_fd(cfg->mount_sock[0], dev, err, errlen);
     if (dev >= 0) close(dev);
   }
+  if (rc == 0 && cfg->sysfs_fd >= 0) rc = send_fd(cfg->mount_sock[0], cfg->sysfs_fd, err, errlen);
+  if (cfg->sysfs_fd >= 0) close(cfg->sysfs_fd);
+  cfg->sysfs_fd = -1;
   close(userns);
   return rc == 0 ? 0 : -1;
 }
