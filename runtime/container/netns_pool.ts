@@ -1,118 +1,82 @@
 /**
- * A pool of pre-made network namespaces (helper/netns.c says how one is made, claimed and released, and what a
- * container in one can and cannot do). Making a network namespace is the largest single cost of a start: ~1.1 ms of
- * CPU, part of it serialized in the kernel, so 100 clones at once waited ~140 ms on namespaces alone. A runtime
- * opened with `netnsPool: N` keeps up to N made ahead, refilled in the background after each start that used some;
- * `close()` releases them. A start that finds the pool empty makes a fresh namespace, as before, so a pool only
- * ever makes starts faster. Each idle namespace holds ~170 KiB of kernel memory (measured: +17 MiB of slab for 100).
+ * A pool of pre-made network namespaces (helper/netns.c says how it works and what a container in one can and cannot
+ * do). Making a network namespace is the largest single cost of a start: ~1.1 ms of CPU, part of it serialized in
+ * the kernel. A runtime opened with `netnsPool: N` runs the pool: one helper process holding up to N namespaces as
+ * descriptors and handing each to one container start, making more when starts pause. `close()` ends it, and it ends
+ * by itself when this process does (its stdin is a pipe from here), taking what it holds along: nothing can leak.
+ * A start that finds no pool, or an empty one, makes a fresh namespace as before, so a pool only makes starts faster.
+ * Each idle namespace holds ~170 KiB of kernel memory (measured: +17 MiB of slab for 100).
  *
- * The pool lives in `<data>/run/.netns`, one directory per namespace; several tau processes on one data dir share
- * it (a CLI `clone` uses what the node made), and a claim is a rename, so no two starts ever get the same one.
+ * The pool answers on `<data>/run/netns.sock`, so every tau process on the data dir uses it (a CLI `clone` takes what
+ * the node made); only the process that opened the runtime with a pool runs it.
  */
 
 export class NetnsPool {
-  readonly dir: string;
-  #filling: Promise<void> | null = null;
-  #closed = false;
+  readonly socket: string;
+  #holder: Deno.ChildProcess | null = null;
+  #stdin: WritableStreamDefaultWriter<Uint8Array> | null = null;
 
-  /** `target`: how many to keep made (0: none are made here, but made ones are still used). */
+  /** `target`: how many to keep made (0: no pool is run here, one run by another tau is still used). */
   constructor(runRoot: string, readonly helper: string, readonly target = 0) {
-    this.dir = `${runRoot}/.netns`;
+    this.socket = `${runRoot}/netns.sock`;
   }
 
-  /** Names of the namespaces ready to be claimed (those being made start with "."). */
-  async free(): Promise<string[]> {
-    const names: string[] = [];
+  /** Starts the pool process (when there is a target and it is not running); it fills itself in the background. */
+  start(): void {
+    if (this.target <= 0 || this.#holder) return;
+    this.#holder = new Deno.Command(this.helper, {
+      args: ["netns-pool", this.socket, String(this.target)],
+      stdin: "piped",
+      stdout: "null",
+      stderr: "inherit", // one line when it cannot make a namespace; starts then make their own
+    }).spawn();
+    this.#stdin = this.#holder.stdin.getWriter();
+    this.#holder.unref();
+  }
+
+  /** Whether a pool answers on the socket (this process's or another's): starts then ask it first. */
+  async running(): Promise<boolean> {
+    return await Deno.lstat(this.socket).then(() => true, () => false);
+  }
+
+  /** How many namespaces the pool holds ready; 0 when no pool answers. */
+  async free(): Promise<number> {
+    let conn: Deno.UnixConn | null = null;
     try {
-      for await (const e of Deno.readDir(this.dir)) if (e.isDirectory && !e.name.startsWith(".")) names.push(e.name);
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    }
-    return names;
-  }
-
-  /**
-   * Moves one free namespace to `<dir>/net` for each container state dir in `dirs`, as many as there are; a
-   * container left without one (pool empty, or another tau took it first) gets a fresh namespace from the helper.
-   */
-  async claim(dirs: string[]): Promise<number> {
-    const names = await this.free();
-    const results = await Promise.all(
-      dirs.slice(0, names.length).map((d, i) =>
-        Deno.rename(`${this.dir}/${names[i]}`, `${d}/net`).then(() => true, (err) => {
-          if (err instanceof Deno.errors.NotFound) return false;
-          throw err;
-        })
-      ),
-    );
-    return results.filter(Boolean).length;
-  }
-
-  /** Makes namespaces until `target` are free; one fill at a time per pool. Resolves when done. */
-  fill(target = this.target): Promise<void> {
-    if (this.#filling) return this.#filling.then(() => this.#closed ? undefined : this.fill(target));
-    this.#filling = (async () => {
-      const missing = target - (await this.free()).length;
-      if (missing <= 0 || this.#closed) return;
-      const out = await new Deno.Command(this.helper, {
-        args: ["netns-fill", this.dir, String(missing)],
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-      if (!out.success) {
-        throw new Error(
-          `cannot make network namespaces in ${this.dir}: ${new TextDecoder().decode(out.stderr).trim()}`,
-        );
+      conn = await Deno.connect({ transport: "unix", path: this.socket });
+      await conn.write(new Uint8Array([0x73])); // "s": status
+      const buf = new Uint8Array(64);
+      let text = "";
+      for (let n; !text.includes("\n") && (n = await conn.read(buf)) !== null;) {
+        text += new TextDecoder().decode(buf.subarray(0, n));
       }
-    })().finally(() => (this.#filling = null));
-    return this.#filling;
-  }
-
-  /** After starts that used the pool: refill in the background (errors only mean slower starts; they are logged). */
-  refill(): void {
-    if (this.target <= 0 || this.#closed || this.#filling) return;
-    this.fill().catch((err) => console.error(`tau: ${(err as Error).message}`));
-  }
-
-  /** Releases a claimed namespace a start did not use (the helper releases those it joins). */
-  async releaseClaimed(containerDir: string): Promise<void> {
-    if (await Deno.lstat(`${containerDir}/net/ns`).then(() => true, () => false)) {
-      await this.#release([`${containerDir}/net/ns`]);
+      return Number(text.split(" ")[0]) || 0;
+    } catch {
+      return 0;
+    } finally {
+      conn?.close();
     }
   }
 
-  /**
-   * Shutdown: stops refilling and releases every free namespace. Also clears what a killed fill left half made
-   * (`.new-<pid>-*` of a process that is gone).
-   */
+  /** Resolves once the pool holds `target` namespaces (benchmarks, tests); bounded by `timeoutMs`. */
+  async ready(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ((await this.free()) < this.target) {
+      if (Date.now() > deadline) {
+        throw new Error(`the network namespace pool did not reach ${this.target} within ${timeoutMs} ms`);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** Ends the pool process; the namespaces it holds are freed with it. */
   async close(): Promise<void> {
-    this.#closed = true;
-    await this.#filling?.catch(() => {});
-    await this.#release((await this.free()).map((n) => `${this.dir}/${n}/ns`));
-    await this.collectGarbage();
-  }
-
-  /** Half-made entries of fills that were killed. */
-  async collectGarbage(): Promise<void> {
-    const stale: string[] = [];
-    try {
-      for await (const e of Deno.readDir(this.dir)) {
-        const pid = e.name.match(/^\.new-(\d+)-/)?.[1];
-        if (pid && !(await Deno.stat(`/proc/${pid}`).then(() => true, () => false))) {
-          stale.push(`${this.dir}/${e.name}/ns`);
-        }
-      }
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    }
-    await this.#release(stale);
-  }
-
-  async #release(files: string[]): Promise<void> {
-    if (files.length === 0) return;
-    const out = await new Deno.Command(this.helper, { args: ["netns-release", ...files], stderr: "piped" }).output();
-    if (!out.success) {
-      throw new Error(`cannot release network namespaces: ${new TextDecoder().decode(out.stderr).trim()}`);
-    }
+    const holder = this.#holder;
+    if (!holder) return;
+    this.#holder = null;
+    await this.#stdin?.close().catch(() => {}); // EOF: the pool exits and removes its socket
+    this.#stdin = null;
+    holder.ref(); // waited for below: an unref'd child would let Deno exit first
+    await holder.status;
   }
 }

@@ -81,8 +81,8 @@ async function killNamespace(netns: string): Promise<void> {
 
 export interface RuntimeOptions {
   /**
-   * How many network namespaces to keep made ahead (netns_pool.ts): filled in the background after open and after
-   * each start that used some, released by close(). 0 (the default): none are made, made ones are still used.
+   * How many network namespaces to keep made ahead (netns_pool.ts): a pool process started by open(), which fills
+   * itself in the background, and ended by close(). 0 (the default): none here; a pool another tau runs is used.
    */
   netnsPool?: number;
 }
@@ -108,14 +108,11 @@ export class ContainerRuntime {
     const abs = await Deno.realPath(dataDir);
     const rt = new ContainerRuntime(abs, await ensureHelper(abs), await ensureRunDir(abs), opts.netnsPool ?? 0);
     await rt.collectGarbage();
-    rt.netns.refill();
+    rt.netns.start();
     return rt;
   }
 
-  /**
-   * Releases what this runtime made ahead (the network namespace pool). Containers keep running: they are
-   * detached from tau by design.
-   */
+  /** Ends the network namespace pool this runtime runs, if any. Containers keep running: they are detached from tau. */
   async close(): Promise<void> {
     await this.netns.close();
   }
@@ -135,7 +132,6 @@ export class ContainerRuntime {
         }
       } catch { /* directory not created yet */ }
     }
-    await this.netns.collectGarbage();
     for (const rec of await allRecords(this.dataDir)) await this.refresh(rec);
   }
 
@@ -159,8 +155,6 @@ export class ContainerRuntime {
       if (rec.netns) await killNamespace(rec.netns);
       await removeCgroups(rec.cgroups);
       for (const p of rec.ports) await Deno.remove(p.socket).catch(() => {});
-      // Killed between tau's claim of a pooled network namespace and the supervisor's use of it.
-      await this.netns.releaseClaimed(runDir(this.dataDir, rec.id));
     }
     // Another tau (the node retiring a container while `tau container ls` runs) may be removing it right now.
     await writeRecord(this.dataDir, rec).catch((err) => {
@@ -256,7 +250,6 @@ export class ContainerRuntime {
     }
     // Rename first so a half-deleted container never shows up in `ls`.
     const trash = `${this.dataDir}/run/.trash-${rec.id}`;
-    await this.netns.releaseClaimed(runDir(this.dataDir, rec.id));
     await Deno.rename(runDir(this.dataDir, rec.id), trash);
     await Deno.remove(trash, { recursive: true });
     if (rec.snapshot) {

@@ -34,7 +34,7 @@ int exec_in_container(struct config *cfg) {
     return 125;
   }
   /*
-   * The network namespace first, as the host's root: a pooled one (netns.c) belongs to the host's user namespace,
+   * The network namespace first, as the host's root: a pre-made one (netns.c) belongs to the host's user namespace,
    * which the container's root has no say over.
    */
   if (setns(fds[2], CLONE_NEWNET) < 0) {

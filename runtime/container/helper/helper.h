@@ -42,8 +42,8 @@ struct config {
   const char *cwd;
   int target_pid; /* exec: the container's init */
   const char *batch; /* run: comma-separated container ids, one supervisor each */
-  const char *netns_path; /* run: a pre-made network namespace (netns.c) to start in, if that file exists */
-  int netns_pooled;       /* the container joined netns_path: its loopback is up already */
+  const char *netns_pool; /* run: the socket of a pool of pre-made network namespaces (netns.c), if any */
+  int netns_pooled;       /* the container got one from the pool: its loopback is up already */
   int sysfs_fd;           /* pooled namespace + user namespace: /sys, made by the supervisor (netns.c) */
   struct bind_mount mounts[MAX_ITEMS];
   int nmounts;
@@ -94,11 +94,10 @@ int cgroups_oom_killed(const struct config *cfg);
 void cgroups_remove(const struct config *cfg);
 
 /* netns.c: the pool of pre-made network namespaces */
-int netns_fill(const char *dir, int count);
-int netns_release(int argc, char **argv);
+int netns_pool_serve(const char *path, int target);
 int netns_join_pooled(struct config *cfg, char *err, size_t errlen);
 void netns_leave(int host);
-int netns_open_low_ports(char *err, size_t errlen);
+int netns_set_low_ports(int first, char *err, size_t errlen);
 
 /* forward.c */
 int ports_bind(struct config *cfg, char *err, size_t errlen);

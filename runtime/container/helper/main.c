@@ -3,17 +3,16 @@
  *   tau-ns-helper run --lower L1:L2 --upper U --work W --rootfs R --log F --status F [--hostname H] [--cwd D]
  *                     [--mount SRC DST ro|rw]... [--port CPORT HOSTPORT SOCKET]... [--cgroup DIR]...
  *                     [--cgset FILE VALUE]... [--device-cgroup DIR] [--userns BASE SHIFTED] [--env K=V]...
- *                     [--netns FILE] [--batch ID1,ID2,...] -- CMD [ARGS...]
+ *                     [--netns-pool SOCKET] [--batch ID1,ID2,...] -- CMD [ARGS...]
  *     --device-cgroup: only the devices in devices.c may be opened or created there: a v1 devices cgroup shared by
  *     all containers (made and filled if needed, joined, never removed), or one of the --cgroup dirs on v2.
  *     --userns: container uids 0..65535 are host uids BASE..; the top SHIFTED layers are stored in host uids.
- *     --netns: a pre-made network namespace bind-mounted on FILE (netns.c) to start in; without that file, a new one.
+ *     --netns-pool: ask the pool on SOCKET for a pre-made network namespace (netns.c); none there: a new one.
  *     --batch starts one container per id, each under its own supervisor; "{}" in the per-container paths
- *     (--upper --work --rootfs --log --status --netns, port sockets, cgroup dirs and files) and --hostname becomes
+ *     (--upper --work --rootfs --log --status, port sockets, cgroup dirs and files) and --hostname becomes
  *     the id.
  *   tau-ns-helper exec --pid PID [--cgroup DIR]... [--device-cgroup DIR] [--env K=V]... [--cwd D] -- CMD [ARGS...]
- *   tau-ns-helper netns-fill DIR COUNT   (adds COUNT pre-made network namespaces to the pool in DIR)
- *   tau-ns-helper netns-release FILE...  (unmounts and removes pool entries)
+ *   tau-ns-helper netns-pool SOCKET TARGET  (keeps TARGET network namespaces made ahead, until stdin closes)
  *   tau-ns-helper whiteout PATH...   (overlay whiteout: a 0/0 character device, for image layers)
  *   tau-ns-helper opaque DIR...      (overlay opaque directory marker, for image layers)
  */
@@ -57,7 +56,7 @@ static void parse(struct config *cfg, int argc, char **argv) {
     else if (strcmp(a, "--cwd") == 0) cfg->cwd = need(argc, argv, ++i);
     else if (strcmp(a, "--pid") == 0) cfg->target_pid = atoi(need(argc, argv, ++i));
     else if (strcmp(a, "--batch") == 0) cfg->batch = need(argc, argv, ++i);
-    else if (strcmp(a, "--netns") == 0) cfg->netns_path = need(argc, argv, ++i);
+    else if (strcmp(a, "--netns-pool") == 0) cfg->netns_pool = need(argc, argv, ++i);
     else if (strcmp(a, "--mount") == 0) {
       if (cfg->nmounts >= MAX_ITEMS) usage("too many mounts");
       struct bind_mount *m = &cfg->mounts[cfg->nmounts++];
@@ -138,7 +137,6 @@ static int run_batch(struct config *cfg) {
     cfg->rootfs = subst(cfg->rootfs, id);
     cfg->log_path = subst(cfg->log_path, id);
     cfg->status_path = subst(cfg->status_path, id);
-    cfg->netns_path = subst(cfg->netns_path, id);
     cfg->hostname = subst(cfg->hostname, id);
     for (int i = 0; i < cfg->nports; i++) cfg->ports[i].socket_path = subst(cfg->ports[i].socket_path, id);
     for (int i = 0; i < cfg->ncgroups; i++) cfg->cgroup_dirs[i] = subst(cfg->cgroup_dirs[i], id);
@@ -154,11 +152,10 @@ static int run_batch(struct config *cfg) {
 int main(int argc, char **argv) {
   if (argc < 2) usage("missing mode");
   static struct config cfg = {.sysfs_fd = -1};
-  if (strcmp(argv[1], "netns-fill") == 0) {
-    if (argc != 4 || atoi(argv[3]) < 0) usage("netns-fill needs DIR COUNT");
-    return netns_fill(argv[2], atoi(argv[3]));
+  if (strcmp(argv[1], "netns-pool") == 0) {
+    if (argc != 4 || atoi(argv[3]) < 1) usage("netns-pool needs SOCKET TARGET");
+    return netns_pool_serve(argv[2], atoi(argv[3]));
   }
-  if (strcmp(argv[1], "netns-release") == 0) return netns_release(argc - 2, argv + 2);
   if (strcmp(argv[1], "whiteout") == 0 || strcmp(argv[1], "opaque") == 0) {
     int whiteout = argv[1][0] == 'w';
     for (int i = 2; i < argc; i++) {

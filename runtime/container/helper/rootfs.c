@@ -173,7 +173,7 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
   if (make_target(root, "/sys", 1, err, errlen) < 0) return -1;
   snprintf(path, sizeof path, "%s/sys", root);
   if (cfg->userns_base > 0 && cfg->netns_pooled) {
-    /* Made read-only by the supervisor inside the pooled network namespace (netns.c), sent after /dev. */
+    /* Made read-only by the supervisor inside the pre-made network namespace (netns.c), sent after /dev. */
     int fd = userns_receive_mount(cfg, err, errlen);
     if (fd < 0) return -1;
     int rc = move_mount(fd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH);

@@ -62,7 +62,7 @@ static int child_main(void *arg) {
    * through the host's /proc, before the container's own (with /proc/sys read-only) replaces it.
    */
   if (!a->cfg->netns_pooled && loopback_up(err, sizeof err) < 0) goto fail;
-  if (!a->cfg->netns_pooled && a->cfg->userns_base > 0 && netns_open_low_ports(err, sizeof err) < 0) goto fail;
+  if (!a->cfg->netns_pooled && a->cfg->userns_base > 0 && netns_set_low_ports(0, err, sizeof err) < 0) goto fail;
   if (setup_rootfs(a->cfg, err, sizeof err) < 0) goto fail;
   if (a->cfg->userns_base > 0) {
     close(a->cfg->mount_sock[1]);
@@ -144,7 +144,7 @@ int run_container(struct config *cfg) {
   struct child_args args = {.cfg = cfg, .go_write = go[1], .ready_read = ready[0], .go_fd = go[0], .ready_fd = ready[1], .log_fd = log_fd};
   int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
   if (cfg->userns_base > 0) flags |= CLONE_NEWUSER;
-  /* In a pooled network namespace (netns.c) while clone() runs, so that the container is born in it. */
+  /* In a pre-made network namespace (netns.c) while clone() runs, so that the container is born in it. */
   int host_netns = netns_join_pooled(cfg, err, sizeof err);
   if (host_netns == -2) {
     cgroups_remove(cfg);

@@ -117,7 +117,7 @@ static int overlay_fd(const struct config *cfg, const struct mount_attr *idmap, 
 
 /*
  * Supervisor, after clone and before the container goes on: maps, then the rootfs, each --mount, /dev and, in a
- * pooled network namespace, /sys (netns.c).
+ * pre-made network namespace, /sys (netns.c).
  */
 int userns_send_mounts(struct config *cfg, pid_t init, char *err, size_t errlen) {
   if (write_map(init, "uid_map", cfg->userns_base, err, errlen) < 0) return -1;
