@@ -13,19 +13,19 @@ export function spread(xs: number[], digits = 0): string {
   return `${median(xs).toFixed(digits)} (spread ${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`;
 }
 
-export interface Pairs<T> {
-  baseline: T[];
-  subject: T[];
+export interface Pairs<B, S = B> {
+  baseline: B[];
+  subject: S[];
 }
 
 /** Runs `pairs` rounds of baseline then subject (after `warmup` unrecorded rounds). */
-export async function interleave<T>(
+export async function interleave<B, S = B>(
   pairs: number,
-  baseline: () => Promise<T>,
-  subject: () => Promise<T>,
+  baseline: () => Promise<B>,
+  subject: () => Promise<S>,
   warmup = 0,
-): Promise<Pairs<T>> {
-  const out: Pairs<T> = { baseline: [], subject: [] };
+): Promise<Pairs<B, S>> {
+  const out: Pairs<B, S> = { baseline: [], subject: [] };
   for (let i = 0; i < warmup + pairs; i++) {
     const b = await baseline();
     const s = await subject();
