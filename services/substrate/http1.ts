@@ -98,7 +98,7 @@ class Connection {
   }
 
   async write(bytes: Uint8Array): Promise<void> {
-    let off = 0;
+    let off = await this.conn.write(bytes);
     while (off < bytes.length) off += await this.conn.write(bytes.subarray(off));
   }
 
@@ -166,14 +166,18 @@ class Connection {
     }
   }
 
-  /** `n` bytes, for a small body; carved from a slab (see `carve`). */
+  /** `n` bytes when they are all buffered already (the usual case: they came with the head), else null. */
+  takeBuffered(n: number): Uint8Array | null {
+    if (this.#end - this.#start < n) return null;
+    const out = carve(this.#buf, this.#start, n);
+    this.#start += n;
+    return out;
+  }
+
+  /** `n` bytes, for a small body. */
   async readExactly(n: number): Promise<Uint8Array> {
-    // Usually all here already: the whole answer came in the read that brought its head.
-    if (this.#end - this.#start >= n) {
-      const out = carve(this.#buf, this.#start, n);
-      this.#start += n;
-      return out;
-    }
+    const buffered = this.takeBuffered(n);
+    if (buffered) return buffered;
     const out = new Uint8Array(n);
     let off = 0;
     while (off < n) {
@@ -363,15 +367,18 @@ export class UnixHttpPool {
     }
   }
 
-  async #small(c: Connection, head: Head, length: number, keepAlive: boolean): Promise<UpstreamResponse> {
-    try {
-      const bytes = length ? await c.readExactly(length) : new Uint8Array(0);
+  /** A small body read whole: without an await when it came with the head, as it usually does. */
+  #small(c: Connection, head: Head, length: number, keepAlive: boolean): UpstreamResponse | Promise<UpstreamResponse> {
+    const answer = (bytes: Uint8Array): UpstreamResponse => {
       this.#release(c, keepAlive);
       return { status: head.status, statusText: head.statusText, headers: head.headers, body: null, bytes };
-    } catch (err) {
+    };
+    const buffered = c.takeBuffered(length);
+    if (buffered) return answer(buffered);
+    return c.readExactly(length).then(answer, (err) => {
       c.close();
       throw err;
-    }
+    });
   }
 
   #response(c: Connection, req: UpstreamRequest, head: Head): UpstreamResponse | Promise<UpstreamResponse> {
