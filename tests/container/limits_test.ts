@@ -124,6 +124,20 @@ command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
     assertEquals(r.stdout, "state\nstate.txt\n", "the clone sees written and deleted files as the parent did");
     assert(c.ports[0].host !== parent.ports[0].host, "each clone has its own host port");
   }
+  // A batch idmaps the image layers once for all its containers (helper/userns.c): no container may hold one. A
+  // detached mount's descriptor shows as "/" in /proc, so they are told apart by what they open: a layer's root.
+  const layers = new Set<string>();
+  for await (const e of Deno.readDir(rt.images.layersDir)) {
+    const st = await Deno.stat(`${rt.images.layersDir}/${e.name}`);
+    if (st.isDirectory) layers.add(`${st.dev}:${st.ino}`);
+  }
+  for (const c of clones) {
+    const init = (await rt.getContainer(c.id)).initPid!;
+    for await (const fd of Deno.readDir(`/proc/${init}/fd`)) {
+      const st = await Deno.stat(`/proc/${init}/fd/${fd.name}`).catch(() => null);
+      assert(!st || !layers.has(`${st.dev}:${st.ino}`), `the init of ${c.name} holds an image layer (fd ${fd.name})`);
+    }
+  }
   // Clones write to their own upper layer.
   await rt.execInContainer(clones[0].id, ["sh", "-c", "echo mine > /www/state.txt"], true);
   const p = await rt.execInContainer(parent.id, ["cat", "/www/state.txt"], true);

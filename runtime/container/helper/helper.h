@@ -53,6 +53,7 @@ struct config {
   int ncgroups;
   long userns_base;  /* >0: a user namespace maps container uids 0..65535 to host uids base..base+65535 */
   int shifted_lowers; /* userns: this many top layers are stored in host uids already (clone snapshots) */
+  int layer_fds[MAX_ITEMS]; /* batch + userns: layer i idmapped once for every container (userns.c), or -1 */
   int mount_sock[2];  /* userns: the supervisor sends the container its mounts (made with host privileges) */
   const char *device_cgroup; /* v1: the devices cgroup all containers share; v2: one of cgroup_dirs */
   struct cgroup_setting cgroup_settings[MAX_ITEMS];
@@ -82,6 +83,8 @@ int devices_restrict(const char *dir, int v1, char *err, size_t errlen);
 int userns_send_mounts(struct config *cfg, pid_t init, char *err, size_t errlen);
 int userns_receive_rootfs(const struct config *cfg, char *err, size_t errlen);
 int userns_become_root(char *err, size_t errlen);
+int userns_prepare_layers(struct config *cfg);
+void userns_close_layers(struct config *cfg);
 int userns_receive_mount(const struct config *cfg, char *err, size_t errlen);
 
 /* secure.c */

@@ -119,6 +119,7 @@ static const char *subst(const char *s, const char *id) {
  * of N, and tau does its shared work once. Each child is an ordinary supervisor for its container.
  */
 static int run_batch(struct config *cfg) {
+  userns_prepare_layers(cfg); /* once for all (userns.c); every supervisor closes its copy after its overlay */
   char *ids = strdup(cfg->batch);
   int forked = 0;
   for (char *save = NULL, *id = strtok_r(ids, ",", &save); id; id = strtok_r(NULL, ",", &save)) {
@@ -152,6 +153,7 @@ static int run_batch(struct config *cfg) {
 int main(int argc, char **argv) {
   if (argc < 2) usage("missing mode");
   static struct config cfg = {.sysfs_fd = -1};
+  for (int i = 0; i < MAX_ITEMS; i++) cfg.layer_fds[i] = -1;
   if (strcmp(argv[1], "netns-pool") == 0) {
     if (argc != 4 || atoi(argv[3]) < 1) usage("netns-pool needs SOCKET TARGET");
     return netns_pool_serve(argv[2], atoi(argv[3]));

@@ -33,6 +33,7 @@ static int child_main(void *arg) {
   struct child_args *a = arg;
   char err[1024];
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  userns_close_layers(a->cfg); /* mounts of the host's image layers: the container must never hold one */
   close(a->go_write);
   close(a->ready_read);
   if (a->cfg->userns_base > 0) close(a->cfg->mount_sock[0]);
@@ -171,6 +172,7 @@ int run_container(struct config *cfg) {
   if (ok && cfg->userns_base > 0 && userns_send_mounts(cfg, init, err, sizeof err) < 0) ok = 0;
   if (cfg->userns_base > 0) close(cfg->mount_sock[0]);
   if (cfg->sysfs_fd >= 0) close(cfg->sysfs_fd); /* not sent: the start failed before */
+  userns_close_layers(cfg);
   if (ok && write(go[1], "g", 1) != 1) {
     snprintf(err, sizeof err, "start container: %s", strerror(errno));
     ok = 0;
