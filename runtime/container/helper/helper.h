@@ -26,6 +26,12 @@ struct port_map {
   int bound_host_port;
 };
 
+/* What the network namespace pool hands out (netns.c): a namespace, and /sys as seen from inside it. */
+struct pooled {
+  int netns;
+  int sysfs;
+};
+
 struct cgroup_setting {
   const char *file;
   const char *value;
@@ -44,6 +50,7 @@ struct config {
   const char *batch; /* run: comma-separated container ids, one supervisor each */
   const char *netns_pool; /* run: the socket of a pool of pre-made network namespaces (netns.c), if any */
   int netns_pooled;       /* the container got one from the pool: its loopback is up already */
+  struct pooled netns_given; /* batch: the one the batch took for this container, or {-1, -1} */
   int sysfs_fd;           /* pooled namespace + user namespace: /sys, made by the supervisor (netns.c) */
   struct bind_mount mounts[MAX_ITEMS];
   int nmounts;
@@ -98,6 +105,7 @@ void cgroups_remove(const struct config *cfg);
 
 /* netns.c: the pool of pre-made network namespaces */
 int netns_pool_serve(const char *path, int target);
+int netns_pool_take(const char *path, int want, struct pooled *out);
 int netns_join_pooled(struct config *cfg, char *err, size_t errlen);
 void netns_leave(int host);
 int netns_set_low_ports(int first, char *err, size_t errlen);

@@ -121,8 +121,13 @@ static const char *subst(const char *s, const char *id) {
 static int run_batch(struct config *cfg) {
   userns_prepare_layers(cfg); /* once for all (userns.c); every supervisor closes its copy after its overlay */
   char *ids = strdup(cfg->batch);
-  int forked = 0;
-  for (char *save = NULL, *id = strtok_r(ids, ",", &save); id; id = strtok_r(NULL, ",", &save)) {
+  int count = 1;
+  for (const char *c = ids; *c; c++) count += *c == ',';
+  /* One request to the pool for the whole batch, rather than one per supervisor to a single busy process. */
+  struct pooled *given = calloc((size_t)count, sizeof *given);
+  int ngiven = cfg->netns_pool && given ? netns_pool_take(cfg->netns_pool, count, given) : 0;
+  int forked = 0, index = 0;
+  for (char *save = NULL, *id = strtok_r(ids, ",", &save); id; id = strtok_r(NULL, ",", &save), index++) {
     pid_t pid = fork();
     if (pid < 0) {
       status_set_id(id);
@@ -133,6 +138,13 @@ static int run_batch(struct config *cfg) {
       forked++;
       continue;
     }
+    /* This supervisor's namespace, if the pool had one for it; the others' are not its to hold. */
+    for (int i = 0; i < ngiven; i++) {
+      if (i == index) continue;
+      close(given[i].netns);
+      close(given[i].sysfs);
+    }
+    if (index < ngiven) cfg->netns_given = given[index];
     cfg->upperdir = subst(cfg->upperdir, id);
     cfg->workdir = subst(cfg->workdir, id);
     cfg->rootfs = subst(cfg->rootfs, id);
@@ -147,12 +159,12 @@ static int run_batch(struct config *cfg) {
     status_init(cfg->status_path);
     exit(run_container(cfg));
   }
-  return forked > 0 ? 0 : 125;
+  return forked > 0 ? 0 : 125; /* what the pool gave is closed with this process; each supervisor has its own */
 }
 
 int main(int argc, char **argv) {
   if (argc < 2) usage("missing mode");
-  static struct config cfg = {.sysfs_fd = -1};
+  static struct config cfg = {.sysfs_fd = -1, .netns_given = {-1, -1}};
   for (int i = 0; i < MAX_ITEMS; i++) cfg.layer_fds[i] = -1;
   if (strcmp(argv[1], "netns-pool") == 0) {
     if (argc != 4 || atoi(argv[3]) < 1) usage("netns-pool needs SOCKET TARGET");

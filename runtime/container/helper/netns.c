@@ -55,11 +55,8 @@ static int unix_addr(struct sockaddr_un *addr, const char *path) {
 
 static int sysfs_mount(char *err, size_t errlen);
 
-/* What the pool hands out: a namespace, and /sys as seen from inside it (for containers with a user namespace). */
-struct pooled {
-  int netns;
-  int sysfs;
-};
+/* At most this many namespaces per message: SCM_RIGHTS carries up to 253 descriptors, two per namespace. */
+#define PAIRS_PER_MESSAGE 126
 
 /*
  * A new namespace, ready: loopback up, low ports open to every uid (the container may have a user namespace; the
@@ -84,29 +81,36 @@ static int make_netns(int home, struct pooled *out, char *err, size_t errlen) {
   return 0;
 }
 
-static void give(int conn, const struct pooled *p) {
-  int fds[2] = {p ? p->netns : -1, p ? p->sysfs : -1};
-  char byte = p ? 'y' : 'n', control[CMSG_SPACE(sizeof fds)];
+/* One message of up to PAIRS_PER_MESSAGE namespaces: a count byte, then their descriptors (namespace, /sys). */
+static void give(int conn, const struct pooled *p, int count) {
+  int fds[2 * PAIRS_PER_MESSAGE];
+  for (int i = 0; i < count; i++) {
+    fds[2 * i] = p[i].netns;
+    fds[2 * i + 1] = p[i].sysfs;
+  }
+  unsigned char byte = (unsigned char)count;
+  char control[CMSG_SPACE(sizeof fds)];
   memset(control, 0, sizeof control);
   struct iovec iov = {.iov_base = &byte, .iov_len = 1};
   struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-  if (p) {
+  if (count > 0) {
     msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
+    msg.msg_controllen = CMSG_SPACE(2 * count * sizeof(int));
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof fds);
-    memcpy(CMSG_DATA(c), fds, sizeof fds);
+    c->cmsg_len = CMSG_LEN(2 * count * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, 2 * count * sizeof(int));
   }
-  if (sendmsg(conn, &msg, MSG_NOSIGNAL) < 0) { /* the asker is gone: the namespace is dropped below */ }
+  if (sendmsg(conn, &msg, MSG_NOSIGNAL) < 0) { /* the asker is gone: the namespaces are dropped below */ }
 }
 
 /*
- * `netns-pool SOCKET TARGET`. Requests are one byte: 'g' (give me one: answered 'y' with two descriptors, the
- * namespace and its /sys, or 'n' when
- * the pool is empty) or 's' (status: answered "<free> <target>\n"). Ends when its stdin closes (tau is gone) or on
- * SIGTERM; the namespaces it still holds go with it.
+ * `netns-pool SOCKET TARGET`. Requests: 'g' and a count (2 bytes, little-endian), answered with as many
+ * namespaces as the pool holds up to that count, in messages of up to PAIRS_PER_MESSAGE (a message with fewer ends
+ * the answer; 0 when the pool is empty); or 's' (status: answered "<free> <target>\n"). A batch of starts asks once
+ * for all its containers (main.c). Ends when its stdin closes (tau is gone) or on SIGTERM; the namespaces it still
+ * holds go with it.
  */
 int netns_pool_serve(const char *path, int target) {
   signal(SIGPIPE, SIG_IGN);
@@ -154,17 +158,23 @@ int netns_pool_serve(const char *path, int target) {
     setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     char req = 0;
     if (read(conn, &req, 1) == 1) {
-      if (req == 'g') {
-        /* Oldest first: which one a start gets does not depend on when the pool last refilled. */
-        if (n > 0) {
-          struct pooled p = stock[0];
-          memmove(stock, stock + 1, (size_t)--n * sizeof *stock);
-          give(conn, &p);
-          close(p.netns);
-          close(p.sysfs);
-        } else {
-          give(conn, NULL);
+      unsigned char want[2];
+      if (req == 'g' && read(conn, want, 2) == 2) {
+        /* Oldest first: which ones a start gets does not depend on when the pool last refilled. */
+        int count = want[0] | want[1] << 8, given = 0;
+        if (count > n) count = n;
+        for (;;) {
+          int chunk = count - given < PAIRS_PER_MESSAGE ? count - given : PAIRS_PER_MESSAGE;
+          give(conn, stock + given, chunk);
+          given += chunk;
+          if (chunk < PAIRS_PER_MESSAGE) break;
         }
+        for (int i = 0; i < given; i++) {
+          close(stock[i].netns);
+          close(stock[i].sysfs);
+        }
+        n -= given;
+        memmove(stock, stock + given, (size_t)n * sizeof *stock);
         wait_ms = REFILL_IDLE_MS;
       } else if (req == 's') {
         char line[64];
@@ -178,29 +188,33 @@ int netns_pool_serve(const char *path, int target) {
   return 0;
 }
 
-/* Asks the pool on `path` for a namespace; 0 when `out` got one, -1 when there is no pool or it is empty. */
-static int pool_take(const char *path, struct pooled *out) {
+/* Asks the pool on `path` for up to `want` namespaces; returns how many `out` got (0: no pool, or it is empty). */
+int netns_pool_take(const char *path, int want, struct pooled *out) {
   struct sockaddr_un addr;
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return -1;
-  int rc = -1;
-  if (unix_addr(&addr, path) == 0 && connect(s, (struct sockaddr *)&addr, sizeof addr) == 0 && write(s, "g", 1) == 1) {
-    int fds[2];
-    char byte = 0, control[CMSG_SPACE(sizeof fds)];
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  if (s < 0) return 0;
+  int got = 0;
+  unsigned char req[3] = {'g', (unsigned char)(want & 0xff), (unsigned char)(want >> 8)};
+  if (want > 0xffff || unix_addr(&addr, path) < 0 || connect(s, (struct sockaddr *)&addr, sizeof addr) < 0 ||
+      write(s, req, sizeof req) != sizeof req) {
+    close(s);
+    return 0;
+  }
+  for (;;) {
+    int fds[2 * PAIRS_PER_MESSAGE];
+    unsigned char count = 0;
+    char control[CMSG_SPACE(sizeof fds)];
+    struct iovec iov = {.iov_base = &count, .iov_len = 1};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
-    if (recvmsg(s, &msg, MSG_CMSG_CLOEXEC) == 1 && byte == 'y') {
-      struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-      if (c && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof fds)) {
-        memcpy(fds, CMSG_DATA(c), sizeof fds);
-        out->netns = fds[0];
-        out->sysfs = fds[1];
-        rc = 0;
-      }
-    }
+    if (recvmsg(s, &msg, MSG_CMSG_CLOEXEC) != 1) break;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    int nfds = c && c->cmsg_type == SCM_RIGHTS ? (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int)) : 0;
+    if (nfds > 0) memcpy(fds, CMSG_DATA(c), (size_t)nfds * sizeof(int));
+    for (int i = 0; i + 1 < nfds && got < want; i += 2) out[got++] = (struct pooled){fds[i], fds[i + 1]};
+    if (count < PAIRS_PER_MESSAGE || got >= want) break;
   }
   close(s);
-  return rc;
+  return got;
 }
 
 /* Sysfs as seen from the current network namespace, read-only, as a detached mount for the container. */
@@ -235,13 +249,15 @@ int netns_set_low_ports(int first, char *err, size_t errlen) {
 }
 
 /*
- * Supervisor, before clone(): takes a namespace from the pool (cfg->netns_pool) and joins it, so that the container
+ * Supervisor, before clone(): takes a namespace from the pool (cfg->netns_given, or one asked from cfg->netns_pool)
+ * and joins it, so that the container
  * is born in it. Returns the host's namespace to come back to after clone(), -1 when there is none to take (clone()
  * makes a fresh one) or -2 on an error (in err).
  */
 int netns_join_pooled(struct config *cfg, char *err, size_t errlen) {
-  struct pooled p;
-  if (!cfg->netns_pool || pool_take(cfg->netns_pool, &p) < 0) return -1;
+  struct pooled p = cfg->netns_given;
+  /* A batch asked for all its containers at once (main.c); a single start asks for its own. */
+  if (p.netns < 0 && (!cfg->netns_pool || netns_pool_take(cfg->netns_pool, 1, &p) != 1)) return -1;
   int host = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   if (host < 0 || setns(p.netns, CLONE_NEWNET) < 0) {
     snprintf(err, errlen, "join a pre-made network namespace: %s", strerror(errno));
