@@ -2,13 +2,16 @@
  * Containers served by the gateway (root), deployed through git and measured under wrk through the gateway against
  * the same container reached directly on its published 127.0.0.1 port (the helper's forwarder), in the same run:
  * busybox httpd (a new connection per request) and a keep-alive hello server (bench/fixtures/hello_server.c), which
- * shows the proxy's own cost. Also: push -> first 200 of a container deploy, and a redeploy under wrk load.
+ * shows the proxy's own cost. The two alternate (direct, gateway, direct, ...), BENCH_PAIRS pairs (5), and each
+ * figure is a median with its spread; the node's CPU time per request is printed too (steadier on a shared VM).
+ * Also: push -> first 200 of a container deploy, and a redeploy under wrk load.
  */
 import { join } from "node:path";
 import { busyboxLayer, haveBusybox, tar, writeOciLayout } from "../tests/container/fixture.ts";
 import { commitAndPush, hostRequest, startCloud, tau, waitForBuild } from "../tests/helpers/cloud.ts";
 import { containerSupportProblem } from "../runtime/container/runtime.ts";
-import { CONNECTIONS, has, SECONDS, wrk, wrkOnce, type WrkResult } from "./wrk.ts";
+import { CONNECTIONS, has, SECONDS, wrkOnce, type WrkResult } from "./wrk.ts";
+import { interleave, spread } from "./pairs.ts";
 
 const HOST = "web.bench.localtau";
 const HELLO_HOST = "hello.bench.localtau";
@@ -28,6 +31,55 @@ command: ["sh", "-c", "mkdir -p /srv && head -c 4096 /dev/zero | tr '\\\\0' x > 
 domains: [bench]
 paths: [/]
 `;
+}
+
+const PAIRS = Number(Deno.env.get("BENCH_PAIRS") ?? 5);
+
+interface GatewayRun {
+  wrk: WrkResult;
+  /** CPU time of the node's process per request, in microseconds */
+  nodeUs: number;
+}
+
+/** User + system CPU time of a process, in ms (clock ticks of 10 ms). */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+/** The same container reached directly and through the gateway, alternating, after one warm-up run of each. */
+async function directAndGateway(cloud: { url: string; pid: number }, direct: string, host: string) {
+  return await interleave(
+    PAIRS,
+    () => wrkOnce(direct),
+    async (): Promise<GatewayRun> => {
+      const c0 = await cpuMs(cloud.pid);
+      const r = await wrkOnce(`${cloud.url}/`, host);
+      return { wrk: r, nodeUs: ((await cpuMs(cloud.pid)) - c0) * 1000 / r.requests };
+    },
+    1,
+  );
+}
+
+function printPairs(label: string, p: { baseline: WrkResult[]; subject: GatewayRun[] }, goal = ""): void {
+  const ratios = p.subject.map((s, i) => s.wrk.rps / p.baseline[i].rps);
+  const errors = (rs: WrkResult[]) => {
+    const n = rs.reduce((sum, r) => sum + r.socketErrors, 0);
+    return n ? `  socket errors in all runs: ${n}` : "";
+  };
+  console.log(`${label}:`);
+  console.log(
+    `  direct TCP port       ${spread(p.baseline.map((r) => r.rps))} req/s  p99 ${
+      spread(p.baseline.map((r) => r.p99), 2)
+    } ms${errors(p.baseline)}`,
+  );
+  console.log(
+    `  through the gateway   ${spread(p.subject.map((s) => s.wrk.rps))} req/s  p99 ${
+      spread(p.subject.map((s) => s.wrk.p99), 2)
+    } ms  node CPU ${spread(p.subject.map((s) => s.nodeUs))} us/request${errors(p.subject.map((s) => s.wrk))}`,
+  );
+  console.log(`  ratio gateway/direct  ${spread(ratios, 2)} (each pair's own ratio)${goal}`);
 }
 
 export async function runContainerServingBench(): Promise<void> {
@@ -89,20 +141,14 @@ export async function runContainerServingBench(): Promise<void> {
       webYaml("direct").replace(/domains:.*\n|paths:.*\n/g, "").replace("port: 8080", 'ports: ["18310:8080"]'),
     );
     await run(["container", "run", statefile, "--data", join(data, "containers")]);
-    await wrkOnce("http://127.0.0.1:18310/"); // warm-up
-    const base = await wrk("http://127.0.0.1:18310/");
-    await wrkOnce(`${cloud.url}/`, HOST);
-    const viaGateway = await wrk(`${cloud.url}/`, HOST);
     const helloFile = join(work, "hello-direct.yml");
     await Deno.writeTextFile(
       helloFile,
       HELLO_YAML.replace("domains: [hello]\n", "").replace("port: 8080", 'ports: ["18311:8080"]'),
     );
     await run(["container", "run", helloFile, "--data", join(data, "containers")]);
-    await wrkOnce("http://127.0.0.1:18311/");
-    const helloBase = await wrk("http://127.0.0.1:18311/");
-    await wrkOnce(`${cloud.url}/`, HELLO_HOST);
-    const helloViaGateway = await wrk(`${cloud.url}/`, HELLO_HOST);
+    const web = await directAndGateway(cloud, "http://127.0.0.1:18310/", HOST);
+    const hello = await directAndGateway(cloud, "http://127.0.0.1:18311/", HELLO_HOST);
 
     // Redeploy while wrk runs: every answer must still be a 200.
     await Deno.writeTextFile(join(config, "containers/web.yaml"), webYaml("2"));
@@ -113,17 +159,12 @@ export async function runContainerServingBench(): Promise<void> {
     const redeploy = performance.now() - r0;
     const during = await loaded;
 
-    const line = (label: string, r: WrkResult, note = "", baseline = base) =>
-      console.log(
-        `${label.padEnd(34)} ${r.rps.toFixed(0).padStart(8)} req/s  ratio ${(r.rps / baseline.rps).toFixed(2)}  ` +
-          `p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms${note}` +
-          (r.socketErrors ? `  socket errors: ${r.socketErrorText}` : ""),
-      );
-    console.log(`\ncontainers behind the gateway, wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, median of 3`);
-    line("busybox httpd, direct TCP port", base, "  (baseline)");
-    line("same, through the gateway", viaGateway);
-    line("keep-alive hello, direct TCP port", helloBase, "  (baseline)", helloBase);
-    line("same, through the gateway", helloViaGateway, "", helloBase);
+    console.log(
+      `\ncontainers behind the gateway, wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, ${PAIRS} interleaved pairs ` +
+        "(direct, gateway, direct, ...), medians (spread min-max)",
+    );
+    printPairs("busybox httpd (a new connection per request)", web);
+    printPairs("keep-alive hello", hello, "  (goal >= 0.6)");
     console.log(`push -> first 200 of a new container deploy: ${pushToLive.toFixed(0)} ms`);
     console.log(
       `redeploy under load: push -> live ${redeploy.toFixed(0)} ms; during 8 s of wrk: ${during.requests} requests, ` +

@@ -1,5 +1,5 @@
 /**
- * `tau container run|ls|logs|exec|stop|rm|clone`, `tau + app.yml` and `tau image import|pull|ls`: argument parsing over
+ * `tau container run|ls|stats|logs|exec|stop|rm|clone`, `tau + app.yml` and `tau image import|pull|ls`: argument parsing over
  * runtime/container (ContainerRuntime, importImage, cloneContainer), which the tests call directly.
  */
 import type { Command } from "commander";
@@ -114,6 +114,23 @@ export function registerContainerCommands(program: Command): void {
       console.log(table(rows));
     },
   );
+
+  container.command("stats").description("CPU time and memory of running containers (all when no id is given)")
+    .argument("[id...]", "ids, id prefixes or names").option("--data <dir>", DATA_HELP)
+    .action(async (ids: string[], opts: { data?: string }) => {
+      const rt = await open(opts);
+      const recs = ids.length
+        ? await Promise.all(ids.map((id) => rt.getContainer(id)))
+        : (await rt.listContainers()).filter((r) => r.status === "running");
+      const mib = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
+      const rows = [["ID", "NAME", "PROCESSES", "CPU", "MEMORY (PSS)", "MEMORY CGROUP"]];
+      for (const r of recs) {
+        const u = await rt.usage(r.id);
+        const cg = u.memoryCgroupBytes === undefined ? "-" : mib(u.memoryCgroupBytes);
+        rows.push([r.id, r.name, String(u.processes), `${(u.cpuMs / 1000).toFixed(2)} s`, mib(u.pssBytes), cg]);
+      }
+      console.log(table(rows));
+    });
 
   container.command("logs").description("print a container's output").argument("<id>", "id, id prefix or name")
     .option("-f, --follow", "keep printing until the container exits").option("--data <dir>", DATA_HELP)

@@ -46,9 +46,17 @@ Deno.test("cgroups: pure v2 host uses one directory under <mount>/tau", () => {
   ]);
 });
 
-Deno.test("cgroups: no limits still creates cgroups (exec joins them, clean-up finds stragglers)", () => {
-  const layout: CgroupLayout = { v1: { pids: "/p", devices: "/d" }, self: {} };
-  assertEquals(planCgroups("x", {}, layout), { dirs: ["/p/tau-x"], settings: [], devices: "/d/tau-devices" });
+Deno.test("cgroups: only controllers with a limit get a cgroup; the device allow-list always applies", () => {
+  // Clean-up of stragglers goes by network namespace, accounting by /proc (usage.ts): neither needs a cgroup.
+  const layout: CgroupLayout = { v1: { pids: "/p", memory: "/m", cpu: "/c", devices: "/d" }, self: {} };
+  assertEquals(planCgroups("x", {}, layout), { dirs: [], settings: [], devices: "/d/tau-devices" });
+  assertEquals(planCgroups("x", { pids: 8 }, layout), {
+    dirs: ["/p/tau-x"],
+    settings: [["/p/tau-x/pids.max", "8"]],
+    devices: "/d/tau-devices",
+  });
+  const v2: CgroupLayout = { v1: {}, v2: { mount: "/u", controllers: ["memory", "pids"] }, self: {} };
+  assertEquals(planCgroups("x", {}, v2), { dirs: ["/u/tau/x"], settings: [], devices: "/u/tau/x" });
 });
 
 Deno.test("cgroups: hybrid host without the v1 devices controller puts a v2 cgroup in for the device program", () => {

@@ -20,6 +20,7 @@ const SOURCES = [
   "devices.c",
   "userns.c",
   "forward.c",
+  "netns.c",
   "status.c",
 ];
 

@@ -6,9 +6,10 @@
 import { TauError } from "../errors.ts";
 import { detectCgroupLayout, planCgroups, prepareV2Parent } from "./cgroups.ts";
 import { spawnHelperBatch, spawnHelperRun } from "./helper_process.ts";
-import { type ContainerRecord, processStart, runDir, type StatusEvent, writeRecord } from "./records.ts";
+import { type ContainerRecord, processStart, runDir, type StatusEvent, writeRecordSync } from "./records.ts";
 import type { ContainerSpec } from "./statefile.ts";
 import type { ImageStore } from "./images/store.ts";
+import type { NetnsPool } from "./netns_pool.ts";
 import { USERNS_BASE, usernsAvailable } from "./userns.ts";
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -48,6 +49,7 @@ interface Launcher {
   dataDir: string;
   helper: string;
   images: ImageStore;
+  netns: NetnsPool;
 }
 
 function randomId(): string {
@@ -111,16 +113,19 @@ export async function launchContainers(
     recs.set(id, rec);
   }
   // The helper makes upper/work/rootfs itself; records must exist before it runs (crash clean-up finds them).
-  await Promise.all([...recs.values()].map(async (rec) => {
-    await Deno.mkdir(runDir(rt.dataDir, rec.id));
-    await writeRecord(rt.dataDir, rec);
-  }));
+  for (const rec of recs.values()) {
+    Deno.mkdirSync(runDir(rt.dataDir, rec.id));
+    writeRecordSync(rt.dataDir, rec);
+  }
+  // Pre-made network namespaces from the pool when one runs (netns_pool.ts); the helper makes the others.
+  const pooled = await rt.netns.running();
   // In a batch every per-container value is a template: the helper replaces "{}" with each container's id.
   const token = batch ? "{}" : ids[0];
   const dir = runDir(rt.dataDir, token);
   const plan = planCgroups(token, spec.limits, layout);
   const args = ["run", "--lower", lowerdirs.join(":"), "--upper", `${dir}/upper`, "--work", `${dir}/work`];
   args.push("--rootfs", `${dir}/rootfs`, "--log", `${dir}/log`, "--status", `${dir}/status.jsonl`);
+  if (pooled) args.push("--netns-pool", rt.netns.socket);
   const hostname = spec.hostname ??
     (batch ? `${(opts.namePrefix ?? baseName).slice(0, 50)}-{}` : recs.get(ids[0])!.name.slice(0, 63));
   args.push("--hostname", hostname);
@@ -164,7 +169,7 @@ export async function launchContainers(
     rec.initPid = ev.pid;
     rec.netns = ev.netns || ((await Deno.readLink(`/proc/${ev.pid}/ns/net`).catch(() => undefined)) ?? undefined);
     rec.ports = rec.ports.map((p, i) => ({ ...p, host: ev.ports?.[i]?.host ?? p.host }));
-    await writeRecord(rt.dataDir, rec);
+    writeRecordSync(rt.dataDir, rec);
     result.started.push({ id, name: rec.name, initPid: ev.pid!, ports: rec.ports, exited: out.exited });
   }));
   result.started.sort((a, b) => ids.indexOf(a.id) - ids.indexOf(b.id));

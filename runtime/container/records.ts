@@ -58,6 +58,17 @@ export async function writeRecord(dataDir: string, rec: ContainerRecord): Promis
   await Deno.rename(`${path}.tmp`, path);
 }
 
+/**
+ * The same, without leaving the thread: starts write a record twice per container, and for 100 clones the async
+ * form's hops to Deno's blocking pool cost more than the writes (tmpfs, see run_root.ts): 100 records took 14 ms
+ * that way and 6 ms in line (medians of 11, load ~10).
+ */
+export function writeRecordSync(dataDir: string, rec: ContainerRecord): void {
+  const path = `${runDir(dataDir, rec.id)}/container.json`;
+  Deno.writeTextFileSync(`${path}.tmp`, JSON.stringify(rec, null, 2));
+  Deno.renameSync(`${path}.tmp`, path);
+}
+
 export async function readRecord(dataDir: string, id: string): Promise<ContainerRecord | null> {
   try {
     return JSON.parse(await Deno.readTextFile(`${runDir(dataDir, id)}/container.json`));

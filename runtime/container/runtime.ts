@@ -11,21 +11,25 @@ import { ensureHelper } from "./helper_build.ts";
 import { ensureRunDir } from "./run_root.ts";
 import { launchContainers, type LaunchResult, type StartedContainer, type StartOptions } from "./launch.ts";
 import { ImageStore } from "./images/store.ts";
+import { NetnsPool } from "./netns_pool.ts";
 import {
   allRecords,
   type ContainerRecord,
   isSupervisorAlive,
+  readRecord,
   readStatusEvents,
   runDir,
   writeRecord,
 } from "./records.ts";
 import type { ContainerSpec } from "./statefile.ts";
 import { checkHostResources } from "./statefile.ts";
+import { type ContainerUsage, containerUsage } from "./usage.ts";
 
 /** The local cloud's container store (`tau dev` uses <data>/containers): images imported here are deployable. */
 export const DEFAULT_DATA_DIR = ".tau/dev/containers";
 
 export type { LaunchResult, StartedContainer, StartOptions } from "./launch.ts";
+export type { ContainerUsage } from "./usage.ts";
 
 /** Why containers cannot run here, or null when they can (root, namespaces, overlayfs, a C compiler). */
 export async function containerSupportProblem(): Promise<string | null> {
@@ -75,21 +79,42 @@ async function killNamespace(netns: string): Promise<void> {
   }
 }
 
+export interface RuntimeOptions {
+  /**
+   * How many network namespaces to keep made ahead (netns_pool.ts): a pool process started by open(), which fills
+   * itself in the background, and ended by close(). 0 (the default): none here; a pool another tau runs is used.
+   */
+  netnsPool?: number;
+}
+
 export class ContainerRuntime {
   readonly images: ImageStore;
-  private constructor(readonly dataDir: string, readonly helper: string, readonly runRoot: string) {
+  readonly netns: NetnsPool;
+  private constructor(
+    readonly dataDir: string,
+    readonly helper: string,
+    readonly runRoot: string,
+    netnsPool: number,
+  ) {
     this.images = new ImageStore(dataDir);
+    this.netns = new NetnsPool(runRoot, helper, netnsPool);
   }
 
   /** Checks support, builds the helper if needed and cleans up after anything that was killed. */
-  static async open(dataDir = DEFAULT_DATA_DIR): Promise<ContainerRuntime> {
+  static async open(dataDir = DEFAULT_DATA_DIR, opts: RuntimeOptions = {}): Promise<ContainerRuntime> {
     const problem = await containerSupportProblem();
     if (problem) throw new TauError(`cannot run containers: ${problem}`, { hint: "run tau as root on Linux" });
     await Deno.mkdir(dataDir, { recursive: true });
     const abs = await Deno.realPath(dataDir);
-    const rt = new ContainerRuntime(abs, await ensureHelper(abs), await ensureRunDir(abs));
+    const rt = new ContainerRuntime(abs, await ensureHelper(abs), await ensureRunDir(abs), opts.netnsPool ?? 0);
     await rt.collectGarbage();
+    rt.netns.start();
     return rt;
+  }
+
+  /** Ends the network namespace pool this runtime runs, if any. Containers keep running: they are detached from tau. */
+  async close(): Promise<void> {
+    await this.netns.close();
   }
 
   async collectGarbage(): Promise<void> {
@@ -146,6 +171,9 @@ export class ContainerRuntime {
 
   /** By full id, unique id prefix or name. */
   async getContainer(ref: string): Promise<ContainerRecord> {
+    // A full id names its state dir: one read instead of every record (removing 100 clones read 100 x 100).
+    const byId = /^[0-9a-f]{12}$/.test(ref) ? await readRecord(this.dataDir, ref) : null;
+    if (byId) return await this.refresh(byId);
     const all = await allRecords(this.dataDir);
     const exact = all.filter((r) => r.id === ref || r.name === ref);
     const matches = exact.length ? exact : all.filter((r) => r.id.startsWith(ref));
@@ -284,6 +312,11 @@ export class ContainerRuntime {
     } finally {
       file.close();
     }
+  }
+
+  /** CPU and memory a running container uses (usage.ts); zeros when it is not running. */
+  async usage(ref: string): Promise<ContainerUsage> {
+    return containerUsage(await this.getContainer(ref));
   }
 
   /** The container's recent output as text (for crash reports). */

@@ -29,6 +29,14 @@ const WATCH_INTERVAL_MS = 1_000;
 /** Restart back-off: 1 s, 2 s, 4 s ... up to 60 s; forgotten after 5 minutes without a crash. */
 const BACKOFF_MAX_MS = 60_000;
 const BACKOFF_RESET_MS = 5 * 60_000;
+/**
+ * Network namespaces the node keeps made ahead for container starts (runtime/container/netns_pool.ts): each saves a
+ * start ~1.1 ms of CPU and holds ~170 KiB of kernel memory while it waits. TAU_NETNS_POOL sets it; 0 turns it off.
+ */
+function netnsPoolSize(): number {
+  const n = Number(Deno.env.get("TAU_NETNS_POOL") ?? 8);
+  return Number.isInteger(n) && n >= 0 ? n : 8;
+}
 
 interface Instance extends Upstream {
   id: string;
@@ -95,7 +103,7 @@ export class ContainerHost {
   /** Opened on first use: a node whose projects have no containers never needs root or the helper. */
   runtime(): Promise<ContainerRuntime> {
     if (!this.#rt) {
-      this.#rt = ContainerRuntime.open(this.#dataDir);
+      this.#rt = ContainerRuntime.open(this.#dataDir, { netnsPool: netnsPoolSize() });
       this.#rt.catch(() => (this.#rt = undefined)); // let a later call retry (and report) it
     }
     return this.#rt;
@@ -404,7 +412,10 @@ export class ContainerHost {
     return hasState ? await this.runtime().catch(() => null) : null;
   }
 
-  /** Stops every deployed container (a clean shutdown leaves nothing running; the next start brings them back). */
+  /**
+   * Stops every deployed container (a clean shutdown leaves nothing running; the next start brings them back) and
+   * releases the network namespaces made ahead.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#watchTimer);
@@ -412,11 +423,12 @@ export class ContainerHost {
     await Promise.all([...this.#starting.values()].map((p) => p.catch(() => {})));
     const all = [...this.#instances.values()].flat();
     this.#instances.clear();
-    if (!all.length || !this.#rt) return;
-    const rt = await this.#rt;
+    const rt = await this.#rt?.catch(() => undefined);
+    if (!rt) return;
     await Promise.all(all.map(async (inst) => {
       await rt.stopContainer(inst.id, 2_000).catch(() => {});
       await this.#remove(rt, inst);
     }));
+    await rt.close().catch((err) => this.#log(`could not release the network namespace pool: ${err}`));
   }
 }

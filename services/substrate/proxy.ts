@@ -3,7 +3,7 @@
  * the client and why it is ours). Connections are kept alive per replica, so the helper's per-connection
  * forwarder is paid once per pooled connection, not per request. Nothing here opens a TCP connection.
  */
-import { UnixHttpPool } from "./http1.ts";
+import { UnixHttpPool, type UpstreamResponse } from "./http1.ts";
 
 /** Headers that describe one hop, not the message (RFC 9110 section 7.6.1). */
 const HOP_BY_HOP = new Set([
@@ -75,22 +75,12 @@ export async function forward(req: Request, up: Upstream, opts: ForwardOptions):
       body: req.body,
       headTimeoutMs: opts.timeoutMs,
     });
-    const out = new Headers();
     // Content-Length is the server's to set for a body it sends (bytes or a stream); a HEAD answer keeps it.
     const keepLength = req.method === "HEAD" || NULL_BODY.has(res.status);
-    for (const [k, v] of res.headers) {
-      const name = k.toLowerCase();
-      if (!HOP_BY_HOP.has(name) && (keepLength || name !== "content-length")) out.append(k, v);
-    }
-    out.set("x-request-id", opts.requestId);
     if (!res.body) {
       done();
       const bytes = res.bytes && !NULL_BODY.has(res.status) ? res.bytes : null;
-      return new Response(bytes as Uint8Array<ArrayBuffer> | null, {
-        status: res.status,
-        statusText: res.statusText,
-        headers: out,
-      });
+      return respond(bytes as Uint8Array<ArrayBuffer> | null, res, keepLength, opts.requestId);
     }
     // Counted down when the body ends, fails or is cancelled (a client that leaves mid-body).
     const reader = res.body.getReader();
@@ -114,11 +104,36 @@ export async function forward(req: Request, up: Upstream, opts: ForwardOptions):
         return reader.cancel(reason);
       },
     });
-    return new Response(body, { status: res.status, statusText: res.statusText, headers: out });
+    return respond(body, res, keepLength, opts.requestId);
   } catch (err) {
     done();
     throw err;
   }
+}
+
+/**
+ * The client's Response: the upstream's status and headers but the hop-by-hop ones. Headers are appended to the
+ * Response's own: `new Response(body, { headers })` converts its init through WebIDL, 17-20 us a call on this VM
+ * under load, against 6 us for the Response and three appends. The reason phrase is passed only when it is not the
+ * usual "OK" (its check is ~2 us; Deno.serve sends the standard phrase whatever statusText says).
+ */
+function respond(
+  body: BodyInit | null,
+  res: UpstreamResponse,
+  keepLength: boolean,
+  requestId: string,
+): Response {
+  const init = res.statusText === "" || (res.status === 200 && res.statusText === "OK")
+    ? { status: res.status }
+    : { status: res.status, statusText: res.statusText };
+  const out = new Response(body, init);
+  const headers = out.headers;
+  // http1.ts gives the names lowercased.
+  for (const [name, value] of res.headers) {
+    if (!HOP_BY_HOP.has(name) && (keepLength || name !== "content-length")) headers.append(name, value);
+  }
+  headers.set("x-request-id", requestId);
+  return out;
 }
 
 /** Resolves with the status when the container answers any HTTP response on `path` (readiness); rejects otherwise. */

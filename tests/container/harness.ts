@@ -69,6 +69,7 @@ export function finalCleanup(): Deno.TestDefinition {
     fn: async () => {
       const h = await Harness.get();
       const left = await h.rt.listContainers();
+      await h.rt.close(); // a pool of network namespaces would stay mounted in the run dir
       await Deno.remove(h.tmp, { recursive: true });
       await Deno.remove(h.rt.runRoot, { recursive: true }).catch(() => {});
       assertEquals(left.map((r) => r.id), [], "containers left at the end");
@@ -90,8 +91,8 @@ export async function assertNoLeaks(dataDir: string, gone: ContainerRecord[]) {
     if (!/^\d+$/.test(e.name)) continue;
     const ns = await Deno.readLink(`/proc/${e.name}/ns/net`).catch(() => null);
     // The kernel hands a freed namespace's number to the next one made: a process inside another live container
-    // (test files run in parallel) may show a removed container's "net:[N]". The removed containers' own cgroups
-    // are gone (checked above), so a process in some container's cgroup is not one of theirs.
+    // (test files run in parallel) may show a removed container's "net:[N]": one of another live container
+    // (inOtherContainer) is not one of theirs.
     if (ns && netns.has(ns) && !(await inOtherContainer(e.name, gone))) {
       throw new Error(`process ${e.name} still runs in a removed container's network namespace`);
     }
@@ -104,10 +105,31 @@ export async function assertNoLeaks(dataDir: string, gone: ContainerRecord[]) {
   }
 }
 
+/**
+ * Whether process `pid` belongs to a live container other than the removed ones: by its cgroup (`tau-<id>`), or,
+ * for a container without cgroups (no limits: cgroups.ts), by its supervisor, the nearest `tau-ns-helper run`
+ * among its ancestors (a container's init is a fork of it too), whose arguments name the ids it started. A leftover
+ * of a removed container has no live supervisor of another container above it, so it is never taken for one.
+ */
 async function inOtherContainer(pid: string, gone: ContainerRecord[]): Promise<boolean> {
+  const isGone = (id: string) => gone.some((r) => r.id === id);
   const cgroups = await Deno.readTextFile(`/proc/${pid}/cgroup`).catch(() => "");
   const ids = [...cgroups.matchAll(/\/tau[-/]([0-9a-f]{12})$/gm)].map((m) => m[1]);
-  return ids.length > 0 && ids.every((id) => !gone.some((r) => r.id === id));
+  if (ids.length > 0) return ids.every((id) => !isGone(id));
+  let p = pid;
+  for (let hops = 0; hops < 64 && Number(p) > 1; hops++) {
+    const argv = (await Deno.readTextFile(`/proc/${p}/cmdline`).catch(() => "")).split("\0");
+    if (argv[0]?.includes("tau-ns-helper") && argv[1] === "run") {
+      const batch = argv.indexOf("--batch");
+      const started = batch > 0
+        ? argv[batch + 1].split(",")
+        : [...argv.join(" ").matchAll(/\/([0-9a-f]{12})\/upper/g)].map((m) => m[1]);
+      return started.length > 0 && !started.some(isGone);
+    }
+    const stat = await Deno.readTextFile(`/proc/${p}/stat`).catch(() => "");
+    p = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1] ?? "0";
+  }
+  return false;
 }
 
 /** GET through the published port, retrying (bounded) while the server inside starts. */

@@ -1,12 +1,14 @@
 /**
- * End to end (root): limits are enforced (memory, pids, CPU), mounts are read-only when asked, seccomp blocks
- * mount, clone works.
+ * End to end (root): limits are enforced (memory, pids, CPU), a container without limits has no cgroups of its own
+ * and its usage is still reported, mounts are read-only when asked, seccomp blocks mount, clone works.
  */
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { e2e, finalCleanup } from "./harness.ts";
 import { cloneContainer } from "../../runtime/container/clone.ts";
 import { detectCgroupLayout } from "../../runtime/container/cgroups.ts";
 import { parseStatefile } from "../../runtime/container/statefile.ts";
+import { tau } from "../helpers/cloud.ts";
+import { containerPids } from "../../runtime/container/usage.ts";
 
 const sleepy = (extra = "") => parseStatefile(`container: busybox\ncommand: ["sleep", "600"]\n${extra}`);
 
@@ -122,10 +124,58 @@ command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
     assertEquals(r.stdout, "state\nstate.txt\n", "the clone sees written and deleted files as the parent did");
     assert(c.ports[0].host !== parent.ports[0].host, "each clone has its own host port");
   }
+  // A batch idmaps the image layers once for all its containers (helper/userns.c): no container may hold one. A
+  // detached mount's descriptor shows as "/" in /proc, so they are told apart by what they open: a layer's root.
+  const layers = new Set<string>();
+  for await (const e of Deno.readDir(rt.images.layersDir)) {
+    const st = await Deno.stat(`${rt.images.layersDir}/${e.name}`);
+    if (st.isDirectory) layers.add(`${st.dev}:${st.ino}`);
+  }
+  for (const c of clones) {
+    const init = (await rt.getContainer(c.id)).initPid!;
+    for await (const fd of Deno.readDir(`/proc/${init}/fd`)) {
+      const st = await Deno.stat(`/proc/${init}/fd/${fd.name}`).catch(() => null);
+      assert(!st || !layers.has(`${st.dev}:${st.ino}`), `the init of ${c.name} holds an image layer (fd ${fd.name})`);
+    }
+  }
   // Clones write to their own upper layer.
   await rt.execInContainer(clones[0].id, ["sh", "-c", "echo mine > /www/state.txt"], true);
   const p = await rt.execInContainer(parent.id, ["cat", "/www/state.txt"], true);
   assertEquals(p.stdout, "state\n");
 }));
+
+Deno.test(
+  e2e("container: without limits it gets no cgroups of its own; tau container stats still counts it", async (h) => {
+    const { rt } = h;
+    const [c] = await rt.run(parseStatefile(`container: busybox
+command: ["sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; head -c 8000000 /dev/zero | tail -c 1 >/dev/null; sleep 600"]
+`));
+    const rec = await rt.getContainer(c.id);
+    assertEquals(rec.cgroups, [], "no memory, pids or cpu cgroup without a limit");
+    const own = await Deno.readTextFile(`/proc/${rec.initPid}/cgroup`);
+    assert(!/\/tau-[0-9a-f]{12}$/m.test(own), `the container is in no cgroup of its own: ${own}`);
+    // Bounded wait for the loop and the pipe to finish: the shell then runs sleep in its place.
+    const sleeping = async () => {
+      const pids = await containerPids(await rt.getContainer(c.id));
+      const cmds = await Promise.all(pids.map((p) => Deno.readTextFile(`/proc/${p}/cmdline`).catch(() => "")));
+      return cmds.some((cmd) => cmd.startsWith("sleep\0"));
+    };
+    for (let i = 0; i < 1000 && !(await sleeping()); i++) await new Promise((r) => setTimeout(r, 20));
+    const usage = await rt.usage(c.id);
+    assertEquals(usage.processes, 2, "init and the command");
+    assert(usage.cpuMs > 0, "the busy loop's CPU time is counted");
+    assert(usage.pssBytes > 0 && usage.rssBytes >= usage.pssBytes, "memory of its processes");
+    assertEquals(usage.memoryCgroupBytes, undefined, "no memory cgroup to read");
+    const stats = await tau(["container", "stats", c.id, "--data", rt.dataDir]);
+    assertEquals(stats.code, 0, stats.stderr);
+    const [header, row] = stats.stdout.trim().split("\n");
+    assert(header.startsWith("ID") && header.includes("CPU") && header.includes("MEMORY (PSS)"), header);
+    assert(row.startsWith(c.id) && / 2 /.test(row) && row.endsWith("-"), row);
+    // With a memory limit the cgroup's charge is reported too.
+    const [limited] = await rt.run(sleepy("limits: {memory: 32MB}\n"));
+    const withCgroup = await rt.usage(limited.id);
+    assert((withCgroup.memoryCgroupBytes ?? 0) > 0, "charged to its memory cgroup");
+  }),
+);
 
 Deno.test(finalCleanup());

@@ -33,7 +33,15 @@ int exec_in_container(struct config *cfg) {
     fprintf(stderr, "tau-ns-helper: %s\n", err);
     return 125;
   }
-  /* A container with its own user namespace: join it first (the others belong to it), then be its root. */
+  /*
+   * The network namespace first, as the host's root: a pre-made one (netns.c) belongs to the host's user namespace,
+   * which the container's root has no say over.
+   */
+  if (setns(fds[2], CLONE_NEWNET) < 0) {
+    fprintf(stderr, "tau-ns-helper: join net namespace: %s\n", strerror(errno));
+    return 125;
+  }
+  /* A container with its own user namespace: join it next (the others belong to it), then be its root. */
   snprintf(path, sizeof path, "/proc/%d/ns/user", cfg->target_pid);
   char theirs[64] = "", ours[64] = "";
   ssize_t n1 = readlink(path, theirs, sizeof theirs - 1), n2 = readlink("/proc/self/ns/user", ours, sizeof ours - 1);
@@ -46,6 +54,10 @@ int exec_in_container(struct config *cfg) {
     close(userns);
   }
   for (int i = 0; i < 5; i++) {
+    if (kinds[i].type == CLONE_NEWNET) {
+      close(fds[i]);
+      continue;
+    }
     if (setns(fds[i], kinds[i].type) < 0) {
       fprintf(stderr, "tau-ns-helper: join %s namespace: %s\n", kinds[i].name, strerror(errno));
       return 125;

@@ -26,6 +26,12 @@ struct port_map {
   int bound_host_port;
 };
 
+/* What the network namespace pool hands out (netns.c): a namespace, and /sys as seen from inside it. */
+struct pooled {
+  int netns;
+  int sysfs;
+};
+
 struct cgroup_setting {
   const char *file;
   const char *value;
@@ -42,6 +48,10 @@ struct config {
   const char *cwd;
   int target_pid; /* exec: the container's init */
   const char *batch; /* run: comma-separated container ids, one supervisor each */
+  const char *netns_pool; /* run: the socket of a pool of pre-made network namespaces (netns.c), if any */
+  int netns_pooled;       /* the container got one from the pool: its loopback is up already */
+  struct pooled netns_given; /* batch: the one the batch took for this container, or {-1, -1} */
+  int sysfs_fd;           /* pooled namespace + user namespace: /sys, made by the supervisor (netns.c) */
   struct bind_mount mounts[MAX_ITEMS];
   int nmounts;
   struct port_map ports[16];
@@ -50,6 +60,7 @@ struct config {
   int ncgroups;
   long userns_base;  /* >0: a user namespace maps container uids 0..65535 to host uids base..base+65535 */
   int shifted_lowers; /* userns: this many top layers are stored in host uids already (clone snapshots) */
+  int layer_fds[MAX_ITEMS]; /* batch + userns: layer i idmapped once for every container (userns.c), or -1 */
   int mount_sock[2];  /* userns: the supervisor sends the container its mounts (made with host privileges) */
   const char *device_cgroup; /* v1: the devices cgroup all containers share; v2: one of cgroup_dirs */
   struct cgroup_setting cgroup_settings[MAX_ITEMS];
@@ -76,9 +87,11 @@ int make_dev_mount(uid_t owner, char *err, size_t errlen);
 int devices_restrict(const char *dir, int v1, char *err, size_t errlen);
 
 /* userns.c: mounts made by the supervisor (root on the host) and moved into the container's user namespace */
-int userns_send_mounts(const struct config *cfg, pid_t init, char *err, size_t errlen);
+int userns_send_mounts(struct config *cfg, pid_t init, char *err, size_t errlen);
 int userns_receive_rootfs(const struct config *cfg, char *err, size_t errlen);
 int userns_become_root(char *err, size_t errlen);
+int userns_prepare_layers(struct config *cfg);
+void userns_close_layers(struct config *cfg);
 int userns_receive_mount(const struct config *cfg, char *err, size_t errlen);
 
 /* secure.c */
@@ -89,6 +102,13 @@ int cgroups_create(const struct config *cfg, char *err, size_t errlen);
 int cgroups_join_self(const struct config *cfg, char *err, size_t errlen);
 int cgroups_oom_killed(const struct config *cfg);
 void cgroups_remove(const struct config *cfg);
+
+/* netns.c: the pool of pre-made network namespaces */
+int netns_pool_serve(const char *path, int target);
+int netns_pool_take(const char *path, int want, struct pooled *out);
+int netns_join_pooled(struct config *cfg, char *err, size_t errlen);
+void netns_leave(int host);
+int netns_set_low_ports(int first, char *err, size_t errlen);
 
 /* forward.c */
 int ports_bind(struct config *cfg, char *err, size_t errlen);

@@ -3,13 +3,16 @@
  *   tau-ns-helper run --lower L1:L2 --upper U --work W --rootfs R --log F --status F [--hostname H] [--cwd D]
  *                     [--mount SRC DST ro|rw]... [--port CPORT HOSTPORT SOCKET]... [--cgroup DIR]...
  *                     [--cgset FILE VALUE]... [--device-cgroup DIR] [--userns BASE SHIFTED] [--env K=V]...
- *                     [--batch ID1,ID2,...] -- CMD [ARGS...]
+ *                     [--netns-pool SOCKET] [--batch ID1,ID2,...] -- CMD [ARGS...]
  *     --device-cgroup: only the devices in devices.c may be opened or created there: a v1 devices cgroup shared by
  *     all containers (made and filled if needed, joined, never removed), or one of the --cgroup dirs on v2.
  *     --userns: container uids 0..65535 are host uids BASE..; the top SHIFTED layers are stored in host uids.
+ *     --netns-pool: ask the pool on SOCKET for a pre-made network namespace (netns.c); none there: a new one.
  *     --batch starts one container per id, each under its own supervisor; "{}" in the per-container paths
- *     (--upper --work --rootfs --log --status, port sockets, cgroup dirs and files) and --hostname becomes the id.
+ *     (--upper --work --rootfs --log --status, port sockets, cgroup dirs and files) and --hostname becomes
+ *     the id.
  *   tau-ns-helper exec --pid PID [--cgroup DIR]... [--device-cgroup DIR] [--env K=V]... [--cwd D] -- CMD [ARGS...]
+ *   tau-ns-helper netns-pool SOCKET TARGET  (keeps TARGET network namespaces made ahead, until stdin closes)
  *   tau-ns-helper whiteout PATH...   (overlay whiteout: a 0/0 character device, for image layers)
  *   tau-ns-helper opaque DIR...      (overlay opaque directory marker, for image layers)
  */
@@ -53,6 +56,7 @@ static void parse(struct config *cfg, int argc, char **argv) {
     else if (strcmp(a, "--cwd") == 0) cfg->cwd = need(argc, argv, ++i);
     else if (strcmp(a, "--pid") == 0) cfg->target_pid = atoi(need(argc, argv, ++i));
     else if (strcmp(a, "--batch") == 0) cfg->batch = need(argc, argv, ++i);
+    else if (strcmp(a, "--netns-pool") == 0) cfg->netns_pool = need(argc, argv, ++i);
     else if (strcmp(a, "--mount") == 0) {
       if (cfg->nmounts >= MAX_ITEMS) usage("too many mounts");
       struct bind_mount *m = &cfg->mounts[cfg->nmounts++];
@@ -115,9 +119,15 @@ static const char *subst(const char *s, const char *id) {
  * of N, and tau does its shared work once. Each child is an ordinary supervisor for its container.
  */
 static int run_batch(struct config *cfg) {
+  userns_prepare_layers(cfg); /* once for all (userns.c); every supervisor closes its copy after its overlay */
   char *ids = strdup(cfg->batch);
-  int forked = 0;
-  for (char *save = NULL, *id = strtok_r(ids, ",", &save); id; id = strtok_r(NULL, ",", &save)) {
+  int count = 1;
+  for (const char *c = ids; *c; c++) count += *c == ',';
+  /* One request to the pool for the whole batch, rather than one per supervisor to a single busy process. */
+  struct pooled *given = calloc((size_t)count, sizeof *given);
+  int ngiven = cfg->netns_pool && given ? netns_pool_take(cfg->netns_pool, count, given) : 0;
+  int forked = 0, index = 0;
+  for (char *save = NULL, *id = strtok_r(ids, ",", &save); id; id = strtok_r(NULL, ",", &save), index++) {
     pid_t pid = fork();
     if (pid < 0) {
       status_set_id(id);
@@ -128,6 +138,13 @@ static int run_batch(struct config *cfg) {
       forked++;
       continue;
     }
+    /* This supervisor's namespace, if the pool had one for it; the others' are not its to hold. */
+    for (int i = 0; i < ngiven; i++) {
+      if (i == index) continue;
+      close(given[i].netns);
+      close(given[i].sysfs);
+    }
+    if (index < ngiven) cfg->netns_given = given[index];
     cfg->upperdir = subst(cfg->upperdir, id);
     cfg->workdir = subst(cfg->workdir, id);
     cfg->rootfs = subst(cfg->rootfs, id);
@@ -142,12 +159,17 @@ static int run_batch(struct config *cfg) {
     status_init(cfg->status_path);
     exit(run_container(cfg));
   }
-  return forked > 0 ? 0 : 125;
+  return forked > 0 ? 0 : 125; /* what the pool gave is closed with this process; each supervisor has its own */
 }
 
 int main(int argc, char **argv) {
   if (argc < 2) usage("missing mode");
-  static struct config cfg;
+  static struct config cfg = {.sysfs_fd = -1, .netns_given = {-1, -1}};
+  for (int i = 0; i < MAX_ITEMS; i++) cfg.layer_fds[i] = -1;
+  if (strcmp(argv[1], "netns-pool") == 0) {
+    if (argc != 4 || atoi(argv[3]) < 1) usage("netns-pool needs SOCKET TARGET");
+    return netns_pool_serve(argv[2], atoi(argv[3]));
+  }
   if (strcmp(argv[1], "whiteout") == 0 || strcmp(argv[1], "opaque") == 0) {
     int whiteout = argv[1][0] == 'w';
     for (int i = 2; i < argc; i++) {

@@ -172,8 +172,17 @@ int setup_rootfs(const struct config *cfg, char *err, size_t errlen) {
   if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) FAIL("mount /proc: %s", strerror(errno));
   if (make_target(root, "/sys", 1, err, errlen) < 0) return -1;
   snprintf(path, sizeof path, "%s/sys", root);
-  if (mount("sysfs", path, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+  if (cfg->userns_base > 0 && cfg->netns_pooled) {
+    /* Made read-only by the supervisor inside the pre-made network namespace (netns.c), sent after /dev. */
+    int fd = userns_receive_mount(cfg, err, errlen);
+    if (fd < 0) return -1;
+    int rc = move_mount(fd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH);
+    int e = errno;
+    close(fd);
+    if (rc < 0) FAIL("mount /sys read-only: %s", strerror(e));
+  } else if (mount("sysfs", path, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
     FAIL("mount /sys read-only: %s", strerror(errno));
+  }
   if (hide_kernel_interfaces(root, err, errlen) < 0) return -1;
   if (make_target(root, "/tmp", 1, err, errlen) < 0) return -1;
   /* pivot_root(".", ".") stacks the old root under the new one; detaching "." then drops the host tree. */

@@ -33,9 +33,11 @@ static int child_main(void *arg) {
   struct child_args *a = arg;
   char err[1024];
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  userns_close_layers(a->cfg); /* mounts of the host's image layers: the container must never hold one */
   close(a->go_write);
   close(a->ready_read);
   if (a->cfg->userns_base > 0) close(a->cfg->mount_sock[0]);
+  if (a->cfg->sysfs_fd >= 0) close(a->cfg->sysfs_fd); /* the supervisor sends it over mount_sock */
   for (int i = 0; i < a->cfg->nports; i++) {
     close(a->cfg->ports[i].unix_fd);
     if (a->cfg->ports[i].tcp_fd >= 0) close(a->cfg->ports[i].tcp_fd);
@@ -55,6 +57,13 @@ static int child_main(void *arg) {
     snprintf(err, sizeof err, "sethostname: %s", strerror(errno));
     goto fail;
   }
+  /*
+   * A pooled namespace has its loopback up already (and is not the container's to change). A fresh one opens its
+   * low ports to every uid of a user namespace, as a pooled one does (netns.c), so both behave the same; written
+   * through the host's /proc, before the container's own (with /proc/sys read-only) replaces it.
+   */
+  if (!a->cfg->netns_pooled && loopback_up(err, sizeof err) < 0) goto fail;
+  if (!a->cfg->netns_pooled && a->cfg->userns_base > 0 && netns_set_low_ports(0, err, sizeof err) < 0) goto fail;
   if (setup_rootfs(a->cfg, err, sizeof err) < 0) goto fail;
   if (a->cfg->userns_base > 0) {
     close(a->cfg->mount_sock[1]);
@@ -66,7 +75,6 @@ static int child_main(void *arg) {
     struct pollfd supervisor = {.fd = a->ready_fd, .events = 0};
     if (poll(&supervisor, 1, 0) > 0 && (supervisor.revents & POLLERR)) _exit(125);
   }
-  if (loopback_up(err, sizeof err) < 0) goto fail;
   container_init(a->cfg, a->ready_fd);
 fail:
   if (write(a->ready_fd, err, strlen(err)) < 0) { /* supervisor sees EOF and the exit code */ }
@@ -135,13 +143,22 @@ int run_container(struct config *cfg) {
   char *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) die_event("allocate stack", errno);
   struct child_args args = {.cfg = cfg, .go_write = go[1], .ready_read = ready[0], .go_fd = go[0], .ready_fd = ready[1], .log_fd = log_fd};
-  int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD;
+  int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
   if (cfg->userns_base > 0) flags |= CLONE_NEWUSER;
-  pid_t init = clone(child_main, stack + stack_size, flags, &args);
-  if (init < 0) {
-    int e = errno;
+  /* In a pre-made network namespace (netns.c) while clone() runs, so that the container is born in it. */
+  int host_netns = netns_join_pooled(cfg, err, sizeof err);
+  if (host_netns == -2) {
     cgroups_remove(cfg);
-    die_event("create namespaces (clone)", e);
+    fail_event(err);
+    return 125;
+  }
+  if (host_netns < 0) flags |= CLONE_NEWNET;
+  pid_t init = clone(child_main, stack + stack_size, flags, &args);
+  int clone_errno = errno;
+  netns_leave(host_netns);
+  if (init < 0) {
+    cgroups_remove(cfg);
+    die_event("create namespaces (clone)", clone_errno);
   }
   close(go[0]);
   close(ready[1]);
@@ -154,6 +171,8 @@ int run_container(struct config *cfg) {
   if (!ok) snprintf(err, sizeof err, "open container network namespace: %s", strerror(errno));
   if (ok && cfg->userns_base > 0 && userns_send_mounts(cfg, init, err, sizeof err) < 0) ok = 0;
   if (cfg->userns_base > 0) close(cfg->mount_sock[0]);
+  if (cfg->sysfs_fd >= 0) close(cfg->sysfs_fd); /* not sent: the start failed before */
+  userns_close_layers(cfg);
   if (ok && write(go[1], "g", 1) != 1) {
     snprintf(err, sizeof err, "start container: %s", strerror(errno));
     ok = 0;

@@ -15,6 +15,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
+#include <sched.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,27 +82,39 @@ static int fs_error(int fs, const char *what, char *err, size_t errlen) {
 static int overlay_fd(const struct config *cfg, const struct mount_attr *idmap, char *err, size_t errlen) {
   int fs = fsopen("overlay", FSOPEN_CLOEXEC);
   if (fs < 0) FAIL("mount overlay rootfs: %s", strerror(errno));
-  /* Each layer is a detached mount that lives while its descriptor is open: until overlay has cloned it. */
-  int layers[MAX_ITEMS], nlayers = 0, rc = 0;
+  /*
+   * A shifted layer (stored in host uids already) is given by its path. An image layer is an idmapped detached
+   * mount: made once for a whole batch (userns_prepare_layers), or here, living while its descriptor is open, until
+   * overlay has cloned it. Every detached mount closed while still detached makes the kernel wait for an expedited
+   * RCU grace period, one at a time across the machine: with 100 starts at once, that wait was most of their time.
+   */
+  int layers[MAX_ITEMS], nlayers = 0, k = 0, rc = 0;
   char *lowers = strdup(cfg->lowerdirs), *save = NULL;
-  for (char *l = strtok_r(lowers, ":", &save); l && rc == 0; l = strtok_r(NULL, ":", &save)) {
-    if (nlayers == MAX_ITEMS) {
+  for (char *l = strtok_r(lowers, ":", &save); l && rc == 0; l = strtok_r(NULL, ":", &save), k++) {
+    if (k == MAX_ITEMS) {
       rc = snprintf(err, errlen, "too many image layers for one overlay mount");
       break;
     }
-    int layer = open_tree(AT_FDCWD, l, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-    if (layer < 0) {
-      rc = snprintf(err, errlen, "image layer %s: %s", l, strerror(errno));
-      break;
-    }
-    layers[nlayers] = layer;
     char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", layer);
-    if (nlayers++ >= cfg->shifted_lowers &&
-        mount_setattr(layer, "", AT_EMPTY_PATH, (struct mount_attr *)idmap, sizeof *idmap) < 0)
-      rc = snprintf(err, errlen, "map image layer %s into the user namespace: %s", l, strerror(errno));
-    else if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", path, 0) < 0)
-      rc = fs_error(fs, "mount overlay rootfs", err, errlen);
+    const char *lower = path;
+    if (k < cfg->shifted_lowers) {
+      lower = l;
+    } else if (cfg->layer_fds[k] >= 0) {
+      snprintf(path, sizeof path, "/proc/self/fd/%d", cfg->layer_fds[k]);
+    } else {
+      int layer = open_tree(AT_FDCWD, l, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+      if (layer < 0) {
+        rc = snprintf(err, errlen, "image layer %s: %s", l, strerror(errno));
+        break;
+      }
+      layers[nlayers++] = layer;
+      snprintf(path, sizeof path, "/proc/self/fd/%d", layer);
+      if (mount_setattr(layer, "", AT_EMPTY_PATH, (struct mount_attr *)idmap, sizeof *idmap) < 0) {
+        rc = snprintf(err, errlen, "map image layer %s into the user namespace: %s", l, strerror(errno));
+        break;
+      }
+    }
+    if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", lower, 0) < 0) rc = fs_error(fs, "mount overlay rootfs", err, errlen);
   }
   free(lowers);
   if (rc == 0 && (fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", cfg->upperdir, 0) < 0 ||
@@ -115,8 +130,11 @@ static int overlay_fd(const struct config *cfg, const struct mount_attr *idmap, 
   return rc == 0 ? mnt : -1;
 }
 
-/* Supervisor, after clone and before the container goes on: maps, then the rootfs, each --mount and /dev. */
-int userns_send_mounts(const struct config *cfg, pid_t init, char *err, size_t errlen) {
+/*
+ * Supervisor, after clone and before the container goes on: maps, then the rootfs, each --mount, /dev and, in a
+ * pre-made network namespace, /sys (netns.c).
+ */
+int userns_send_mounts(struct config *cfg, pid_t init, char *err, size_t errlen) {
   if (write_map(init, "uid_map", cfg->userns_base, err, errlen) < 0) return -1;
   if (write_map(init, "gid_map", cfg->userns_base, err, errlen) < 0) return -1;
   char path[64];
@@ -152,8 +170,69 @@ int userns_send_mounts(const struct config *cfg, pid_t init, char *err, size_t e
     rc = dev < 0 ? -1 : send_fd(cfg->mount_sock[0], dev, err, errlen);
     if (dev >= 0) close(dev);
   }
+  if (rc == 0 && cfg->sysfs_fd >= 0) rc = send_fd(cfg->mount_sock[0], cfg->sysfs_fd, err, errlen);
+  if (cfg->sysfs_fd >= 0) close(cfg->sysfs_fd);
+  cfg->sysfs_fd = -1;
   close(userns);
   return rc == 0 ? 0 : -1;
+}
+
+/*
+ * Batch: the image layers idmapped once, for every container of the batch, through a user namespace with the same
+ * mapping as theirs (a mount's idmapping is the mapping; which namespace carried it does not matter). Read-only:
+ * overlay only reads its lower layers. Best effort: a layer left at -1 is made per container as usual.
+ */
+int userns_prepare_layers(struct config *cfg) {
+  for (int i = 0; i < MAX_ITEMS; i++) cfg->layer_fds[i] = -1;
+  if (cfg->userns_base <= 0) return 0;
+  int sync[2];
+  if (pipe2(sync, O_CLOEXEC) < 0) return -1;
+  pid_t holder = fork();
+  if (holder < 0) return -1;
+  if (holder == 0) {
+    /* Lives only until the parent has opened its user namespace. */
+    char byte = unshare(CLONE_NEWUSER) == 0 ? 'u' : 'x';
+    if (write(sync[1], &byte, 1) < 0) _exit(1);
+    pause();
+    _exit(0);
+  }
+  close(sync[1]);
+  char byte = 0, err[256];
+  int userns = -1;
+  if (read(sync[0], &byte, 1) == 1 && byte == 'u' && write_map(holder, "uid_map", cfg->userns_base, err, sizeof err) == 0 &&
+      write_map(holder, "gid_map", cfg->userns_base, err, sizeof err) == 0) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/user", holder);
+    userns = open(path, O_RDONLY | O_CLOEXEC);
+  }
+  close(sync[0]);
+  kill(holder, SIGKILL);
+  waitpid(holder, NULL, 0);
+  if (userns < 0) return -1;
+  struct mount_attr idmap = {.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY, .userns_fd = (unsigned)userns};
+  char *lowers = strdup(cfg->lowerdirs), *save = NULL;
+  int k = 0;
+  for (char *l = strtok_r(lowers, ":", &save); l && k < MAX_ITEMS; l = strtok_r(NULL, ":", &save), k++) {
+    if (k < cfg->shifted_lowers) continue;
+    int layer = open_tree(AT_FDCWD, l, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (layer < 0) continue;
+    if (mount_setattr(layer, "", AT_EMPTY_PATH, &idmap, sizeof idmap) < 0) {
+      close(layer);
+      continue;
+    }
+    cfg->layer_fds[k] = layer;
+  }
+  free(lowers);
+  close(userns);
+  return 0;
+}
+
+/* The prepared layers, once this process no longer needs them (and at once in the container: it must never hold one). */
+void userns_close_layers(struct config *cfg) {
+  for (int i = 0; i < MAX_ITEMS; i++) {
+    if (cfg->layer_fds[i] >= 0) close(cfg->layer_fds[i]);
+    cfg->layer_fds[i] = -1;
+  }
 }
 
 /* Container, still with host uid 0 (so it can walk root-only dirs to its rootfs): puts the overlay in place. */
