@@ -1,0 +1,103 @@
+/**
+ * A WAGI instance reset between calls instead of a fresh one per call. A new instance costs ~100-240 us on this VM (a
+ * new memory and its guard region, data segments copied into fresh pages, a page fault on every page the call
+ * touches, and the garbage collection of the one before); putting a 128 KiB memory back costs ~3 us.
+ *
+ * Right after instantiation (its start function included, before any request reaches it) the instance's state is
+ * saved: the non-zero parts of its memory and the values of its mutable globals, which prepareModule exports for this
+ * (prepare_reset.ts). After a call that returned normally the memory is put back to that image (zeroed where it was
+ * zero, copied where it was not) and the globals to their values, so the next call starts from exactly what a fresh
+ * instance would start from: nothing one call wrote is visible to the next. Tables and data segments need nothing:
+ * prepareModule plans a reset only for modules that never change them. A call whose memory grew cannot be put back
+ * (a memory never shrinks), nor one that trapped, timed out or exited through proc_exit: its instance is dropped.
+ */
+
+/**
+ * Bumped whenever what prepareModule writes for resets changes meaning. A module with no plan, or one of another
+ * version, gets a fresh instance per call (the old path) until its next build (the build cache key includes this).
+ */
+export const RESET_VERSION = 1;
+
+/** What prepareModule found (in the proof section): the exported mutable globals, or why there can be no reset. */
+export interface ResetPlan {
+  version: number;
+  /** Export names of every mutable global (the metering's fuel among them). */
+  globals?: string[];
+  why?: string;
+}
+
+/**
+ * Memories larger than this get a fresh instance per call: a reset writes the whole memory (~25 us per MiB here),
+ * while a fresh instance pays only for the pages a call touches, and a warm instance keeps its memory for good.
+ */
+export const RESET_MAX_BYTES = 4 * 1024 * 1024;
+
+/** The memory image is kept and put back in blocks of this size, zero blocks as a fill, the others as a copy. */
+const BLOCK = 1024;
+
+interface Run {
+  start: number;
+  end: number;
+  /** absent: the run was all zeros */
+  data?: Uint8Array;
+}
+
+export class InstanceSnapshot {
+  private constructor(
+    private readonly memory: WebAssembly.Memory,
+    private readonly size: number,
+    private readonly runs: Run[],
+    private readonly globals: WebAssembly.Global[],
+    private readonly values: unknown[],
+  ) {}
+
+  /** Saves a just-instantiated instance; undefined when it cannot be reset (see ResetPlan, RESET_MAX_BYTES). */
+  static take(
+    instance: WebAssembly.Instance,
+    memory: WebAssembly.Memory,
+    plan?: ResetPlan,
+  ): InstanceSnapshot | undefined {
+    if (plan?.version !== RESET_VERSION || !Array.isArray(plan.globals)) return undefined;
+    const size = memory.buffer.byteLength;
+    if (size > RESET_MAX_BYTES) return undefined;
+    const globals: WebAssembly.Global[] = [];
+    for (const name of plan.globals) {
+      const g = instance.exports[name];
+      if (!(g instanceof WebAssembly.Global)) return undefined;
+      globals.push(g);
+    }
+    const bytes = new Uint8Array(memory.buffer);
+    const words = new Uint32Array(memory.buffer); // a memory is whole 64 KiB pages: BLOCK divides it
+    const zero = (block: number) => {
+      for (let i = block * (BLOCK / 4), end = i + BLOCK / 4; i < end; i++) if (words[i] !== 0) return false;
+      return true;
+    };
+    const runs: Run[] = [];
+    const blocks = size / BLOCK;
+    let start = 0;
+    let startZero = zero(0);
+    for (let b = 1; b <= blocks; b++) {
+      const z = b < blocks ? zero(b) : !startZero; // the end closes the last run
+      if (z === startZero) continue;
+      const run: Run = { start: start * BLOCK, end: b * BLOCK };
+      if (!startZero) run.data = bytes.slice(run.start, run.end);
+      runs.push(run);
+      start = b;
+      startZero = z;
+    }
+    return new InstanceSnapshot(memory, size, runs, globals, globals.map((g) => g.value));
+  }
+
+  /** Puts the instance back as it was saved; false when that is impossible (its memory grew): drop the instance. */
+  restore(): boolean {
+    const buffer = this.memory.buffer;
+    if (buffer.byteLength !== this.size) return false;
+    const mem = new Uint8Array(buffer);
+    for (const run of this.runs) {
+      if (run.data) mem.set(run.data, run.start);
+      else mem.fill(0, run.start, run.end);
+    }
+    for (let i = 0; i < this.globals.length; i++) this.globals[i].value = this.values[i];
+    return true;
+  }
+}
