@@ -87,7 +87,7 @@ interface StringList {
   bytes?: Uint8Array;
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 
 function stringList(items: string[]): StringList {
   const text = items.length ? items.join("\0") + "\0" : "";
