@@ -43,13 +43,17 @@ interface Run {
 }
 
 export class InstanceSnapshot {
+  private view: Uint8Array;
+
   private constructor(
     private readonly memory: WebAssembly.Memory,
     private readonly size: number,
     private readonly runs: Run[],
     private readonly globals: WebAssembly.Global[],
     private readonly values: unknown[],
-  ) {}
+  ) {
+    this.view = new Uint8Array(memory.buffer);
+  }
 
   /** Saves a just-instantiated instance; undefined when it cannot be reset (see ResetPlan, RESET_MAX_BYTES). */
   static take(
@@ -90,9 +94,10 @@ export class InstanceSnapshot {
 
   /** Puts the instance back as it was saved; false when that is impossible (its memory grew): drop the instance. */
   restore(): boolean {
-    const buffer = this.memory.buffer;
-    if (buffer.byteLength !== this.size) return false;
-    const mem = new Uint8Array(buffer);
+    // memory.grow detaches the buffer (even a grow by 0 pages): only then is `memory.buffer` read again.
+    if (this.view.length === 0) this.view = new Uint8Array(this.memory.buffer);
+    const mem = this.view;
+    if (mem.length !== this.size) return false;
     for (const run of this.runs) {
       if (run.data) mem.set(run.data, run.start);
       else mem.fill(0, run.start, run.end);

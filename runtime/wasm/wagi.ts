@@ -46,14 +46,16 @@ export function cgiEnviron(input: CallInput, fnName: string): string[] {
   let host = "";
   let contentType = "";
   const headers: string[] = [];
-  for (const [k, v] of input.headers) {
+  let clash = params.length > 1;
+  // forEach, not for...of: Deno's header iterator measured ~5x slower (an iterator and a result object per entry).
+  input.headers.forEach((v, k) => {
     if (k === "host") host = v;
     else if (k === "content-type") contentType = v;
-    if (k === "content-type" || k === "content-length") continue;
-    if (k.includes("_")) return recordItems(cgiEnv(input, fnName));
+    if (k === "content-type" || k === "content-length") return;
+    if (k.includes("_")) clash = true;
     headers.push(`HTTP_${k.toUpperCase().replaceAll("-", "_")}=${v}`);
-  }
-  if (params.length > 1) return recordItems(cgiEnv(input, fnName));
+  });
+  if (clash) return recordItems(cgiEnv(input, fnName));
   const colon = host.lastIndexOf(":");
   const hasPort = colon > 0 && !host.endsWith("]");
   const items = [
