@@ -23,17 +23,21 @@ export interface ResetPlan {
   version: number;
   /** Export names of every mutable global (the metering's fuel among them). */
   globals?: string[];
+  /**
+   * Where instantiation writes into memory, as sorted, disjoint [offset, length] ranges (the active data segments);
+   * everything else starts zero. Absent when instantiation may write elsewhere (a start function): the whole memory
+   * is then saved.
+   */
+  data?: [number, number][];
   why?: string;
 }
 
 /**
- * Memories larger than this get a fresh instance per call: a reset writes the whole memory (~25 us per MiB here),
- * while a fresh instance pays only for the pages a call touches, and a warm instance keeps its memory for good.
+ * Memories larger than this get a fresh instance per call: a reset writes the whole memory, a fresh instance pays
+ * only for the pages a call touches. Measured (a call touching 4 pages; fresh vs reset, us): 128 KiB 45 vs 5, 1 MiB
+ * 46 vs 24, 4 MiB 207 vs 126, 16 MiB 280 vs 2,757 (past the caches).
  */
 export const RESET_MAX_BYTES = 4 * 1024 * 1024;
-
-/** The memory image is kept and put back in blocks of this size, zero blocks as a fill, the others as a copy. */
-const BLOCK = 1024;
 
 interface Run {
   start: number;
@@ -70,24 +74,21 @@ export class InstanceSnapshot {
       if (!(g instanceof WebAssembly.Global)) return undefined;
       globals.push(g);
     }
+    // The image is taken from the memory itself, right after instantiation: what the data segments wrote, cut
+    // where prepareModule said they are (scanning the memory for them cost ~3 ms on a module's first call).
     const bytes = new Uint8Array(memory.buffer);
-    const words = new Uint32Array(memory.buffer); // a memory is whole 64 KiB pages: BLOCK divides it
-    const zero = (block: number) => {
-      for (let i = block * (BLOCK / 4), end = i + BLOCK / 4; i < end; i++) if (words[i] !== 0) return false;
-      return true;
-    };
     const runs: Run[] = [];
-    const blocks = size / BLOCK;
-    let start = 0;
-    let startZero = zero(0);
-    for (let b = 1; b <= blocks; b++) {
-      const z = b < blocks ? zero(b) : !startZero; // the end closes the last run
-      if (z === startZero) continue;
-      const run: Run = { start: start * BLOCK, end: b * BLOCK };
-      if (!startZero) run.data = bytes.slice(run.start, run.end);
-      runs.push(run);
-      start = b;
-      startZero = z;
+    if (!Array.isArray(plan.data)) runs.push({ start: 0, end: size, data: bytes.slice() });
+    else {
+      let at = 0;
+      for (const [offset, length] of plan.data) {
+        const end = Math.min(offset + length, size);
+        if (!(offset >= at && end > offset)) return undefined; // not sorted and disjoint: not what prepare writes
+        if (offset > at) runs.push({ start: at, end: offset });
+        runs.push({ start: offset, end, data: bytes.slice(offset, end) });
+        at = end;
+      }
+      if (at < size) runs.push({ start: at, end: size });
     }
     return new InstanceSnapshot(memory, size, runs, globals, globals.map((g) => g.value));
   }

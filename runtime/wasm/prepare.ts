@@ -24,7 +24,7 @@ import {
 import type { FunctionLimits } from "./types.ts";
 import { formatSize } from "../schema/units.ts";
 import { TAUBYTE_CALLS, TAUBYTE_MODULE } from "./taubyte/mod.ts";
-import { planReset } from "./prepare_reset.ts";
+import { planReset, withDataImage } from "./prepare_reset.ts";
 import { appendCustomSection, codeFacts, customSectionNames, memoryInfo, setMemoryMaximum } from "./wasm_binary.ts";
 
 export { FUEL_PER_TICK, METER_MODULE, METER_TICK };
@@ -215,7 +215,7 @@ function prepareSync(input: Uint8Array, limits: FunctionLimits, name: string): U
       );
     }
     const capped = setMemoryMaximum(mod.emitBinary(), maxPages);
-    const section = new TextEncoder().encode(JSON.stringify(proof(capped, limits, reset)));
+    const section = new TextEncoder().encode(JSON.stringify(proof(capped, limits, withDataImage(reset, capped))));
     return appendCustomSection(capped, METERING_SECTION, section);
   } finally {
     mod.dispose();

@@ -9,6 +9,7 @@
 import binaryen from "binaryen";
 import { DATA_DROP, TABLE_GROW, TABLE_SET } from "./binaryen_ir.ts";
 import { RESET_VERSION, type ResetPlan } from "./instance_reset.ts";
+import { dataImage } from "./wasm_binary.ts";
 
 const SAVED_TYPES = new Set([binaryen.i32, binaryen.i64, binaryen.f32, binaryen.f64]);
 
@@ -38,4 +39,10 @@ export function planReset(mod: binaryen.Module, kinds: Set<number>): ResetPlan {
     globals.push(name);
   }
   return { version: RESET_VERSION, globals };
+}
+
+/** The plan for the module as emitted (`wasm`): with where its data segments are, if instantiation writes only them. */
+export function withDataImage(plan: ResetPlan, wasm: Uint8Array): ResetPlan {
+  const data = plan.globals ? dataImage(wasm) : undefined;
+  return data ? { ...plan, data } : plan;
 }
