@@ -46,6 +46,23 @@ Deno.test("WAGI: execution.call _start runs the command CGI-style, not as an SDK
   }
 });
 
+Deno.test("WAGI: non-ASCII route params and header names that meet reach the environment as in a record", async () => {
+  const h = new Harness();
+  try {
+    const t = await h.addWasm("hello", await fixtureWasm("hello"), LIMITS, "hello");
+    const res = await h.invoke(t, new Request("http://fn.test/", { headers: { "x-test": "one", "x_test": "two" } }), {
+      id: "ünï-cödé",
+      other: "x",
+    });
+    const text = await res.text();
+    assertStringIncludes(text, "id=ünï-cödé\n");
+    // x-test and x_test are both HTTP_X_TEST: the last value wins, as it always did
+    assertStringIncludes(text, "x-test=two\n");
+  } finally {
+    await h.runtime.close();
+  }
+});
+
 Deno.test("WAGI: a trap answers 500 and its stderr reaches the log", async () => {
   const h = new Harness();
   try {
@@ -169,7 +186,7 @@ Deno.test("WAGI: a warm instance keeps nothing of one request for the next (memo
         assertEquals(res.status, 500);
         continue;
       }
-      assertEquals(res.status, 200, body);
+      assertEquals(res.status, 200, `${body}: ${new TextDecoder().decode(report)}`);
       assertEquals(report, CLEAN, `before "${body}"`);
     }
     const res = await h.invoke(t, new Request("http://fn.test/", { method: "POST", body: "after trap" }));
