@@ -194,6 +194,19 @@ Deno.test("WAGI: a warm instance keeps nothing of one request for the next (memo
   } finally {
     await h.runtime.close();
   }
+  // The same on an executor worker, which keeps its own instance.
+  const pool = new ExecutorPool(1);
+  try {
+    const bytes = await prepareModule(wat(LEAKY), SLOW_OK, "leaky");
+    for (const body of ["first secret", "second secret", "3rd"]) { // not "t...": a "t" traps
+      const input = { ...REQUEST, body: new TextEncoder().encode(body) };
+      const outcome = await pool.run({ key: "leaky", bytes, name: "leaky", project: "p", timeoutMs: 10_000, input });
+      assert(outcome.kind === "response", JSON.stringify(outcome));
+      assertEquals(new Uint8Array(outcome.body!), CLEAN, `executor, before "${body}"`);
+    }
+  } finally {
+    pool.close();
+  }
 });
 
 const REQUEST: CallInput = {
