@@ -7,6 +7,13 @@ import { prepareModule } from "./prepare.ts";
 import { fixtureWasm, Harness, LIMITS, wat } from "./test_support.ts";
 import { appendCustomSection } from "./wasm_binary.ts";
 
+/**
+ * These tests are about what a call sees, not its time: a budget and a timeout no loaded machine reaches, so that no
+ * call goes to an executor (whose first call waits for a worker to boot) by accident.
+ */
+const SLOW_OK = { ...LIMITS, timeoutMs: 10_000 };
+const STEADY = { inlineBudgetMs: 5_000 };
+
 Deno.test("WAGI: hello.wasm gets the request CGI-style and answers with its headers and body", async () => {
   const h = new Harness();
   try {
@@ -47,9 +54,9 @@ Deno.test("WAGI: execution.call _start runs the command CGI-style, not as an SDK
 });
 
 Deno.test("WAGI: non-ASCII route params and header names that meet reach the environment as in a record", async () => {
-  const h = new Harness();
+  const h = new Harness(STEADY);
   try {
-    const t = await h.addWasm("hello", await fixtureWasm("hello"), LIMITS, "hello");
+    const t = await h.addWasm("hello", await fixtureWasm("hello"), SLOW_OK, "hello");
     const res = await h.invoke(t, new Request("http://fn.test/", { headers: { "x-test": "one", "x_test": "two" } }), {
       id: "ünï-cödé",
       other: "x",
@@ -166,15 +173,12 @@ const LEAKY = `(module
     (if (i32.eq (local.get $first) (i32.const 116)) (then unreachable))
     (if (i32.eq (local.get $first) (i32.const 101)) (then (call $exit (i32.const 0))))))`;
 
-/** These tests are about what a call sees, not its time: a loaded machine may send a call to an executor. */
-const SLOW_OK = { ...LIMITS, timeoutMs: 10_000 };
-
 /** What LEAKY reports when nothing of an earlier request reached it: zeros, and a memory of one page. */
 const CLEAN = new Uint8Array(48);
 CLEAN[44] = 1;
 
 Deno.test("WAGI: a warm instance keeps nothing of one request for the next (memory, globals, far pages)", async () => {
-  const h = new Harness();
+  const h = new Harness(STEADY);
   try {
     const t = await h.addWasm("leaky", wat(LEAKY), SLOW_OK);
     for (
@@ -289,7 +293,7 @@ Deno.test("WAGI: a module that changes its tables, or was prepared before resets
 });
 
 Deno.test("WAGI: a C guest that keeps each body on its heap sees none of them (leak.wasm)", async () => {
-  const h = new Harness();
+  const h = new Harness(STEADY);
   try {
     const t = await h.addWasm("leak", await fixtureWasm("leak"), SLOW_OK);
     for (const body of ["first secret", "second secret", "third"]) {
