@@ -136,7 +136,7 @@ Deno.test("executor backstop: a guest that never meets its deadline is terminate
  * A guest that leaks on purpose. Before it reads its request body it reports what the previous request could have
  * left behind: 16 bytes where it puts the body (1024), two mutable globals it sets from the body, 16 bytes in a far
  * part of its memory it copies the body to (60000), and its memory size in pages. Then it acts on the body's first
- * byte: "g" grows its memory (and writes the body into the new page), "t" traps, "e" calls proc_exit(0).
+ * byte: "g" grows its memory (and writes the body into the new page), "t" traps, "e" calls proc_exit(0), "l" loops.
  */
 const LEAKY = `(module
   (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
@@ -171,7 +171,8 @@ const LEAKY = `(module
         (drop (memory.grow (i32.const 1)))
         (memory.copy (i32.const 65536) (i32.const 1024) (i32.const 16))))
     (if (i32.eq (local.get $first) (i32.const 116)) (then unreachable))
-    (if (i32.eq (local.get $first) (i32.const 101)) (then (call $exit (i32.const 0))))))`;
+    (if (i32.eq (local.get $first) (i32.const 101)) (then (call $exit (i32.const 0))))
+    (if (i32.eq (local.get $first) (i32.const 108)) (then (loop $spin (br $spin))))))`;
 
 /** What LEAKY reports when nothing of an earlier request reached it: zeros, and a memory of one page. */
 const CLEAN = new Uint8Array(48);
@@ -223,13 +224,13 @@ const REQUEST: CallInput = {
   requestId: "r",
 };
 
-function call(fn: CompiledFunction, body: string): Outcome {
+function call(fn: CompiledFunction, body: string, timeoutMs = 10_000): Outcome {
   const start = performance.now();
   const input = { ...REQUEST, body: new TextEncoder().encode(body) };
-  return execute(fn, { name: "leaky" }, input, start + 1000, false, start) as Outcome;
+  return execute(fn, { name: "leaky" }, input, start + timeoutMs, false, start) as Outcome;
 }
 
-Deno.test("WAGI: one instance serves call after call; growing memory, a trap or proc_exit drops it", async () => {
+Deno.test("WAGI: one instance serves call after call; growing memory, a trap, a timeout or proc_exit drops it", async () => {
   const fn = CompiledFunction.compile("leaky", await prepareModule(wat(LEAKY), LIMITS, "leaky"));
   assertEquals(fn.resetPlan?.globals?.length, 3); // $kept, $wide and the metering's fuel
   assertEquals(call(fn, "one").kind, "response");
@@ -237,11 +238,12 @@ Deno.test("WAGI: one instance serves call after call; growing memory, a trap or 
   assert(warm, "a warm instance is kept after a call that returned");
   assertEquals(call(fn, "2nd").kind, "response"); // not "two": a "t" traps
   assert(fn.wagi === warm, "the same instance served the next call");
-  for (const [body, kind] of [["grow", "response"], ["trap", "error"], ["exit", "response"]]) {
+  for (const [body, kind] of [["grow", "response"], ["trap", "error"], ["exit", "response"], ["loop", "error"]]) {
     assertEquals(call(fn, "x").kind, "response");
     assert(fn.wagi, `warm before "${body}"`);
-    const outcome = call(fn, body);
+    const outcome = call(fn, body, body === "loop" ? 50 : 10_000);
     assertEquals(outcome.kind, kind, body);
+    if (body === "loop") assert(outcome.kind === "error" && outcome.reason === "timeout");
     assertEquals(fn.wagi, undefined, `no instance kept after "${body}"`);
     const next = call(fn, "next");
     assert(next.kind === "response");
@@ -285,7 +287,7 @@ Deno.test("WAGI: a module that changes its tables, or was prepared before resets
   assert(old.inline, "still trusted inline: the metering did not change");
   assertEquals(old.resetPlan, undefined);
   for (let i = 0; i < 3; i++) {
-    const outcome = call(old, "leak");
+    const outcome = call(old, "a secret");
     assert(outcome.kind === "response");
     assertEquals(outcome.body, new Uint8Array([...CLEAN]));
     assertEquals(old.wagi, undefined);
