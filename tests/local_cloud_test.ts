@@ -9,6 +9,8 @@ import type { NodeMemory } from "../services/node_memory.ts";
 
 const HOST = "api.hello.localtau";
 const WAGI_WASM = new URL("./fixtures/wagi/hello.wasm", import.meta.url).pathname;
+/** Keeps each request body on its heap and prints what the previous request left there (tests/fixtures/wagi). */
+const WAGI_LEAK = new URL("./fixtures/wagi/leak.wasm", import.meta.url).pathname;
 
 const SDK_PING = `import { Request, Response } from "tau-sdk";
 
@@ -75,6 +77,19 @@ Deno.test("local cloud: git push -> build -> TNS -> gateway, failures, rollback,
             "--template",
             "wasm",
           ],
+          [
+            "new",
+            "function",
+            "leak",
+            "--domains",
+            "hello",
+            "--paths",
+            "/leak",
+            "--method",
+            "POST",
+            "--template",
+            "wasm",
+          ],
           ["new", "website", "site", "--domains", "hello", "--paths", "/"],
         ]
       ) {
@@ -83,6 +98,7 @@ Deno.test("local cloud: git push -> build -> TNS -> gateway, failures, rollback,
       }
       await Deno.writeTextFile(join(code, "functions/ping/index.ts"), SDK_PING.replace("VERSION", "v1"));
       await Deno.copyFile(WAGI_WASM, join(code, "functions/echo/echo.wasm"));
+      await Deno.copyFile(WAGI_LEAK, join(code, "functions/leak/leak.wasm"));
       await Deno.writeTextFile(join(code, "websites/site/about.html"), "<h1>about</h1>");
       const v = await tau(["validate"], { cwd: project });
       assertEquals(v.code, 0, v.stderr);
@@ -124,6 +140,14 @@ Deno.test("local cloud: git push -> build -> TNS -> gateway, failures, rollback,
       const unknownHost = await hostRequest(cloud.port, "nobody.localtau", "/");
       assertEquals(unknownHost.status, 404);
       assertMatch(unknownHost.text, /no project serves host nobody\.localtau \(request .+\)/);
+    });
+
+    await t.step("a WAGI function: no request sees what the one before it left on the heap", async () => {
+      for (const body of ["alice's secret", "bob's secret", "carol"]) {
+        const r = await get("/leak", { method: "POST", body });
+        assertEquals(r.status, 200, r.text);
+        assertEquals(r.text, "calls=0 last=(none)\n");
+      }
     });
 
     await t.step("tau builds and tau logs show the jobs", async () => {

@@ -55,7 +55,7 @@ await perInvoke(
   { key: "sdk", name: "hello", call: "hello", limits: LIMITS },
   50_000,
 );
-await perInvoke("WAGI hello (invoke, instance per request)", { key: "wagi", name: "hello", limits: LIMITS }, 5_000);
+await perInvoke("WAGI hello (invoke, reset instance)", { key: "wagi", name: "hello", limits: LIMITS }, 20_000);
 
 // Cold start: a key never seen => load + new WebAssembly.Module (lazy) + instantiate + first call.
 const coldRuns = 30;

@@ -98,6 +98,8 @@ export const MEMORY_COPY = id("MemoryCopy");
 export const MEMORY_INIT = id("MemoryInit");
 export const MEMORY_GROW = id("MemoryGrow");
 export const TABLE_GROW = id("TableGrow");
+export const TABLE_SET = id("TableSet");
+export const DATA_DROP = id("DataDrop");
 
 /** Families of refused instructions, for an error that names the feature rather than one opcode. */
 const FEATURE_OF: [RegExp, string][] = [

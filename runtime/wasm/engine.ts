@@ -2,7 +2,6 @@
  * Runs one call of a prepared module, synchronously, on whatever thread calls it (the serving thread for the
  * inline attempt, an executor Worker otherwise). Everything the guest produced comes back as an Outcome.
  */
-import { concatBytes } from "../bytes.ts";
 import { assemblyScriptEnv, GuestAbort, GuestMemory, SDK_MODULE, SdkCall, sdkImports } from "./abi_sdk.ts";
 import type { HostServices, SelfInfo } from "./host/services.ts";
 import { TAUBYTE_HOST_CALLS, TAUBYTE_MODULE, type TaubyteCall, TaubyteEvent, taubyteImports } from "./taubyte/mod.ts";
@@ -19,8 +18,9 @@ import {
 } from "./meter.ts";
 import { MAX_RESPONSE_BYTES, type Outcome, OutputTooLarge } from "./outcome.ts";
 import type { CallInput } from "./outcome.ts";
-import { cgiEnv, parseCgiOutput } from "./wagi.ts";
-import { ProcExit, WASI_MODULE, WasiShim, wasiUnknown } from "./wasi.ts";
+import { cgiEnviron, CgiStdout, parseCgiOutput } from "./wagi.ts";
+import { InstanceSnapshot, type ResetPlan } from "./instance_reset.ts";
+import { ProcExit, WASI_MODULE, type WasiOptions, WasiShim, wasiUnknown } from "./wasi.ts";
 
 export interface RunTarget {
   name: string;
@@ -77,6 +77,10 @@ export class CompiledFunction {
   /** It imports from `taubyte/sdk`: its export takes the event id. */
   readonly speaksTaubyte: boolean;
   warm?: WarmSdkInstance;
+  /** WAGI mode: the instance kept between calls, reset after each (instance_reset.ts). */
+  wagi?: WagiInstance;
+  /** How prepareModule said an instance can be reset (from the proof); none: a fresh instance per WAGI call. */
+  readonly resetPlan?: ResetPlan;
   /** Calls attempted on the serving thread; the runtime treats the first one differently (lazy compilation). */
   inlineCalls = 0;
   /** This module's id at the serving thread's watchdog, once it has run inline. */
@@ -91,6 +95,7 @@ export class CompiledFunction {
       .map((d) => d.name);
     this.speaksTaubyte = this.imports.some((d) => d.module === TAUBYTE_MODULE);
     const proof = readProof(module);
+    this.resetPlan = proof?.reset;
     this.inline = proof?.version === METERING_VERSION && proof.inline;
     if (!this.inline) {
       this.notInlineWhy = !proof
@@ -238,43 +243,70 @@ function runSdk(
   return outcome instanceof Promise ? outcome.then(done) : done(outcome);
 }
 
+/** A WAGI instance between calls: its WASI shim is bound to each call in turn, its state put back after each. */
+interface WagiInstance {
+  wasi: WasiShim;
+  start: () => void;
+  /** undefined: the module cannot be reset (instance_reset.ts), so the instance serves one call only */
+  snapshot?: InstanceSnapshot;
+}
+
+/** What the WASI shim is bound to outside a call: nothing of any request. */
+const WAGI_IDLE: WasiOptions = { args: [], env: {}, stdin: null, stdout: () => {}, stderr: () => {} };
+/** Calls on one thread never overlap, so one response buffer serves them all. */
+const wagiStdout = new CgiStdout();
+
+function wagiInstance(fn: CompiledFunction): WagiInstance {
+  const wasi = new WasiShim(WAGI_IDLE);
+  const instance = fn.instantiate({ [METER_MODULE]: { [METER_TICK]: meter.tick }, [WASI_MODULE]: wasi.imports() });
+  const memory = exportedMemory(instance);
+  if (!memory) throw new Misconfigured(`module does not export its memory as "memory"`);
+  wasi.memory = memory;
+  const start = instance.exports._start as () => void;
+  return { wasi, start, snapshot: InstanceSnapshot.take(instance, memory, fn.resetPlan) };
+}
+
 function runWagi(
   fn: CompiledFunction,
   target: RunTarget,
   input: CallInput,
   log: CallLog,
 ): Outcome & { kind: "response" | "error" } {
-  const stdout: Uint8Array[] = [];
-  let stdoutSize = 0;
-  const wasi = new WasiShim({
+  // Taken out for the call: only a call that returns normally puts it back, once reset. A trap, a timeout or an
+  // output overrun throws past this and leaves no instance behind; the next call instantiates afresh.
+  const warm = fn.wagi ?? wagiInstance(fn);
+  fn.wagi = undefined;
+  const stdout = wagiStdout;
+  stdout.reset();
+  warm.wasi.bind({
     args: [target.name],
-    env: cgiEnv(input, target.name),
+    env: () => cgiEnviron(input, target.name),
     stdin: input.body,
     stdout: (b) => {
-      stdoutSize += b.length;
-      if (stdoutSize > MAX_RESPONSE_BYTES) throw new OutputTooLarge();
+      if (stdout.size + b.length > MAX_RESPONSE_BYTES) throw new OutputTooLarge();
       meter.charge(b.length);
-      stdout.push(b.slice());
+      stdout.write(b);
     },
     stderr: (b) => log.stderrBytes(b),
   });
-  const instance = fn.instantiate({ [METER_MODULE]: { [METER_TICK]: meter.tick }, [WASI_MODULE]: wasi.imports() });
-  const memory = exportedMemory(instance);
-  if (!memory) throw new Misconfigured(`module does not export its memory as "memory"`);
-  wasi.memory = memory;
-  let exitCode = 0;
+  let exitCode: number | undefined;
   try {
-    (instance.exports._start as () => void)();
+    warm.start();
   } catch (e) {
     if (!(e instanceof ProcExit)) throw e;
     exitCode = e.code;
   }
+  warm.wasi.bind(WAGI_IDLE);
+  // After proc_exit the instance is dropped like after a trap, even though a full reset would undo it: it is the
+  // rare path (wasi-libc returns from _start on exit code 0), and the conservative one.
+  if (exitCode === undefined && warm.snapshot?.restore()) fn.wagi = warm;
+  exitCode ??= 0;
   const logs = log.finish();
-  if (exitCode !== 0 && stdoutSize === 0) {
+  if (exitCode !== 0 && stdout.size === 0) {
     const message = `exited with code ${exitCode} and wrote no response`;
     return { kind: "error", reason: "trap", message, logs: [...logs, { stream: "trap", text: message }] };
   }
-  const parsed = parseCgiOutput(concatBytes(stdout));
+  const parsed = parseCgiOutput(stdout.bytes());
   if (!parsed.ok) {
     return {
       kind: "error",
@@ -283,7 +315,8 @@ function runWagi(
       logs: [...logs, { stream: "trap", text: parsed.error }],
     };
   }
-  return { kind: "response", status: parsed.status, headers: parsed.headers, body: parsed.body, logs };
+  // The body is a view into the shared buffer: copied, since the next call reuses it.
+  return { kind: "response", status: parsed.status, headers: parsed.headers, body: parsed.body.slice(), logs };
 }
 
 function trapMessage(e: unknown): string {

@@ -60,8 +60,11 @@ const BRANCH_CUT_COST = 128;
  */
 const SPLIT_COST = 128;
 
-/** Adds the fuel counter and helpers, then meters every defined function. Throws UnmeteredInstruction. */
-export function instrument(mod: binaryen.Module): void {
+/**
+ * Adds the fuel counter and helpers, then meters every defined function. Throws UnmeteredInstruction. Returns the
+ * expression ids found in the module's own code (before the rewrite), which prepareModule's other passes read.
+ */
+export function instrument(mod: binaryen.Module): Set<number> {
   const taken = (name: string) => mod.getFunction(name) !== 0 || mod.getGlobal(name) !== 0;
   const unique = (base: string) => {
     let name = base;
@@ -86,8 +89,10 @@ export function instrument(mod: binaryen.Module): void {
   const tick = unique("__tau_meter_tick");
   mod.addGlobal(h.fuel, binaryen.i32, true, mod.i32.const(FUEL_PER_TICK));
   mod.addFunctionImport(tick, METER_MODULE, METER_TICK, binaryen.none, binaryen.none);
-  for (const f of functions) new FunctionMeter(mod, f, h).run();
+  const kinds = new Set<number>();
+  for (const f of functions) new FunctionMeter(mod, f, h, kinds).run();
   addHelpers(mod, h, tick);
+  return kinds;
 }
 
 /** What the first pass learns about an expression. */
@@ -121,7 +126,12 @@ class FunctionMeter {
   private stmt = { total: 0, pos: 0 };
   private readonly temps = new Map<number, number>();
 
-  constructor(private readonly mod: binaryen.Module, private readonly func: Ref, private readonly h: Helpers) {}
+  constructor(
+    private readonly mod: binaryen.Module,
+    private readonly func: Ref,
+    private readonly h: Helpers,
+    private readonly kinds: Set<number>,
+  ) {}
 
   run(): void {
     const body = binaryen.getFunctionInfo(this.func).body;
@@ -133,6 +143,7 @@ class FunctionMeter {
 
   private measure(e: Ref): Measure {
     const eid = binaryen.getExpressionId(e);
+    this.kinds.add(eid);
     let m: Measure;
     if (eid === LOOP) {
       m = { own: 1, yields: true, branches: this.measure(W.Loop.getBody(e)).branches };

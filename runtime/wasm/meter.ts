@@ -6,6 +6,8 @@
  * thread is enough.
  */
 
+import type { ResetPlan } from "./instance_reset.ts";
+
 // The import and the proof section prepareModule adds. They live here, not in prepare.ts, so that running a
 // function never loads binaryen.
 export const METER_MODULE = "tau_meter";
@@ -39,6 +41,11 @@ export interface MeteringProof {
   /** false: the module is metered, but its unmetered costs (compile, instantiate, memory) are too big for inline. */
   inline: boolean;
   why?: string;
+  /**
+   * How an instance can be put back to its state after instantiation (instance_reset.ts). Optional, so that it needs
+   * no new metering version: a module prepared before it has none and gets a fresh instance per WAGI call.
+   */
+  reset?: ResetPlan;
 }
 
 export function readProof(module: WebAssembly.Module): MeteringProof | undefined {

@@ -11,6 +11,7 @@
  */
 import binaryen from "binaryen";
 import { TauError } from "../errors.ts";
+import type { ResetPlan } from "./instance_reset.ts";
 import { instrument, UnmeteredInstruction } from "./instrument.ts";
 import {
   FUEL_PER_TICK,
@@ -23,6 +24,7 @@ import {
 import type { FunctionLimits } from "./types.ts";
 import { formatSize } from "../schema/units.ts";
 import { TAUBYTE_CALLS, TAUBYTE_MODULE } from "./taubyte/mod.ts";
+import { planReset, withDataImage } from "./prepare_reset.ts";
 import { appendCustomSection, codeFacts, customSectionNames, memoryInfo, setMemoryMaximum } from "./wasm_binary.ts";
 
 export { FUEL_PER_TICK, METER_MODULE, METER_TICK };
@@ -151,8 +153,8 @@ function unmetered(e: UnmeteredInstruction, name: string): TauError {
   });
 }
 
-/** Whether the prepared module may run on the serving thread; see INLINE_LIMITS. */
-function proof(prepared: Uint8Array, limits: FunctionLimits): MeteringProof {
+/** Whether the prepared module may run on the serving thread (see INLINE_LIMITS), and how to reset an instance. */
+function proof(prepared: Uint8Array, limits: FunctionLimits, reset: ResetPlan): MeteringProof {
   const facts = codeFacts(prepared);
   const over = (what: string, value: number, limit: number) =>
     `${what} ${formatSize(value)} is over ${formatSize(limit)}`;
@@ -164,7 +166,9 @@ function proof(prepared: Uint8Array, limits: FunctionLimits): MeteringProof {
   } else if (facts.dataSectionBytes > INLINE_LIMITS.dataBytes) {
     why = over("data section", facts.dataSectionBytes, INLINE_LIMITS.dataBytes);
   }
-  return why ? { version: METERING_VERSION, inline: false, why } : { version: METERING_VERSION, inline: true };
+  return why
+    ? { version: METERING_VERSION, inline: false, why, reset }
+    : { version: METERING_VERSION, inline: true, reset };
 }
 
 /**
@@ -194,13 +198,15 @@ function prepareSync(input: Uint8Array, limits: FunctionLimits, name: string): U
   const mod = binaryen.readBinary(wasm);
   try {
     capTables(mod, name);
+    let kinds: Set<number>;
     try {
-      instrument(mod);
+      kinds = instrument(mod);
     } catch (e) {
       if (e instanceof UnmeteredInstruction) throw unmetered(e, name);
       if (e instanceof RangeError) throw new TauError(`function ${name} nests its code too deeply to meter`);
       throw e;
     }
+    const reset = planReset(mod, kinds);
     mod.setFeatures(RUNNABLE_FEATURES);
     if (!mod.validate()) {
       throw new TauError(
@@ -209,7 +215,7 @@ function prepareSync(input: Uint8Array, limits: FunctionLimits, name: string): U
       );
     }
     const capped = setMemoryMaximum(mod.emitBinary(), maxPages);
-    const section = new TextEncoder().encode(JSON.stringify(proof(capped, limits)));
+    const section = new TextEncoder().encode(JSON.stringify(proof(capped, limits, withDataImage(reset, capped))));
     return appendCustomSection(capped, METERING_SECTION, section);
   } finally {
     mod.dispose();

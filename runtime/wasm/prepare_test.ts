@@ -2,7 +2,9 @@ import { TauError } from "../errors.ts";
 import { compileAssemblyScript } from "./compile_as.ts";
 import { METER_MODULE, prepareModule } from "./prepare.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../tests/helpers/assert.ts";
-import { fixtureWasm } from "./test_support.ts";
+import { RESET_VERSION } from "./instance_reset.ts";
+import { readProof } from "./meter.ts";
+import { fixtureWasm, wat } from "./test_support.ts";
 import { memoryInfo } from "./wasm_binary.ts";
 
 const MB = 1024 * 1024;
@@ -48,4 +50,30 @@ Deno.test("compileAssemblyScript reports the first diagnostic with file:line:col
     assertStringIncludes(e.message, "nope");
     assert(e.detail && e.detail.includes("index.ts:2:3"));
   });
+});
+
+Deno.test("prepareModule plans instance resets: mutable globals exported, data segments located, or why not", async () => {
+  const planOf = async (text: string) => {
+    const prepared = await prepareModule(wat(text), { timeoutMs: 100, memoryBytes: MB }, "fn");
+    return readProof(new WebAssembly.Module(prepared as Uint8Array<ArrayBuffer>))!.reset!;
+  };
+  const plan = await planOf(`(module (memory (export "memory") 1)
+    (global (mut i32) (i32.const 1)) (global i32 (i32.const 2)) (global (export "__tau_global_1") (mut i64) (i64.const 3))
+    (data (i32.const 16) "ab") (data (i32.const 18) "cd") (data (i32.const 100) "e") (data "passive")
+    (func (export "_start")))`);
+  assertEquals(plan.version, RESET_VERSION);
+  // two of the module's own, plus the metering's fuel; a name the module already exports is not reused
+  assertEquals(plan.globals, ["__tau_global_0", "__tau_global_1_1", "__tau_global_2"]);
+  assertEquals(plan.data, [[16, 4], [100, 1]]);
+  const started = await planOf(`(module (memory 1) (func $s) (start $s) (global (mut i32) (i32.const 0)))`);
+  assertEquals(started.globals?.length, 2);
+  assertEquals(started.data, undefined); // a start function may write anywhere: the runtime saves the whole memory
+  for (
+    const [text, why] of [
+      [`(module (table 1 funcref) (func (table.set (i32.const 0) (ref.null func))))`, "table.set"],
+      [`(module (table 1 funcref) (func (drop (table.grow (ref.null func) (i32.const 1)))))`, "table.grow"],
+      [`(module (memory 1) (data "x") (func (data.drop 0)))`, "data.drop"],
+      [`(module (global $v (mut v128) (v128.const i64x2 0 0)))`, "is not a number"],
+    ]
+  ) assertStringIncludes((await planOf(text)).why!, why);
 });

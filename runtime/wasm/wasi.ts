@@ -29,7 +29,11 @@ export class ProcExit extends Error {
 
 export interface WasiOptions {
   args: string[];
-  env: Record<string, string>;
+  /**
+   * Variables, or a function giving them as `NAME=value` strings: it is called only if the guest reads its
+   * environment (building a CGI environment is a cost of every WAGI call).
+   */
+  env: Record<string, string> | (() => string[]);
   stdin: Uint8Array | null;
   /** `bytes` is a view into guest memory, valid during the call only: a sink copies what it keeps. */
   stdout: (bytes: Uint8Array) => void;
@@ -69,47 +73,128 @@ const FD_CALLS = [
 const NOSYS_CALLS = ["poll_oneoff", "proc_raise", "sock_accept", "sock_recv", "sock_send", "sock_shutdown"];
 
 const encoder = new TextEncoder();
+const EMPTY = new Uint8Array(0);
+
+/** NUL-terminated strings laid out as the guest gets them: one block, and where each string starts in it. */
+interface StringList {
+  bytes: Uint8Array;
+  offsets: number[];
+}
+
+/**
+ * One join and one encodeInto, both native: a character loop over ~20 short strings (each a rope until flattened)
+ * measured as costly as the whole memory reset. Offsets come from lengths, not from scanning for NUL, so a NUL inside
+ * a value cuts that value only, as it always did. Anything but ASCII encodes to more bytes than characters and takes
+ * the slower way.
+ */
+function stringList(items: string[]): StringList {
+  if (items.length === 0) return { bytes: EMPTY, offsets: [] };
+  const joined = items.join("\0");
+  const bytes = new Uint8Array(joined.length + 1); // the last NUL is the zero already there
+  const { read, written } = encoder.encodeInto(joined, bytes);
+  if (read !== joined.length || written !== joined.length) return utf8List(items);
+  const offsets = new Array<number>(items.length);
+  let at = 0;
+  for (let i = 0; i < items.length; i++) {
+    offsets[i] = at;
+    at += items[i].length + 1;
+  }
+  return { bytes, offsets };
+}
+
+function utf8List(items: string[]): StringList {
+  const encoded = items.map((s) => encoder.encode(s + "\0"));
+  const bytes = new Uint8Array(encoded.reduce((n, e) => n + e.length, 0));
+  const offsets = new Array<number>(items.length);
+  let at = 0;
+  for (let i = 0; i < encoded.length; i++) {
+    offsets[i] = at;
+    bytes.set(encoded[i], at);
+    at += encoded[i].length;
+  }
+  return { bytes, offsets };
+}
 
 export class WasiShim {
   memory?: WebAssembly.Memory;
+  private opts: WasiOptions;
   private stdinOffset = 0;
-  private readonly argv: Uint8Array[];
-  private readonly environ: Uint8Array[];
+  private argv?: StringList;
+  private environ?: StringList;
 
-  constructor(private readonly opts: WasiOptions) {
-    this.argv = opts.args.map((a) => encoder.encode(a + "\0"));
-    this.environ = Object.entries(opts.env).map(([k, v]) => encoder.encode(`${k}=${v}\0`));
+  constructor(opts: WasiOptions) {
+    this.opts = opts;
   }
+
+  /**
+   * Swaps in the next call's arguments, environment, stdin and sinks: a warm WAGI instance serves one call after
+   * another through the same import object, and nothing of one call's WASI state may reach the next.
+   */
+  bind(opts: WasiOptions): void {
+    this.opts = opts;
+    this.stdinOffset = 0;
+    this.argv = undefined;
+    this.environ = undefined;
+  }
+
+  private args(): StringList {
+    return this.argv ??= stringList(this.opts.args);
+  }
+
+  private env(): StringList {
+    if (this.environ) return this.environ;
+    const env = this.opts.env;
+    let items: string[];
+    if (typeof env === "function") items = env();
+    else {
+      items = [];
+      for (const k in env) items.push(`${k}=${env[k]}`);
+    }
+    return this.environ = stringList(items);
+  }
+
+  // Views of the guest's memory, made again only when its buffer changes: memory.grow detaches the old one, which
+  // leaves its views empty. A view per host call, or even reading `memory.buffer` per call, was a measurable part of a
+  // WAGI hello call.
+  private mapped?: WebAssembly.Memory;
+  private dataView?: DataView;
+  private u8: Uint8Array = EMPTY;
 
   private view(): DataView {
-    return new DataView(this.memory!.buffer);
+    if (this.u8.length === 0 || this.mapped !== this.memory) this.remap();
+    return this.dataView!;
   }
   private bytes(): Uint8Array {
-    return new Uint8Array(this.memory!.buffer);
+    if (this.u8.length === 0 || this.mapped !== this.memory) this.remap();
+    return this.u8;
+  }
+  private remap() {
+    const buffer = this.memory!.buffer;
+    this.mapped = this.memory;
+    this.dataView = new DataView(buffer);
+    this.u8 = new Uint8Array(buffer);
   }
 
-  private sizes(list: Uint8Array[], countPtr: number, sizePtr: number): number {
+  private sizes(list: StringList, countPtr: number, sizePtr: number): number {
     const v = this.view();
-    v.setUint32(countPtr, list.length, true);
-    v.setUint32(sizePtr, list.reduce((n, s) => n + s.length, 0), true);
+    v.setUint32(countPtr, list.offsets.length, true);
+    v.setUint32(sizePtr, list.bytes.length, true);
     return ERRNO_SUCCESS;
   }
 
-  private fill(list: Uint8Array[], ptrsPtr: number, bufPtr: number): number {
+  private fill(list: StringList, ptrsPtr: number, bufPtr: number): number {
     const v = this.view();
-    const mem = this.bytes();
-    for (let i = 0; i < list.length; i++) {
-      v.setUint32(ptrsPtr + 4 * i, bufPtr, true);
-      mem.set(list[i], bufPtr);
-      bufPtr += list[i].length;
-    }
+    const { bytes, offsets } = list;
+    meter.charge(bytes.length + 4 * offsets.length);
+    for (let i = 0; i < offsets.length; i++) v.setUint32(ptrsPtr + 4 * i, bufPtr + offsets[i], true);
+    this.bytes().set(bytes, bufPtr);
     return ERRNO_SUCCESS;
   }
 
   private readStdin(iovs: number, iovsLen: number, nreadPtr: number): number {
     const v = this.view();
     const mem = this.bytes();
-    const input = this.opts.stdin ?? new Uint8Array(0);
+    const input = this.opts.stdin ?? EMPTY;
     let total = 0;
     for (let i = 0; i < iovsLen; i++) {
       const ptr = v.getUint32(iovs + 8 * i, true);
@@ -155,10 +240,10 @@ export class WasiShim {
   imports(): Record<string, (...args: never[]) => number | void> {
     const isStd = (fd: number) => fd >= 0 && fd <= 2;
     const table: Record<string, (...args: never[]) => number | void> = {
-      args_sizes_get: (c: number, s: number) => this.sizes(this.argv, c, s),
-      args_get: (p: number, b: number) => this.fill(this.argv, p, b),
-      environ_sizes_get: (c: number, s: number) => this.sizes(this.environ, c, s),
-      environ_get: (p: number, b: number) => this.fill(this.environ, p, b),
+      args_sizes_get: (c: number, s: number) => this.sizes(this.args(), c, s),
+      args_get: (p: number, b: number) => this.fill(this.args(), p, b),
+      environ_sizes_get: (c: number, s: number) => this.sizes(this.env(), c, s),
+      environ_get: (p: number, b: number) => this.fill(this.env(), p, b),
       clock_res_get: (id: number, ptr: number) => {
         if (this.clockNs(id) === undefined) return ERRNO_INVAL;
         this.view().setBigUint64(ptr, 1000n, true);

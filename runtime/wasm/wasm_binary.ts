@@ -7,6 +7,7 @@
 const SECTION_CUSTOM = 0;
 const SECTION_IMPORT = 2;
 const SECTION_MEMORY = 5;
+const SECTION_START = 8;
 const SECTION_CODE = 10;
 const SECTION_DATA = 11;
 const IMPORT_KIND_MEMORY = 2;
@@ -39,6 +40,17 @@ class Reader {
       result += (b & 0x7f) * 2 ** shift;
       if ((b & 0x80) === 0) return result;
       shift += 7;
+    }
+    throw new Error("malformed LEB128");
+  }
+  s32(): number {
+    let result = 0;
+    let shift = 0;
+    for (let i = 0; i < 5; i++) {
+      const b = this.byte();
+      result |= (b & 0x7f) << shift;
+      shift += 7;
+      if ((b & 0x80) === 0) return shift < 32 && (b & 0x40) ? result | (-1 << shift) : result;
     }
     throw new Error("malformed LEB128");
   }
@@ -224,4 +236,43 @@ export function appendCustomSection(bytes: Uint8Array, name: string, payload: Ui
   out.set(head, bytes.length);
   out.set(content, bytes.length + head.length);
   return out;
+}
+
+const OP_I32_CONST = 0x41;
+const OP_END = 0x0b;
+
+/**
+ * What instantiation writes into memory, as sorted, merged [offset, length] ranges, when that is only the active data
+ * segments (a start function may write anything: undefined then, as for an offset that is not a constant).
+ */
+export function dataImage(bytes: Uint8Array): [number, number][] | undefined {
+  const ranges: [number, number][] = [];
+  for (const s of sections(bytes)) {
+    if (s.id === SECTION_START) return undefined;
+    if (s.id !== SECTION_DATA) continue;
+    const r = new Reader(bytes, s.contentStart);
+    const n = r.u32();
+    for (let i = 0; i < n; i++) {
+      const flags = r.u32();
+      if (flags === 1) { // passive: written by memory.init only
+        r.skip(r.u32());
+        continue;
+      }
+      if ((flags !== 0 && flags !== 2) || (flags === 2 && r.u32() !== 0)) return undefined;
+      if (r.byte() !== OP_I32_CONST) return undefined;
+      const offset = r.s32() >>> 0;
+      if (r.byte() !== OP_END) return undefined;
+      const length = r.u32();
+      r.skip(length);
+      if (length > 0) ranges.push([offset, length]);
+    }
+  }
+  ranges.sort((a, b) => a[0] - b[0]);
+  const merged: [number, number][] = [];
+  for (const [offset, length] of ranges) {
+    const last = merged[merged.length - 1];
+    if (last && offset <= last[0] + last[1]) last[1] = Math.max(last[1], offset + length - last[0]);
+    else merged.push([offset, length]);
+  }
+  return merged;
 }

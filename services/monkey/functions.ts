@@ -8,6 +8,7 @@ import { TauError } from "../../runtime/errors.ts";
 import type { ContentStore } from "../../runtime/storage/helia.ts";
 import { formatDuration, formatSize, type FunctionResource } from "../../runtime/schema/mod.ts";
 import type { ModuleBuilder } from "../../runtime/wasm/builder.ts";
+import { RESET_VERSION } from "../../runtime/wasm/instance_reset.ts";
 import { METERING_VERSION } from "../../runtime/wasm/meter.ts";
 
 const BUILD_CACHE_VERSION = "1";
@@ -61,8 +62,12 @@ export async function buildFunctionModule(
   }
   const limits = { timeoutMs: fn.execution.timeoutMs, memoryBytes: fn.execution.memoryBytes };
   // The metering version is in the key: a module prepared by an older metering runs only on executors, so the next
-  // push must prepare it again even if its code did not change.
-  const key = await digest(files, `${BUILD_CACHE_VERSION}|${METERING_VERSION}|${fn.name}|${limits.memoryBytes}`);
+  // push must prepare it again even if its code did not change. So is the reset version: a WAGI module prepared
+  // without a reset plan gets a fresh instance per request until it is prepared again.
+  const key = await digest(
+    files,
+    `${BUILD_CACHE_VERSION}|${METERING_VERSION}|reset${RESET_VERSION}|${fn.name}|${limits.memoryBytes}`,
+  );
   const hit = (await kv.get<string>(["monkey", "module", key])).value;
   if (hit && await store.has(hit)) return { cid: hit, cached: true };
 
