@@ -39,7 +39,18 @@ try {
 
 // Files read at run time from next to the source: the AssemblyScript SDK (compiled into user functions), the
 // container helper (prebuilt binary and its C source, whose hash names the binary) and the executor worker.
-const include = ["sdk/assemblyscript", "runtime/container/helper", "runtime/wasm/executor_worker.ts"];
+// Then the modules imported by computed specifiers, so that a CLI call or a helper loads only its own graph
+// (main.ts says why): the CLI, the node, the helper child and its two roles.
+const include = [
+  "sdk/assemblyscript",
+  "runtime/container/helper",
+  "runtime/wasm/executor_worker.ts",
+  "cli/main.ts",
+  "services/node.ts",
+  "runtime/helper/child.ts",
+  "runtime/wasm/build_helper.ts",
+  "runtime/schema/parse_helper.ts",
+];
 // Helia's core class, which runtime/storage/helia_core.ts imports by file (a computed specifier deno cannot follow).
 const heliaCore = new URL("./helia.js", import.meta.resolve("helia")).pathname;
 const args = [
