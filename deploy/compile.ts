@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import { buildPrebuiltHelper } from "../runtime/container/helper_build.ts";
+import { COMPILE_INCLUDES } from "./includes.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const allowDownload = Deno.args.includes("--download");
@@ -37,20 +38,6 @@ try {
   console.error(`warning: the container helper was not prebuilt (${(err as Error).message}); containers will need cc`);
 }
 
-// Files read at run time from next to the source: the AssemblyScript SDK (compiled into user functions), the
-// container helper (prebuilt binary and its C source, whose hash names the binary) and the executor worker.
-// Then the modules imported by computed specifiers, so that a CLI call or a helper loads only its own graph
-// (main.ts says why): the CLI, the node, the helper child and its two roles.
-const include = [
-  "sdk/assemblyscript",
-  "runtime/container/helper",
-  "runtime/wasm/executor_worker.ts",
-  "cli/main.ts",
-  "services/node.ts",
-  "runtime/helper/child.ts",
-  "runtime/wasm/build_helper.ts",
-  "runtime/schema/parse_helper.ts",
-];
 // Helia's core class, which runtime/storage/helia_core.ts imports by file (a computed specifier deno cannot follow).
 const heliaCore = new URL("./helia.js", import.meta.resolve("helia")).pathname;
 const args = [
@@ -58,7 +45,7 @@ const args = [
   "-A",
   "--output",
   output,
-  ...include.flatMap((p) => ["--include", join(root, p)]),
+  ...COMPILE_INCLUDES.flatMap((p) => ["--include", join(root, p)]),
   "--include",
   heliaCore,
   join(root, "main.ts"),
