@@ -96,8 +96,11 @@ export function nodeFlags(flags: NodeFlags): NodeOptions {
 }
 
 async function runNode(opts: NodeOptions, what: string): Promise<void> {
-  // Loaded here, not at the top: every other command starts faster without the node's dependency graph.
-  const { startNode } = await import("../services/node.ts");
+  // Loaded here, not at the top: every other command starts faster without the node's dependency graph. The specifier
+  // is computed because deno loads whatever a literal import() names before the program starts (see main.ts).
+  const { startNode } = await import(
+    new URL("../services/node.ts", import.meta.url).href
+  ) as typeof import("../services/node.ts");
   const node = await startNode(opts);
   const p2p = node.cluster ? `, p2p ${node.cluster.p2p.addresses()[0] ?? "(no address)"}` : "";
   console.log(

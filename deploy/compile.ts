@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { buildPrebuiltHelper } from "../runtime/container/helper_build.ts";
 import { NODE_V8_FLAGS_ARG } from "../runtime/wasm/v8_flags.ts";
+import { COMPILE_INCLUDES } from "./includes.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const allowDownload = Deno.args.includes("--download");
@@ -38,15 +39,6 @@ try {
   console.error(`warning: the container helper was not prebuilt (${(err as Error).message}); containers will need cc`);
 }
 
-// Files read at run time from next to the source: the AssemblyScript SDK (compiled into user functions), the
-// container helper (prebuilt binary and its C source, whose hash names the binary) and the Workers' entry modules, which
-// only `new Worker(url)` names, so deno cannot follow them.
-const include = [
-  "sdk/assemblyscript",
-  "runtime/container/helper",
-  "runtime/wasm/executor_worker.ts",
-  "runtime/wasm/watchdog_worker.ts",
-];
 // Helia's core class, which runtime/storage/helia_core.ts imports by file (a computed specifier deno cannot follow).
 const heliaCore = new URL("./helia.js", import.meta.resolve("helia")).pathname;
 const args = [
@@ -55,7 +47,7 @@ const args = [
   NODE_V8_FLAGS_ARG,
   "--output",
   output,
-  ...include.flatMap((p) => ["--include", join(root, p)]),
+  ...COMPILE_INCLUDES.flatMap((p) => ["--include", join(root, p)]),
   "--include",
   heliaCore,
   join(root, "main.ts"),

@@ -117,8 +117,11 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const log = (line: string) => console.error(line);
   // What the node announces it runs; bound once the container host exists (it needs the cluster's state first).
   let runningContainers = (): string[] => [];
+  // What only a cloud's shapes run is imported by computed specifiers: `tau dev` does not load libp2p (main.ts).
   const cluster = opts.shape
-    ? await (await import("./cluster/cluster.ts")).startCluster(opts.shape, {
+    ? await (await import(
+      new URL("./cluster/cluster.ts", import.meta.url).href
+    ) as typeof import("./cluster/cluster.ts")).startCluster(opts.shape, {
       kv,
       httpUrl: () => url,
       dataDir,
@@ -126,7 +129,10 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
       containers: () => runningContainers(),
     })
     : undefined;
-  const shared = cluster ? await (await import("./cluster/state.ts")).clusterState(cluster, kvdb, log) : undefined;
+  const shared = cluster
+    ? await (await import(new URL("./cluster/state.ts", import.meta.url).href) as typeof import("./cluster/state.ts"))
+      .clusterState(cluster, kvdb, log)
+    : undefined;
   const store = await openContentStore(join(dataDir, "storage"), { libp2p: cluster?.p2p.libp2p });
   const state = shared?.state ?? new ReplicaStore(kvdb);
   const tns = new Tns(state, store, opts.shape?.identity.peerId ?? "local");
@@ -187,7 +193,8 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const runs = (service: ServiceName) => !opts.shape || opts.shape.services.includes(service);
   // On a cloud, the repos live on every auth and monkey node (services/git/replicate.ts).
   const gitReplicator = cluster && (runs("auth") || runs("monkey"))
-    ? new (await import("./git/replicate.ts")).GitReplicator({
+    ? new (await import(new URL("./git/replicate.ts", import.meta.url).href) as typeof import("./git/replicate.ts"))
+      .GitReplicator({
       hosting: git,
       state,
       libp2p: cluster.p2p.libp2p,
@@ -209,7 +216,9 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     builder,
     images: (ref, log) => containers.resolveImage(ref, log),
   });
-  const patrickCluster = cluster ? await import("./patrick/cluster.ts") : undefined;
+  const patrickCluster = cluster
+    ? await import(new URL("./patrick/cluster.ts", import.meta.url).href) as typeof import("./patrick/cluster.ts")
+    : undefined;
   // A build on a cloud first makes sure the pushed commit has reached this node.
   const build: typeof monkey.build = async (job, log) => {
     await gitReplicator?.ensureCommit(job.project, job.repo, job.commit);
@@ -265,7 +274,9 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   if (runs("substrate")) {
     tns.onFlip(() => void watchIfFunctions().catch((err) => log(`substrate: starting the watchdog: ${err}`)));
   }
-  const forwarding = cluster ? await import("./gateway/forward.ts") : undefined;
+  const forwarding = cluster
+    ? await import(new URL("./gateway/forward.ts", import.meta.url).href) as typeof import("./gateway/forward.ts")
+    : undefined;
   const forwarder: Forwarder | undefined = cluster && forwarding
     ? new forwarding.Forwarder(cluster.rpc, cluster.directory, cluster.p2p.peerId)
     : undefined;
@@ -390,14 +401,15 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   await cluster?.directory.start();
   // seer: the cloud's DNS on this node's IP and ports.dns (loaded only by shapes that run it).
   const seer = cluster && runs("seer")
-    ? await (await import("./seer/seer.ts")).startSeer({
-      cloud: cluster.config.cloud,
-      hostname: cluster.config.ip,
-      port: cluster.config.ports.dns,
-      directory: cluster.directory,
-      tns,
-      log: (line) => console.error(line),
-    })
+    ? await (await import(new URL("./seer/seer.ts", import.meta.url).href) as typeof import("./seer/seer.ts"))
+      .startSeer({
+        cloud: cluster.config.cloud,
+        hostname: cluster.config.ip,
+        port: cluster.config.ports.dns,
+        directory: cluster.directory,
+        tns,
+        log: (line) => console.error(line),
+      })
     : undefined;
   if (runs("substrate")) await containers.restore();
   if (runs("substrate")) await watchIfFunctions();

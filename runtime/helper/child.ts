@@ -10,10 +10,19 @@ import { type HelperReply, type HelperRequest, type HelperRole, MAX_HELPER_FRAME
 
 type Handler = (req: unknown) => Promise<unknown> | unknown;
 
-/** Each role's handler, imported only in the child that runs it. */
+/**
+ * Each role's handler, imported only in the child that runs it. The specifiers are computed: deno loads whatever a
+ * literal import() names before the program starts, so a parse helper would load the compiler's graph too (main.ts).
+ */
 const ROLES: Record<HelperRole, () => Promise<Handler>> = {
-  build: async () => (await import("../wasm/build_helper.ts")).handleBuild as Handler,
-  parse: async () => (await import("../schema/parse_helper.ts")).handleParse as Handler,
+  build: async () =>
+    ((await import(
+      new URL("../wasm/build_helper.ts", import.meta.url).href
+    )) as typeof import("../wasm/build_helper.ts")).handleBuild as Handler,
+  parse: async () =>
+    ((await import(
+      new URL("../schema/parse_helper.ts", import.meta.url).href
+    )) as typeof import("../schema/parse_helper.ts")).handleParse as Handler,
 };
 
 export async function runHelper(role: string | undefined): Promise<number> {

@@ -90,6 +90,9 @@ export async function startP2p(opts: P2pOptions): Promise<P2pNode> {
 
   const backoff = new Map<string, { next: number; delay: number }>();
   let stopped = false;
+  // Aborts the dials in flight when the node stops: a dial to a peer that never answers (another swarm key, a paused
+  // node) would otherwise hold the shutdown for its whole timeout.
+  const stopping = new AbortController();
   const connect = async (addrs: string[]): Promise<boolean> => {
     for (const a of addrs) {
       const ma = multiaddr(a);
@@ -97,7 +100,7 @@ export async function startP2p(opts: P2pOptions): Promise<P2pNode> {
       if (id === opts.identity.peerId) return true;
       if (id && libp2p.getConnections(peerIdFromString(id)).length > 0) return true;
       try {
-        await libp2p.dial(ma, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) });
+        await libp2p.dial(ma, { signal: AbortSignal.any([AbortSignal.timeout(DIAL_TIMEOUT_MS), stopping.signal]) });
         return true;
       } catch (err) {
         log(`p2p: cannot dial ${a}: ${(err as Error).message}`);
@@ -132,6 +135,7 @@ export async function startP2p(opts: P2pOptions): Promise<P2pNode> {
     async stop() {
       stopped = true;
       clearInterval(timer);
+      stopping.abort();
       await redialing?.catch(() => {});
       await libp2p.stop();
     },
