@@ -35,9 +35,11 @@ export interface ResetPlan {
 /**
  * Memories larger than this get a fresh instance per call: a reset writes the whole memory, a fresh instance pays
  * only for the pages a call touches. Measured (a call touching 4 pages; fresh vs reset, us): 128 KiB 45 vs 5, 1 MiB
- * 46 vs 24, 4 MiB 207 vs 126, 16 MiB 280 vs 2,757 (past the caches).
+ * 46 vs 24, 4 MiB 207 vs 126, 16 MiB 280 vs 2,757 (past the caches). A kept instance also keeps its whole memory
+ * resident (the reset writes every page), so the bound is kept low: 2 MiB takes C (128 KiB), AssemblyScript and Rust
+ * (17 pages: its 1 MiB stack) modules as built by default.
  */
-export const RESET_MAX_BYTES = 4 * 1024 * 1024;
+export const RESET_MAX_BYTES = 2 * 1024 * 1024;
 
 interface Run {
   start: number;

@@ -1,5 +1,6 @@
 import { CompiledFunction, execute } from "./engine.ts";
 import { ExecutorPool } from "./executor_pool.ts";
+import { RESET_MAX_BYTES } from "./instance_reset.ts";
 import { assert, assertEquals, assertStringIncludes } from "../../tests/helpers/assert.ts";
 import { METERING_SECTION, type MeteringProof, readProof } from "./meter.ts";
 import type { CallInput, Outcome } from "./outcome.ts";
@@ -199,13 +200,14 @@ Deno.test("WAGI: a warm instance keeps nothing of one request for the next (memo
   } finally {
     await h.runtime.close();
   }
-  // The same on an executor worker, which keeps its own instance.
+  // The same on an executor worker, which keeps its own instance. (A long timeout: the pool's clock starts before the
+  // worker has booted, which under `deno test` on a loaded machine includes type-checking it.)
   const pool = new ExecutorPool(1);
   try {
     const bytes = await prepareModule(wat(LEAKY), SLOW_OK, "leaky");
     for (const body of ["first secret", "second secret", "3rd"]) { // not "t...": a "t" traps
       const input = { ...REQUEST, body: new TextEncoder().encode(body) };
-      const outcome = await pool.run({ key: "leaky", bytes, name: "leaky", project: "p", timeoutMs: 10_000, input });
+      const outcome = await pool.run({ key: "leaky", bytes, name: "leaky", project: "p", timeoutMs: 120_000, input });
       assert(outcome.kind === "response", JSON.stringify(outcome));
       assertEquals(new Uint8Array(outcome.body!), CLEAN, `executor, before "${body}"`);
     }
@@ -251,7 +253,7 @@ Deno.test("WAGI: one instance serves call after call; growing memory, a trap, a 
   }
 });
 
-Deno.test("WAGI: a module that changes its tables, or was prepared before resets, gets a fresh instance per call", async () => {
+Deno.test("WAGI: a module that changes its tables, has a big memory or was prepared before resets gets a fresh instance per call", async () => {
   // Slot 0 holds $a; each call reports what slot 0 answers, then points it at $b. A kept instance would answer B.
   const tables = await prepareModule(
     wat(`(module
@@ -281,6 +283,18 @@ Deno.test("WAGI: a module that changes its tables, or was prepared before resets
     assertEquals(new TextDecoder().decode(outcome.body!), "A");
     assertEquals(fn.wagi, undefined);
   }
+  // A memory bigger than RESET_MAX_BYTES: a reset would write all of it, a fresh instance only what a call touches.
+  const big = CompiledFunction.compile(
+    "big",
+    await prepareModule(wat(LEAKY.replace(`(memory (export "memory") 1)`, `(memory (export "memory") 48)`)), {
+      ...LIMITS,
+      memoryBytes: 4 * 1024 * 1024,
+    }, "big"),
+  );
+  assert(big.resetPlan?.globals, "the module itself could be reset");
+  assert(48 * 65536 > RESET_MAX_BYTES);
+  assertEquals(call(big, "one").kind, "response");
+  assertEquals(big.wagi, undefined);
   // A module prepared before resets existed: its proof has no plan; it runs as it always did.
   const prepared = await prepareModule(wat(LEAKY), LIMITS, "leaky");
   const old = CompiledFunction.compile("old", withoutResetPlan(prepared));
