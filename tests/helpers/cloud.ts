@@ -15,9 +15,11 @@ let installed: Promise<void> | undefined;
  * Every package the CLI imports installed and Deno's cache settled (deploy/install.ts) before the first CLI child
  * starts. A child that finds something missing prints Deno's `Download ...` lines on its stderr, which would break the
  * tests that hold the CLI to its promise of exactly one `error:` and one `hint:` line. `deno task test` installs first
- * too; this keeps a test file run on its own, or on a cold cache, independent of which process fills the cache first.
+ * and says so (TAU_TEST_INSTALLED=1), which saves each file this ~1 s; this keeps a test file run on its own, or on a
+ * cold cache, independent of which process fills the cache first.
  */
 export function ensureInstalled(): Promise<void> {
+  if (Deno.env.get("TAU_TEST_INSTALLED") === "1") installed ??= Promise.resolve();
   installed ??= (async () => {
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", join(ROOT, "deploy/install.ts"), "--quiet"],
