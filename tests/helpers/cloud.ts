@@ -6,6 +6,13 @@ import { concatBytes } from "../../runtime/bytes.ts";
 import { join } from "node:path";
 import { NODE_V8_FLAGS_ARG } from "../../runtime/wasm/v8_flags.ts";
 
+/**
+ * Processes the tests start use node_modules as the install step left it: with `auto`, every start takes the
+ * node_modules lock to check it, and under a loaded CI run nodes were seen blocked on that lock past their ready
+ * timeout ("Blocking waiting for file lock on node_modules directory").
+ */
+export const NODE_MODULES_MANUAL = "--node-modules-dir=manual";
+
 const ROOT = new URL("../../", import.meta.url).pathname;
 export const MAIN = join(ROOT, "main.ts");
 
@@ -61,6 +68,7 @@ export async function startCloud(
     Deno.execPath(),
     "run",
     "-A",
+    NODE_MODULES_MANUAL,
     NODE_V8_FLAGS_ARG,
     MAIN,
     "dev",
@@ -130,7 +138,7 @@ export async function tau(
 ): Promise<Run> {
   await ensureInstalled();
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
+    args: ["run", "-A", NODE_MODULES_MANUAL, MAIN, ...args],
     cwd: opts.cwd ?? ROOT,
     env: opts.env,
     stdin: opts.stdin,

@@ -19,7 +19,7 @@
 import dgram from "node:dgram";
 import { join } from "node:path";
 import { NODE_V8_FLAGS_ARG } from "../../runtime/wasm/v8_flags.ts";
-import { ensureInstalled, MAIN, tau } from "./cloud.ts";
+import { ensureInstalled, MAIN, NODE_MODULES_MANUAL, tau } from "./cloud.ts";
 import { editShapeYaml } from "../../services/config/shape.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -197,7 +197,18 @@ function newNode(spec: NodeSpec, root: string, ports: TestNode["ports"], multiad
     async start() {
       if (child) throw new Error(`node ${spec.shape} is already running (pid ${child.pid})`);
       const proc = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", NODE_V8_FLAGS_ARG, MAIN, "serve", "--root", root, "--shape", spec.shape],
+        args: [
+          "run",
+          "-A",
+          NODE_MODULES_MANUAL,
+          NODE_V8_FLAGS_ARG,
+          MAIN,
+          "serve",
+          "--root",
+          root,
+          "--shape",
+          spec.shape,
+        ],
         cwd: ROOT,
         stdin: "null",
         stdout: "piped",
