@@ -128,12 +128,12 @@ export class Gateway {
         return this.#files.serve(req, match.site, match.rest, requestId);
       case "container": {
         const c = match.container;
-        const clientIp_ = ipOf(clientIp);
+        const ip = ipOf(clientIp);
         if (this.#forwarder && !this.#containers?.has(c.key)) {
-          return this.#forwarder.forwardContainer(req, c, { host, requestId, clientIp: clientIp_, hops: hops ?? 0 });
+          return this.#forwarder.forwardContainer(req, c, { host, requestId, clientIp: ip, hops: hops ?? 0 });
         }
         if (!this.#containers) return notFound(`containers are not served by this node`, requestId);
-        return this.#containers.proxy(req, c, { host, requestId, clientIp: clientIp_ });
+        return this.#containers.proxy(req, c, { host, requestId, clientIp: ip });
       }
       case "bad-path":
         return requestFailed(
