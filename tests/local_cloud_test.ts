@@ -45,7 +45,7 @@ Deno.test("local cloud: git push -> build -> TNS -> gateway, failures, rollback,
       assert(Number.isInteger(m.trims), JSON.stringify(m));
       assert(m.node!.pssBytes > 0 && m.totalPssBytes === m.node!.pssBytes);
       const nodes = await tau(["nodes", "--cloud", cloud.url], { cwd: work });
-      assertMatch(nodes.stdout, /^local  dev  .* free, \d+M RSS$/m);
+      assertMatch(nodes.stdout, /^local {2}dev {2}.* free, \d+M RSS$/m);
     });
 
     await t.step("tau new project creates and clones both repos", async () => {
