@@ -39,27 +39,23 @@ export async function runGatewayBench(): Promise<void> {
   const work = await Deno.makeTempDir({ prefix: "tau-bench-" });
   const children: Deno.ChildProcess[] = [];
   try {
+    // A raw server on core 0 (the node's core), up until it says it is ready.
+    const startRaw = async (...args: string[]) => {
+      const cmd = [Deno.execPath(), "run", "-A", new URL("./raw_server.ts", import.meta.url).pathname, ...args];
+      const child = new Deno.Command(pinned ? "taskset" : cmd[0], {
+        args: pinned ? pin(cmd, 0).slice(1) : cmd.slice(1),
+        stdout: "piped",
+      }).spawn();
+      children.push(child);
+      const reader = child.stdout.getReader();
+      await reader.read();
+      reader.releaseLock();
+    };
     // The baseline runs for the whole bench, on the same core as the node: every figure alternates between the two.
-    const rawCmd = [Deno.execPath(), "run", "-A", new URL("./raw_server.ts", import.meta.url).pathname, "18300"];
-    const raw = new Deno.Command(pinned ? "taskset" : rawCmd[0], {
-      args: pinned ? pin(rawCmd, 0).slice(1) : rawCmd.slice(1),
-      stdout: "piped",
-    }).spawn();
-    children.push(raw);
-    const reader = raw.stdout.getReader();
-    await reader.read();
-    reader.releaseLock();
+    await startRaw("18300");
     const base = { url: "http://127.0.0.1:18300/" };
     // The reference: tau's own answers from a raw Deno.serve that reads its request (the floor in this Deno).
-    const sameCmd = [...rawCmd.slice(0, -1), "18301", "same"];
-    const same = new Deno.Command(pinned ? "taskset" : sameCmd[0], {
-      args: pinned ? pin(sameCmd, 0).slice(1) : sameCmd.slice(1),
-      stdout: "piped",
-    }).spawn();
-    children.push(same);
-    const sameReader = same.stdout.getReader();
-    await sameReader.read();
-    sameReader.releaseLock();
+    await startRaw("18301", "same");
     const ref = (path: string) => ({ url: `http://127.0.0.1:18301${path}` });
 
     const cloud = await startCloud(join(work, "data"));

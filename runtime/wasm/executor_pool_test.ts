@@ -6,18 +6,10 @@ import { assert, assertEquals, assertStringIncludes } from "../../tests/helpers/
 import { type ExecutorJob, ExecutorPool } from "./executor_pool.ts";
 import type { Outcome } from "./outcome.ts";
 import { prepareModule } from "./prepare.ts";
-import { wat } from "./test_support.ts";
+import { callInput, wat } from "./test_support.ts";
 
 const LIMITS = { timeoutMs: 10_000, memoryBytes: 1 << 20 };
-const input = () => ({
-  method: "GET",
-  path: "/",
-  query: "",
-  headers: new Headers(),
-  body: null,
-  params: {},
-  requestId: "r",
-});
+const input = () => callInput();
 
 const spin = await prepareModule(
   wat(`(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))`),

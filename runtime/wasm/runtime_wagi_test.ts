@@ -5,7 +5,7 @@ import { assert, assertEquals, assertStringIncludes } from "../../tests/helpers/
 import { METERING_SECTION, type MeteringProof, readProof } from "./meter.ts";
 import type { CallInput, Outcome } from "./outcome.ts";
 import { prepareModule } from "./prepare.ts";
-import { fixtureWasm, Harness, LIMITS, wat } from "./test_support.ts";
+import { callInput, fixtureWasm, Harness, LIMITS, wat } from "./test_support.ts";
 import { appendCustomSection } from "./wasm_binary.ts";
 
 /**
@@ -216,15 +216,7 @@ Deno.test("WAGI: a warm instance keeps nothing of one request for the next (memo
   }
 });
 
-const REQUEST: CallInput = {
-  method: "POST",
-  path: "/",
-  query: "",
-  headers: new Headers(),
-  body: null,
-  params: {},
-  requestId: "r",
-};
+const REQUEST: CallInput = callInput("POST");
 
 function call(fn: CompiledFunction, body: string, timeoutMs = 10_000): Outcome {
   const start = performance.now();

@@ -3,6 +3,7 @@ import { compileAssemblyScript } from "./compile_as.ts";
 import { prepareModule } from "./prepare.ts";
 import { FunctionRuntime } from "./runtime.ts";
 import type { FunctionLimits, FunctionLogLine, FunctionTarget } from "./types.ts";
+import type { CallInput } from "./outcome.ts";
 
 export { wat } from "../../tests/helpers/wat.ts";
 
@@ -64,3 +65,8 @@ export class Harness {
 }
 
 export const LIMITS: FunctionLimits = { timeoutMs: 300, memoryBytes: 2 * 1024 * 1024 };
+
+/** A bare call input for tests that run the engine or the executor pool without an HTTP request. */
+export function callInput(method = "GET"): CallInput {
+  return { method, path: "/", query: "", headers: new Headers(), body: null, params: {}, requestId: "r" };
+}
