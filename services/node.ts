@@ -36,6 +36,8 @@ import { openUserDataStore } from "./data/store.ts";
 import { hostBinder } from "./data/host.ts";
 import { ReplicaStore } from "./kvdb/mod.ts";
 import { ContainerHost } from "./substrate/containers.ts";
+import { FunctionTargets } from "./substrate/targets.ts";
+import { EventFunctions } from "./events/functions.ts";
 import { tnsRoutes } from "./tns/routes.ts";
 import type { ShapeConfig } from "./config/shape.ts";
 // The multi-node modules (libp2p, gossipsub, RPC, replication, hoarder) load only for a shaped node: `tau dev` starts
@@ -88,6 +90,7 @@ export interface TauNode {
   git: GitHosting;
   gateway: Gateway;
   containers: ContainerHost;
+  events: EventFunctions;
   cluster?: Cluster;
   close(): Promise<void>;
 }
@@ -280,7 +283,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const forwarder: Forwarder | undefined = cluster && forwarding
     ? new forwarding.Forwarder(cluster.rpc, cluster.directory, cluster.p2p.peerId)
     : undefined;
-  const bindHost = hostBinder({ store: userData.store, content: store });
+  const targets = new FunctionTargets(hostBinder({ store: userData.store, content: store }));
   const gateway = new Gateway({
     tns,
     store,
@@ -288,8 +291,10 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     containers,
     forwarder,
     forwardAll: !runs("substrate"),
-    bindHost,
+    targets,
   });
+  // What runs functions for pubsub messages, p2p commands and cron ticks (services/events).
+  const events = new EventFunctions({ tns, runtime, targets, runsFunctions: runs("substrate") });
   if (cluster && forwarding && runs("substrate")) {
     await forwarding.serveForwarded(
       cluster.p2p.libp2p,
@@ -427,6 +432,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     git,
     gateway,
     containers,
+    events,
     cluster,
     async close() {
       git.close(); // a push in flight would hold the shutdown for as long as its upload lasts

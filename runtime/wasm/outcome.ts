@@ -5,6 +5,21 @@ export interface LogEntry {
   text: string;
 }
 
+/**
+ * What started a call other than an HTTP request (tau's events; Taubyte's event types). Plain data: it crosses to
+ * executor Workers. Each capability reads the part it needs (Taubyte's pubsub and p2p event calls, the secrets
+ * call); every ABI also sees the event as an HTTP-shaped call (eventInput), so a guest written against tau's
+ * request calls or WAGI handles events with the calls it already has.
+ */
+export type FunctionEvent =
+  | { kind: "pubsub"; channel: string; data: Uint8Array }
+  /** `from`/`to`: peer ids (the caller's and this node's; "local" on a single node). */
+  | { kind: "p2p"; protocol: string; command: string; data: Uint8Array; from: string; to: string }
+  /** `at`: the tick's scheduled time (ms since the epoch). */
+  | { kind: "cron"; schedule: string; at: number }
+  /** A smartop guarding `resource` (kind/name) before the call the rest of the input describes. */
+  | { kind: "smartop"; resource: string };
+
 export interface CallInput {
   method: string;
   path: string;
@@ -13,6 +28,8 @@ export interface CallInput {
   body: Uint8Array | null;
   params: Record<string, string>;
   requestId: string;
+  /** Absent for an HTTP request. */
+  event?: FunctionEvent;
 }
 
 /** busy: the project's executor queue is full or the call waited its whole timeout; cancelled: the client left. */

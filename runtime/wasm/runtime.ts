@@ -17,7 +17,7 @@ import { ExecutorPool } from "./executor_pool.ts";
 import { LogRate } from "./guest_output.ts";
 import { LruMap } from "./lru.ts";
 import type { CallInput, Outcome } from "./outcome.ts";
-import type { FunctionLogLine, FunctionTarget, LoadModule } from "./types.ts";
+import type { EventResult, FunctionLogLine, FunctionTarget, LoadModule } from "./types.ts";
 import { DEFAULT_STALL_MS, ServingWatchdog, type WatchdogOptions } from "./watchdog.ts";
 
 export const DEFAULT_INLINE_BUDGET_MS = 10;
@@ -283,6 +283,29 @@ export class FunctionRuntime {
   }
 
   /**
+   * Runs the function for an event (a pubsub message, a p2p command, a cron tick, a smartop check): the same
+   * limits, inline budget, executors and logs as a request, answered as data instead of a Response.
+   */
+  async invokeEvent(target: FunctionTarget, input: CallInput): Promise<EventResult> {
+    let fn = this.ready.get(target.key);
+    if (!fn) {
+      try {
+        fn = await this.compiled(target.key);
+      } catch (e) {
+        const message = `could not load module ${target.key}: ${e instanceof Error ? e.message : String(e)}`;
+        this.log(target, input.requestId, [{ stream: "trap", text: message }]);
+        return { ok: false, reason: "misconfigured", message };
+      }
+    }
+    const outcome = await this.run(fn, target, input, undefined);
+    if (outcome.kind === "budget") throw new Error("unreachable: budget outcome escaped the runtime");
+    this.log(target, input.requestId, outcome.logs);
+    if (outcome.kind === "error") return { ok: false, reason: outcome.reason, message: outcome.message };
+    const body = outcome.body ?? (outcome.text ? new TextEncoder().encode(outcome.text) : new Uint8Array(0));
+    return { ok: true, status: outcome.status, headers: outcome.headers, body };
+  }
+
+  /**
    * Loads and compiles modules before their first request (a deploy calls this before its flip, other nodes on the
    * flip): the first request then finds them compiled. Failures are left for that request to report.
    */
@@ -314,7 +337,7 @@ export class FunctionRuntime {
     fn: CompiledFunction,
     target: FunctionTarget,
     input: CallInput,
-    req: Request,
+    req: { signal: AbortSignal } | undefined,
   ): Outcome | Promise<Outcome> {
     const timeoutMs = target.limits.timeoutMs;
     const project = target.project ?? target.key;
@@ -380,7 +403,12 @@ export class FunctionRuntime {
     return this.onExecutor(fn, target, input, req);
   }
 
-  private onExecutor(fn: CompiledFunction, target: FunctionTarget, input: CallInput, req: Request): Promise<Outcome> {
+  private onExecutor(
+    fn: CompiledFunction,
+    target: FunctionTarget,
+    input: CallInput,
+    req: { signal: AbortSignal } | undefined,
+  ): Promise<Outcome> {
     const project = target.project ?? target.key;
     // req.signal only here: Deno creates it on first access, which the inline path need not pay for.
     return this.pool.run(
@@ -395,7 +423,7 @@ export class FunctionRuntime {
         host: fn.hostCalls.length ? target.host : undefined,
         self: target.self,
       },
-      req.signal,
+      req?.signal,
     );
   }
 
@@ -467,7 +495,7 @@ export class FunctionRuntime {
   }
 
   private log(
-    target: { key: string; name: string },
+    target: { key: string; name: string; project?: string },
     requestId: string,
     logs: { stream: FunctionLogLine["stream"]; text: string }[],
   ) {
@@ -475,7 +503,9 @@ export class FunctionRuntime {
     const { kept, markers } = this.logRate.admit(target.key, target.name, logs);
     try {
       for (const m of markers) this.onLog({ fn: m.name, requestId: "-", stream: "trap", text: m.text });
-      for (const l of kept) this.onLog({ fn: target.name, requestId, stream: l.stream, text: l.text });
+      for (const l of kept) {
+        this.onLog({ fn: target.name, project: target.project, requestId, stream: l.stream, text: l.text });
+      }
     } catch {
       // a failing log sink must not fail the request
     }

@@ -1,5 +1,6 @@
 /** The runtime's public types: the gateway and the build code against exactly these. */
 import type { HostServices, SelfInfo } from "./host/services.ts";
+import type { ErrorReason } from "./outcome.ts";
 
 export interface FunctionLimits {
   timeoutMs: number;
@@ -27,7 +28,14 @@ export type LoadModule = (key: string) => Promise<Uint8Array>;
 
 export interface FunctionLogLine {
   fn: string;
+  /** The function's project (absent for the runtime's own markers). */
+  project?: string;
   requestId: string;
   stream: "stderr" | "log" | "trap";
   text: string;
 }
+
+/** What an event's call answered: the guest's status, headers and body, or why it did not run to an answer. */
+export type EventResult =
+  | { ok: true; status: number; headers: [string, string][]; body: Uint8Array }
+  | { ok: false; reason: ErrorReason; message: string };

@@ -4,9 +4,8 @@
  * pointer flip drops the flipped project's entries, so a deploy or rollback is visible on the next request.
  */
 import type { ContentStore } from "../../runtime/storage/helia.ts";
-import type { FunctionRuntime, FunctionTarget } from "../../runtime/wasm/mod.ts";
-import type { HostServices } from "../../runtime/wasm/host/services.ts";
-import type { DeploymentRecord, FunctionDeployment } from "../tns/records.ts";
+import type { FunctionRuntime } from "../../runtime/wasm/mod.ts";
+import type { FunctionTargets } from "../substrate/targets.ts";
 import type { Tns } from "../tns/tns.ts";
 import type { ContainerHost } from "../substrate/containers.ts";
 import { compileRoutes, type HostRoutes, matchRoute } from "./routes.ts";
@@ -31,10 +30,8 @@ export class Gateway {
   #requests = 0;
   /** Bumped on every flip: a route load that started before a flip must not cache what it read. */
   #generation = 0;
-  /** What a function's deployment binds it to; made once per deployed function (records never change). */
-  #bindHost?: (record: DeploymentRecord, fn: FunctionDeployment) => HostServices;
-  /** Per deployed function, what every call of it passes to the runtime (made once: records never change). */
-  #targets = new WeakMap<FunctionDeployment, FunctionTarget>();
+  /** Per deployed function, what every call of it passes to the runtime. */
+  #targets: FunctionTargets;
 
   constructor(
     deps: {
@@ -44,11 +41,11 @@ export class Gateway {
       containers?: ContainerHost;
       forwarder?: Forwarder;
       forwardAll?: boolean;
-      /** The databases, storages and network a deployed function's host calls reach. */
-      bindHost?: (record: DeploymentRecord, fn: FunctionDeployment) => HostServices;
+      /** Shared with the event triggers (services/substrate/targets.ts). */
+      targets: FunctionTargets;
     },
   ) {
-    this.#bindHost = deps.bindHost;
+    this.#targets = deps.targets;
     this.#tns = deps.tns;
     this.#forwarder = deps.forwarder;
     this.#forwardAll = deps.forwardAll ?? false;
@@ -119,7 +116,7 @@ export class Gateway {
           return requestFailed(413, limited.message, requestId, closingHeaders(req));
         }
         return this.#runtime.invoke(
-          this.#targetOf(routes.record, fn),
+          this.#targets.of(routes.record, fn),
           limited,
           { params: match.params, requestId, path, query: queryStart < 0 ? "" : url.slice(queryStart + 1) },
         );
@@ -148,30 +145,6 @@ export class Gateway {
       default:
         return notFound(`no route for ${host}${path}`, requestId);
     }
-  }
-
-  #targetOf(record: DeploymentRecord, fn: FunctionDeployment): FunctionTarget {
-    let target = this.#targets.get(fn);
-    if (!target) {
-      target = {
-        key: fn.cid,
-        name: fn.app ? `${fn.app}/${fn.name}` : fn.name,
-        call: fn.call,
-        limits: { timeoutMs: fn.timeoutMs, memoryBytes: fn.memoryBytes },
-        project: record.project,
-        self: {
-          project: record.project,
-          application: fn.app ?? "",
-          id: fn.id,
-          branch: record.branch,
-          commit: record.commit,
-        },
-        // Bound lazily by the services: a function that never calls a host service costs nothing here.
-        host: this.#bindHost?.(record, fn),
-      };
-      this.#targets.set(fn, target);
-    }
-    return target;
   }
 
   #load(host: string): Promise<HostRoutes | null> {

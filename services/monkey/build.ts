@@ -18,6 +18,7 @@ import type {
   ContainerDeployment,
   DeploymentRecord,
   DeploymentRef,
+  EventTrigger,
   FunctionDeployment,
   WebsiteDeployment,
 } from "../tns/records.ts";
@@ -116,6 +117,7 @@ export class Monkey {
         bodyBytes: fn.execution.bodyBytes,
         ...(fn.outbound.allow.length ? { outbound: fn.outbound.allow } : {}),
         routes: [],
+        ...eventTriggerOf(fn),
       });
     }
     const websites: WebsiteDeployment[] = [];
@@ -174,11 +176,37 @@ export class Monkey {
       containers,
       databases: databaseBindingsOf(config),
       storages: storageBindingsOf(config),
+      messaging: config.messaging.map((m) => ({
+        name: m.name,
+        ...(m.app ? { app: m.app } : {}),
+        id: m.id,
+        match: m.match,
+        regex: m.regex,
+        local: m.local,
+        websocket: m.websocket,
+        mqtt: m.mqtt,
+      })),
+      services: config.services.map((v) => ({
+        name: v.name,
+        ...(v.app ? { app: v.app } : {}),
+        id: v.id,
+        protocol: v.protocol,
+      })),
     };
     const ref = await this.#publish(record, log);
     log(`published in ${ms(t0)}: ${ref.fqdns.join(", ") || "(no domains)"}`);
     return { id: ref.id, cid: ref.cid };
   };
+}
+
+/** A function's trigger as its record keeps it, when it is not an HTTP one. */
+function eventTriggerOf(fn: FunctionResource): { trigger?: EventTrigger } {
+  const t = fn.trigger;
+  if (t.type === "pubsub") return { trigger: { type: "pubsub", channel: t.channel!, local: t.local } };
+  if (t.type === "p2p") {
+    return { trigger: { type: "p2p", protocol: t.protocol!, command: t.command!, local: t.local } };
+  }
+  return {};
 }
 
 /** The config repo's YAML (what the schema reads), after checking its sizes without reading it. */

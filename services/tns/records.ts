@@ -17,6 +17,36 @@ export interface FunctionDeployment {
   /** Loopback, private and link-local targets its outbound HTTP may reach (absent: none). */
   outbound?: string[];
   routes: { fqdn: string; method: string; path: string }[];
+  /** What runs it besides HTTP routes (absent: HTTP only, and in records built before events existed). */
+  trigger?: EventTrigger;
+}
+
+/** A function's non-HTTP trigger as deployed (the config's `trigger`, resolved). */
+export type EventTrigger =
+  /** `local`: runs on every node that receives the message, not once in the cloud (services/pubsub). */
+  | { type: "pubsub"; channel: string; local: boolean }
+  /** `local`: answers only commands sent from this node. */
+  | { type: "p2p"; protocol: string; command: string; local: boolean };
+
+/** A messaging resource: which channels exist, and whether browsers may join them over a WebSocket. */
+export interface MessagingBinding {
+  name: string;
+  app?: string;
+  id: string;
+  /** The channel name it declares, or a regular expression over names when `regex`. */
+  match: string;
+  regex: boolean;
+  local: boolean;
+  websocket: boolean;
+  mqtt: boolean;
+}
+
+/** A p2p service resource: a protocol the project's functions answer commands on. */
+export interface ServiceBinding {
+  name: string;
+  app?: string;
+  id: string;
+  protocol: string;
 }
 
 export interface WebsiteDeployment {
@@ -70,6 +100,9 @@ export interface DeploymentRecord {
   /** The databases and storages its functions may open (absent in records written before they existed). */
   databases?: DatabaseBinding[];
   storages?: StorageBinding[];
+  /** Its messaging and p2p service resources (absent in records written before events existed). */
+  messaging?: MessagingBinding[];
+  services?: ServiceBinding[];
 }
 
 /** The KV-side pointer to a record. `id` sorts by time, so history is a prefix listing. */

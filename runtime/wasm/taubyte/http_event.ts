@@ -6,8 +6,13 @@
 import { MAX_RESPONSE_BYTES, OutputTooLarge } from "../outcome.ts";
 import { encoder, Errno, type GuestAccess, nulList, type SyncCalls, type TaubyteCall } from "./abi.ts";
 
-/** Taubyte's event types (go-sdk common: EventTypeUndefined = 0, EventTypeHttp = 1). */
+/**
+ * Taubyte's event types (go-sdk common: Undefined 0, Http 1, Pubsub 2, P2P 3). tau's own events (a cron tick, a
+ * smartop check) are HTTP-shaped to a Taubyte guest: its HTTP event calls read them (runtime/wasm/event_input.ts).
+ */
 const EVENT_TYPE_HTTP = 1;
+const EVENT_TYPE_PUBSUB = 2;
+const EVENT_TYPE_P2P = 3;
 
 /** A header name as Go's textproto.CanonicalMIMEHeaderKey writes it: each dash-separated word capitalised. */
 export function canonicalHeader(name: string): string {
@@ -95,7 +100,13 @@ export function httpEventCalls(g: GuestAccess, current: () => TaubyteCall): Sync
   });
   return {
     getEventType(eventId: number, typePtr: number): number {
-      return event(eventId) ? writeU32(typePtr, EVENT_TYPE_HTTP) : Errno.eventNotFound;
+      const c = event(eventId);
+      if (!c) return Errno.eventNotFound;
+      const kind = c.call.input.event?.kind;
+      return writeU32(
+        typePtr,
+        kind === "pubsub" ? EVENT_TYPE_PUBSUB : kind === "p2p" ? EVENT_TYPE_P2P : EVENT_TYPE_HTTP,
+      );
     },
     getHttpEventMethodSize: method.size,
     getHttpEventMethod: method.read,

@@ -1,0 +1,39 @@
+/**
+ * What the runtime needs to call a deployed function (its module, limits, identity and host bindings), made once
+ * per deployed function: records never change, so the target of a FunctionDeployment object is fixed. The gateway
+ * (HTTP) and the event triggers (pubsub, p2p, cron, smartops) share one table.
+ */
+import type { FunctionTarget } from "../../runtime/wasm/mod.ts";
+import type { HostServices } from "../../runtime/wasm/host/services.ts";
+import type { DeploymentRecord, FunctionDeployment } from "../tns/records.ts";
+
+export type BindHost = (record: DeploymentRecord, fn: FunctionDeployment) => HostServices;
+
+export class FunctionTargets {
+  readonly #targets = new WeakMap<FunctionDeployment, FunctionTarget>();
+  constructor(private readonly bindHost?: BindHost) {}
+
+  of(record: DeploymentRecord, fn: FunctionDeployment): FunctionTarget {
+    let target = this.#targets.get(fn);
+    if (!target) {
+      target = {
+        key: fn.cid,
+        name: fn.app ? `${fn.app}/${fn.name}` : fn.name,
+        call: fn.call,
+        limits: { timeoutMs: fn.timeoutMs, memoryBytes: fn.memoryBytes },
+        project: record.project,
+        self: {
+          project: record.project,
+          application: fn.app ?? "",
+          id: fn.id,
+          branch: record.branch,
+          commit: record.commit,
+        },
+        // Bound lazily by the services: a function that never calls a host service costs nothing here.
+        host: this.bindHost?.(record, fn),
+      };
+      this.#targets.set(fn, target);
+    }
+    return target;
+  }
+}
