@@ -38,6 +38,8 @@ import { ReplicaStore } from "./kvdb/mod.ts";
 import { ContainerHost } from "./substrate/containers.ts";
 import { FunctionTargets } from "./substrate/targets.ts";
 import { EventFunctions } from "./events/functions.ts";
+import { SmartopGuard } from "./smartops/guard.ts";
+import type { FunctionLogLine } from "../runtime/wasm/mod.ts";
 import { tnsRoutes } from "./tns/routes.ts";
 import type { ShapeConfig } from "./config/shape.ts";
 // The multi-node modules (libp2p, gossipsub, RPC, replication, hoarder) load only for a shaped node: `tau dev` starts
@@ -261,12 +263,16 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     if (project === "*" || branch !== SERVED_BRANCH || !runs("substrate")) return;
     tns.current(project, branch).then((current) => current && precompile(current.record)).catch(() => {});
   });
+  /** Every function's log lines: the terminal of `tau dev` and the followers of `tau logs --follow` (services/logs). */
+  const functionLog = (l: FunctionLogLine) => {
+    if (opts.echoLogs) console.error(`[fn ${l.fn} ${l.requestId}] ${l.stream}: ${l.text}`);
+  };
   const runtime = new FunctionRuntime({
     load: (cid) => store.cat(cid),
     inlineBudgetMs: opts.inlineBudgetMs,
     warmExecutor: "after-first-use",
     watchdog: { quarantineFile: join(dataDir, "functions-quarantine") },
-    onLog: opts.echoLogs ? (l) => console.error(`[fn ${l.fn} ${l.requestId}] ${l.stream}: ${l.text}`) : undefined,
+    onLog: (l) => functionLog(l),
   });
   // The watchdog Worker starts once this node serves a function (at start, or at the flip that brings the first), so
   // that its boot, which blocks the serving thread, is not paid by that function's first request.
@@ -284,6 +290,11 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     ? new forwarding.Forwarder(cluster.rpc, cluster.directory, cluster.p2p.peerId)
     : undefined;
   const targets = new FunctionTargets(hostBinder({ store: userData.store, content: store }));
+  const smartops = new SmartopGuard({
+    runtime,
+    targets,
+    log: (project, op, id, text) => functionLog({ fn: op, project, requestId: id, stream: "log", text }),
+  });
   const gateway = new Gateway({
     tns,
     store,
@@ -292,9 +303,10 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     forwarder,
     forwardAll: !runs("substrate"),
     targets,
+    smartops,
   });
   // What runs functions for pubsub messages, p2p commands and cron ticks (services/events).
-  const events = new EventFunctions({ tns, runtime, targets, runsFunctions: runs("substrate") });
+  const events = new EventFunctions({ tns, runtime, targets, runsFunctions: runs("substrate"), smartops });
   if (cluster && forwarding && runs("substrate")) {
     await forwarding.serveForwarded(
       cluster.p2p.libp2p,

@@ -38,4 +38,5 @@ export interface FunctionLogLine {
 /** What an event's call answered: the guest's status, headers and body, or why it did not run to an answer. */
 export type EventResult =
   | { ok: true; status: number; headers: [string, string][]; body: Uint8Array }
-  | { ok: false; reason: ErrorReason; message: string };
+  /** denied: a smartop refused the call before it ran (services/smartops). */
+  | { ok: false; reason: ErrorReason | "denied"; message: string };

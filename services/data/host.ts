@@ -7,11 +7,12 @@ import type { ContentStore } from "../../runtime/storage/helia.ts";
 import { createOutbound } from "../../runtime/net/outbound.ts";
 import type { HostServices } from "../../runtime/wasm/host/services.ts";
 import type { StateStore } from "../kvdb/mod.ts";
-import type { DeploymentRecord, FunctionDeployment } from "../tns/records.ts";
+import type { DeploymentRecord } from "../tns/records.ts";
+import type { DeployedModule } from "../substrate/targets.ts";
 import { bindFunctionData } from "./bindings.ts";
 
 export function hostBinder(deps: { store: StateStore; content: ContentStore }) {
-  return (record: DeploymentRecord, fn: FunctionDeployment): HostServices => {
+  return (record: DeploymentRecord, fn: DeployedModule): HostServices => {
     const data = bindFunctionData(deps, {
       project: record.project,
       app: fn.app,

@@ -1,12 +1,12 @@
 /**
  * The functions that events run on this node: every served deployment's functions with a non-HTTP trigger, indexed
  * by trigger type, and the one way to run one for an event. Each trigger (services/pubsub, services/commands,
- * services/cron) reads this index and calls `invoke`; smartops run through `invoke` too. The index is rebuilt on
+ * services/cron) reads this index and calls `invoke`, which runs the function's smartops first. The index is rebuilt on
  * the first use after a TNS flip (records never change; only which record a project serves does).
  */
 import type { EventResult, FunctionEvent, FunctionRuntime } from "../../runtime/wasm/mod.ts";
 import { eventInput } from "../../runtime/wasm/mod.ts";
-import type { CallInput } from "../../runtime/wasm/mod.ts";
+import type { SmartopGuard } from "../smartops/guard.ts";
 import type { DeploymentRecord, EventTrigger, FunctionDeployment } from "../tns/records.ts";
 import type { Tns } from "../tns/tns.ts";
 import type { FunctionTargets } from "../substrate/targets.ts";
@@ -29,6 +29,7 @@ export class EventFunctions {
       targets: FunctionTargets;
       /** False on a node whose shape runs no substrate: it runs no functions (events go to a node that does). */
       runsFunctions: boolean;
+      smartops?: SmartopGuard;
     },
   ) {
     deps.tns.onFlip(() => {
@@ -76,18 +77,24 @@ export class EventFunctions {
     return `${this.#prefix}-${(this.#requests++).toString(36)}`;
   }
 
-  /** Runs `fn` for `event` with the same limits, bindings and logs as an HTTP call of it. */
-  invoke(
+  /**
+   * Runs `fn` for `event` with the same limits, bindings and logs as an HTTP call of it, after its smartops allowed
+   * it (a denial answers reason "denied" and the function does not run).
+   */
+  async invoke(
     record: DeploymentRecord,
     fn: FunctionDeployment,
     event: Exclude<FunctionEvent, { kind: "smartop" }>,
     requestId = this.newRequestId(),
   ): Promise<EventResult> {
-    return this.deps.runtime.invokeEvent(this.deps.targets.of(record, fn), eventInput(event, requestId));
-  }
-
-  /** Runs `fn` with an input made by the caller (a smartop gets the request it guards). */
-  invokeWith(record: DeploymentRecord, fn: FunctionDeployment, input: CallInput): Promise<EventResult> {
-    return this.deps.runtime.invokeEvent(this.deps.targets.of(record, fn), input);
+    const input = eventInput(event, requestId);
+    if (fn.smartops?.length && this.deps.smartops) {
+      const name = fn.app ? `${fn.app}/${fn.name}` : fn.name;
+      const denial = await this.deps.smartops.check(record, fn.smartops, `function/${name}`, input);
+      if (denial) {
+        return { ok: false, reason: "denied", message: `denied by smartop ${denial.smartop}: ${denial.reason}` };
+      }
+    }
+    return await this.deps.runtime.invokeEvent(this.deps.targets.of(record, fn), input);
   }
 }

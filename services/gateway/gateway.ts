@@ -8,7 +8,8 @@ import type { FunctionRuntime } from "../../runtime/wasm/mod.ts";
 import type { FunctionTargets } from "../substrate/targets.ts";
 import type { Tns } from "../tns/tns.ts";
 import type { ContainerHost } from "../substrate/containers.ts";
-import { compileRoutes, type HostRoutes, matchRoute } from "./routes.ts";
+import { compileRoutes, type HostRoutes, matchRoute, type RouteMatch } from "./routes.ts";
+import type { SmartopGuard } from "../smartops/guard.ts";
 import { WebsiteFiles } from "./files.ts";
 import { requestFailed } from "../http/errors.ts";
 import type { Forwarder } from "./forward.ts";
@@ -32,6 +33,7 @@ export class Gateway {
   #generation = 0;
   /** Per deployed function, what every call of it passes to the runtime. */
   #targets: FunctionTargets;
+  #smartops?: SmartopGuard;
 
   constructor(
     deps: {
@@ -43,9 +45,12 @@ export class Gateway {
       forwardAll?: boolean;
       /** Shared with the event triggers (services/substrate/targets.ts). */
       targets: FunctionTargets;
+      /** Runs the smartops of guarded resources before them. */
+      smartops?: SmartopGuard;
     },
   ) {
     this.#targets = deps.targets;
+    this.#smartops = deps.smartops;
     this.#tns = deps.tns;
     this.#forwarder = deps.forwarder;
     this.#forwardAll = deps.forwardAll ?? false;
@@ -105,6 +110,51 @@ export class Gateway {
     const path = pathStart < 0 ? "/" : url.slice(pathStart, queryStart < 0 ? undefined : queryStart);
     if (!routes) return notFound(`no project serves host ${host}`, requestId);
     const match = matchRoute(routes, req.method, path);
+    // One property read on the hot path; a guarded resource waits for its smartops first (services/smartops).
+    const guards = match.kind === "function"
+      ? match.fn.smartops
+      : match.kind === "website"
+      ? match.site.smartops
+      : match.kind === "container"
+      ? match.container.smartops
+      : undefined;
+    if (guards && this.#smartops) {
+      const resource = match.kind === "function"
+        ? `function/${label(match.fn)}`
+        : match.kind === "website"
+        ? `website/${label(match.site)}`
+        : `container/${label((match as { container: { name: string; app?: string } }).container)}`;
+      const input = {
+        method: req.method,
+        path,
+        query: queryStart < 0 ? "" : url.slice(queryStart + 1),
+        headers: req.headers,
+        body: null,
+        params: match.kind === "function" ? match.params : {},
+        requestId,
+      };
+      return this.#smartops.check(routes.record, guards, resource, input).then((denial) =>
+        denial
+          ? requestFailed(403, `denied by smartop ${denial.smartop}: ${denial.reason}`, requestId)
+          : this.#serve(req, host, routes, match, path, queryStart, requestId, clientIp, conn, hops)
+      );
+    }
+    return this.#serve(req, host, routes, match, path, queryStart, requestId, clientIp, conn, hops);
+  }
+
+  #serve(
+    req: Request,
+    host: string,
+    routes: HostRoutes,
+    match: RouteMatch,
+    path: string,
+    queryStart: number,
+    requestId: string,
+    clientIp: string | (() => string) | undefined,
+    conn: ConnectionControl | undefined,
+    hops: number | undefined,
+  ): Response | Promise<Response> {
+    const url = req.url;
     switch (match.kind) {
       case "function": {
         // Before the runtime, which buffers the whole body: over its cap it gets 413, unread (a counted body that
@@ -177,6 +227,10 @@ export class Gateway {
     if (this.#hosts.size > 100_000) this.#hosts.clear();
     this.#hosts.set(host, routes);
   }
+}
+
+function label(r: { name: string; app?: string }): string {
+  return r.app ? `${r.app}/${r.name}` : r.name;
 }
 
 function ipOf(clientIp: string | (() => string) | undefined): string | undefined {

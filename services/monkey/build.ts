@@ -20,6 +20,7 @@ import type {
   DeploymentRef,
   EventTrigger,
   FunctionDeployment,
+  SmartopDeployment,
   WebsiteDeployment,
 } from "../tns/records.ts";
 import { containerKey } from "../substrate/spec.ts";
@@ -87,16 +88,41 @@ export class Monkey {
     log(
       `config valid: ${config.functions.length} function(s), ${config.websites.length} website(s), ` +
         `${config.domains.length} domain(s)` +
-        (config.containers.length ? `, ${config.containers.length} container(s)` : ""),
+        (config.containers.length ? `, ${config.containers.length} container(s)` : "") +
+        (config.smartops.length ? `, ${config.smartops.length} smartop(s)` : ""),
     );
     for (const w of config.warnings) log(`warning: ${formatIssue(w)}`);
     const code: Files = codeCommit ? await readTree(codeRepo, codeCommit) : {};
 
+    const smartops: SmartopDeployment[] = [];
+    for (const op of config.smartops) {
+      const started = performance.now();
+      const folder = codeFolder(config, op, "smartops", code);
+      const { cid, cached } = await buildFunctionModule(
+        op,
+        subtree(code, folder),
+        folder,
+        this.#store,
+        this.#kv,
+        this.#builder,
+      );
+      log(`smartop ${label(op)}: ${cid} (${cached ? "unchanged, reused" : "built"} in ${ms(started)})`);
+      smartops.push({
+        name: op.name,
+        ...(op.app ? { app: op.app } : {}),
+        id: op.id,
+        cid,
+        call: op.execution.call,
+        timeoutMs: op.execution.timeoutMs,
+        memoryBytes: op.execution.memoryBytes,
+      });
+    }
+    const guards = (r: { app?: string; tags: string[] }) => smartopsOf(r, smartops);
     const functions: FunctionDeployment[] = [];
     for (const declared of config.functions) {
       const started = performance.now();
       const fn = withNodeLimits(declared, log);
-      const folder = functionFolder(config, fn, code);
+      const folder = codeFolder(config, fn, "functions", code);
       const { cid, cached } = await buildFunctionModule(
         fn,
         subtree(code, folder),
@@ -118,6 +144,7 @@ export class Monkey {
         ...(fn.outbound.allow.length ? { outbound: fn.outbound.allow } : {}),
         routes: [],
         ...eventTriggerOf(fn),
+        ...guards(declared),
       });
     }
     const websites: WebsiteDeployment[] = [];
@@ -126,7 +153,7 @@ export class Monkey {
       const { files, folder } = websiteFiles(site, code);
       const root = await this.#store.addTree(files);
       log(`website ${label(site)}: ${root} (${Object.keys(files).length} files from ${folder}/ in ${ms(started)})`);
-      websites.push({ name: site.name, app: site.app, id: site.id, root, spa: site.spa, routes: [] });
+      websites.push({ name: site.name, app: site.app, id: site.id, root, spa: site.spa, routes: [], ...guards(site) });
     }
     const containers: ContainerDeployment[] = [];
     for (const c of config.containers) {
@@ -147,7 +174,7 @@ export class Monkey {
       };
       const key = await containerKey(job.project, values);
       log(`container ${label(c)}: ${c.image} = ${image.id.slice(7, 19)}, ${c.replicas} replica(s), key ${key}`);
-      containers.push({ ...values, id: c.id, key, routes: [] });
+      containers.push({ ...values, id: c.id, key, routes: [], ...guards(c) });
     }
     for (const route of routesOf(config)) {
       if (route.kind === "container") {
@@ -176,6 +203,7 @@ export class Monkey {
       containers,
       databases: databaseBindingsOf(config),
       storages: storageBindingsOf(config),
+      ...(smartops.length ? { smartops } : {}),
       messaging: config.messaging.map((m) => ({
         name: m.name,
         ...(m.app ? { app: m.app } : {}),
@@ -246,17 +274,37 @@ function hasFolder(code: Files, folder: string): boolean {
   return Object.keys(code).some((p) => p.startsWith(prefix));
 }
 
-function functionFolder(config: ProjectConfig, fn: FunctionResource, code: Files): string {
-  if (fn.source === "." || fn.source === "") {
-    return fn.app ? `applications/${fn.app}/functions/${fn.name}` : `functions/${fn.name}`;
+/** The code folder of a function or smartop: its own folder (`functions/<name>`), or the library it names. */
+function codeFolder(
+  config: ProjectConfig,
+  r: { name: string; app?: string; source: string },
+  kindFolder: "functions" | "smartops",
+  code: Files,
+): string {
+  if (r.source === "." || r.source === "") {
+    return r.app ? `applications/${r.app}/${kindFolder}/${r.name}` : `${kindFolder}/${r.name}`;
   }
-  // `libraries/<lib>`: an app-scoped function sees its application's library first, like domain references.
-  const lib = fn.source.replace(/^libraries\//, "");
-  const appFolder = fn.app ? `applications/${fn.app}/libraries/${lib}` : undefined;
-  if (appFolder && config.libraries.some((l) => l.app === fn.app && l.name === lib) && hasFolder(code, appFolder)) {
+  // `libraries/<lib>`: an app-scoped resource sees its application's library first, like domain references.
+  const lib = r.source.replace(/^libraries\//, "");
+  const appFolder = r.app ? `applications/${r.app}/libraries/${lib}` : undefined;
+  if (appFolder && config.libraries.some((l) => l.app === r.app && l.name === lib) && hasFolder(code, appFolder)) {
     return appFolder;
   }
   return `libraries/${lib}`;
+}
+
+/**
+ * The smartops a resource's `smartops:<name>` tags attach, as labels, in tag order. A name resolves in the
+ * resource's application first, then at the project level (the schema checked that one exists).
+ */
+function smartopsOf(r: { app?: string; tags: string[] }, built: SmartopDeployment[]): { smartops?: string[] } {
+  const names = r.tags.filter((t) => t.startsWith("smartops:")).map((t) => t.slice("smartops:".length));
+  const labels = names.map((name) => {
+    const op = built.find((s) => s.name === name && s.app === r.app && r.app) ??
+      built.find((s) => s.name === name && !s.app);
+    return op ? label(op) : undefined;
+  }).filter((l): l is string => l !== undefined);
+  return labels.length ? { smartops: [...new Set(labels)] } : {};
 }
 
 function websiteFiles(site: WebsiteResource, code: Files): { files: Files; folder: string } {

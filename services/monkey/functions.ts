@@ -47,8 +47,13 @@ export function withNodeLimits(fn: FunctionResource, log: (line: string) => void
   };
 }
 
+/** What building a module needs of its resource: a function or a smartop. */
+export type ModuleSource = Pick<FunctionResource, "name"> & {
+  execution: Pick<FunctionResource["execution"], "timeoutMs" | "memoryBytes">;
+};
+
 export async function buildFunctionModule(
-  fn: FunctionResource,
+  fn: ModuleSource,
   files: Record<string, Uint8Array>,
   folder: string,
   store: ContentStore,

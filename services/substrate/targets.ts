@@ -7,13 +7,19 @@ import type { FunctionTarget } from "../../runtime/wasm/mod.ts";
 import type { HostServices } from "../../runtime/wasm/host/services.ts";
 import type { DeploymentRecord, FunctionDeployment } from "../tns/records.ts";
 
-export type BindHost = (record: DeploymentRecord, fn: FunctionDeployment) => HostServices;
+/** What a target is made of: a deployed function, or a smartop (which has no routes or trigger). */
+export type DeployedModule = Pick<
+  FunctionDeployment,
+  "cid" | "name" | "app" | "id" | "call" | "timeoutMs" | "memoryBytes" | "outbound"
+>;
+
+export type BindHost = (record: DeploymentRecord, fn: DeployedModule) => HostServices;
 
 export class FunctionTargets {
-  readonly #targets = new WeakMap<FunctionDeployment, FunctionTarget>();
+  readonly #targets = new WeakMap<DeployedModule, FunctionTarget>();
   constructor(private readonly bindHost?: BindHost) {}
 
-  of(record: DeploymentRecord, fn: FunctionDeployment): FunctionTarget {
+  of(record: DeploymentRecord, fn: DeployedModule): FunctionTarget {
     let target = this.#targets.get(fn);
     if (!target) {
       target = {

@@ -19,6 +19,19 @@ export interface FunctionDeployment {
   routes: { fqdn: string; method: string; path: string }[];
   /** What runs it besides HTTP routes (absent: HTTP only, and in records built before events existed). */
   trigger?: EventTrigger;
+  /** The smartops that must allow each call first, in tag order (labels of SmartopDeployment; absent: none). */
+  smartops?: string[];
+}
+
+/** A smartop as deployed: a function module that decides whether a call of the resources it guards goes ahead. */
+export interface SmartopDeployment {
+  name: string;
+  app?: string;
+  id: string;
+  cid: string;
+  call: string;
+  timeoutMs: number;
+  memoryBytes: number;
 }
 
 /** A function's non-HTTP trigger as deployed (the config's `trigger`, resolved). */
@@ -57,6 +70,8 @@ export interface WebsiteDeployment {
   root: string;
   spa: boolean;
   routes: { fqdn: string; path: string }[];
+  /** See FunctionDeployment.smartops. */
+  smartops?: string[];
 }
 
 /** A container as deployed: the Statefile values with the image pinned to an id, so a rebuild never drifts. */
@@ -82,6 +97,8 @@ export interface ContainerDeployment {
    */
   key: string;
   routes: { fqdn: string; path: string }[];
+  /** See FunctionDeployment.smartops. */
+  smartops?: string[];
 }
 
 export interface DeploymentRecord {
@@ -103,6 +120,8 @@ export interface DeploymentRecord {
   /** Its messaging and p2p service resources (absent in records written before events existed). */
   messaging?: MessagingBinding[];
   services?: ServiceBinding[];
+  /** Its smartops, built (absent: none, and in records written before smartops ran). */
+  smartops?: SmartopDeployment[];
 }
 
 /** The KV-side pointer to a record. `id` sorts by time, so history is a prefix listing. */

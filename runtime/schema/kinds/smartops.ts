@@ -1,7 +1,7 @@
 /**
  * `smartops/<name>.yaml`: code that guards resources (Taubyte's smartops). A resource is guarded by the smartops its
- * tags name (`smartops:<name>`). tau parses and validates them and builds nothing yet; running them before the
- * resources they guard comes with the events work.
+ * tags name (`smartops:<name>`). Its code is code repo smartops/<name>/ (or the library `source` names); the build
+ * compiles it like a function and services/smartops runs it before every call of the resources it guards.
  */
 import type { KindSpec } from "../kinds.ts";
 import type { SmartopsResource } from "../types.ts";
@@ -10,7 +10,7 @@ import { codeSource, common, executionGroup } from "./common.ts";
 export const smartopsKind: KindSpec = {
   kind: "smartops",
   folder: "smartops",
-  doc: "Code that guards the resources whose tags name it (smartops:<name>).",
+  doc: "Code that runs before the resources whose tags name it (smartops:<name>): a 2xx answer lets the call go ahead, anything else (or a trap, a timeout) denies it with 403.",
   shape: { ...common, source: codeSource, execution: executionGroup("check") },
   build: (v, base): SmartopsResource => ({
     kind: "smartops",
