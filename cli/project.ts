@@ -7,7 +7,7 @@ import type { Job } from "../services/patrick/jobs.ts";
 import type { DeploymentRef } from "../services/tns/records.ts";
 import { checkProjectName } from "../services/auth/projects.ts";
 import { checkUpstreamUrl } from "../runtime/git/upstream.ts";
-import { api, cloudUrl, currentProject, request } from "./client.ts";
+import { api, cloudUrl, currentProject } from "./client.ts";
 import { loadProjectConfig } from "../runtime/schema/load.ts";
 
 interface ProjectView {
@@ -133,15 +133,6 @@ export function registerProjectCommands(program: Command, newCommand: Command): 
             .join("  ").trimEnd(),
         );
       }
-    });
-
-  program.command("logs <build>")
-    .description("print a build's log")
-    .option("--cloud <url>", "the cloud's URL")
-    .option("-f, --follow", "keep streaming until the build ends")
-    .action(async (id: string, opts: { cloud?: string; follow?: boolean }) => {
-      const res = await request(cloudUrl(opts.cloud), `/builds/${id}/log${opts.follow ? "?follow=1" : ""}`);
-      await res.body?.pipeTo(Deno.stdout.writable, { preventClose: true });
     });
 
   program.command("deployments [project]")

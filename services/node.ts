@@ -39,6 +39,8 @@ import { ContainerHost } from "./substrate/containers.ts";
 import { FunctionTargets } from "./substrate/targets.ts";
 import { EventFunctions } from "./events/functions.ts";
 import { SmartopGuard } from "./smartops/guard.ts";
+import { LogBus } from "./logs/bus.ts";
+import { logRoutes } from "./logs/routes.ts";
 import type { FunctionLogLine } from "../runtime/wasm/mod.ts";
 import { tnsRoutes } from "./tns/routes.ts";
 import type { ShapeConfig } from "./config/shape.ts";
@@ -264,8 +266,11 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     tns.current(project, branch).then((current) => current && precompile(current.record)).catch(() => {});
   });
   /** Every function's log lines: the terminal of `tau dev` and the followers of `tau logs --follow` (services/logs). */
+  const logs = new LogBus(cluster ? `${cluster.config.ip}/${cluster.config.shape}` : "local");
+  if (cluster) logs.attach(cluster.p2p.libp2p, cluster.config.cloud);
   const functionLog = (l: FunctionLogLine) => {
     if (opts.echoLogs) console.error(`[fn ${l.fn} ${l.requestId}] ${l.stream}: ${l.text}`);
+    if (l.project) logs.emit({ project: l.project, fn: l.fn, requestId: l.requestId, stream: l.stream, text: l.text });
   };
   const runtime = new FunctionRuntime({
     load: (cid) => store.cat(cid),
@@ -304,9 +309,10 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     forwardAll: !runs("substrate"),
     targets,
     smartops,
+    logs,
   });
   // What runs functions for pubsub messages, p2p commands and cron ticks (services/events).
-  const events = new EventFunctions({ tns, runtime, targets, runsFunctions: runs("substrate"), smartops });
+  const events = new EventFunctions({ tns, runtime, targets, runsFunctions: runs("substrate"), smartops, logs });
   if (cluster && forwarding && runs("substrate")) {
     await forwarding.serveForwarded(
       cluster.p2p.libp2p,
@@ -337,6 +343,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   api.route("/", tnsRoutes(tns, rollout, auth));
   api.route("/", patrickRoutes(patrick, { auth, git }));
   api.route("/", hoarderRoutes(() => hoarder, store));
+  api.route("/", logRoutes(logs, auth));
   const idleTrim = startIdleTrim();
   api.get("/memory", async (c) => c.json(await nodeMemory(() => runtime.workers, idleTrim.trims)));
   const control = new Hono();
@@ -454,6 +461,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
       patrick.stop();
       gitReplicator?.stop();
       shared?.stop();
+      logs.stop();
       userData.stop();
       await cluster?.stop();
       await containers.close();

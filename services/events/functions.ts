@@ -7,6 +7,7 @@
 import type { EventResult, FunctionEvent, FunctionRuntime } from "../../runtime/wasm/mod.ts";
 import { eventInput } from "../../runtime/wasm/mod.ts";
 import type { SmartopGuard } from "../smartops/guard.ts";
+import type { LogBus } from "../logs/bus.ts";
 import type { DeploymentRecord, EventTrigger, FunctionDeployment } from "../tns/records.ts";
 import type { Tns } from "../tns/tns.ts";
 import type { FunctionTargets } from "../substrate/targets.ts";
@@ -30,6 +31,8 @@ export class EventFunctions {
       /** False on a node whose shape runs no substrate: it runs no functions (events go to a node that does). */
       runsFunctions: boolean;
       smartops?: SmartopGuard;
+      /** Request lines of event calls for `tau logs --follow`. */
+      logs?: LogBus;
     },
   ) {
     deps.tns.onFlip(() => {

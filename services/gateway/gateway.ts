@@ -10,6 +10,7 @@ import type { Tns } from "../tns/tns.ts";
 import type { ContainerHost } from "../substrate/containers.ts";
 import { compileRoutes, type HostRoutes, matchRoute, type RouteMatch } from "./routes.ts";
 import type { SmartopGuard } from "../smartops/guard.ts";
+import type { LogBus } from "../logs/bus.ts";
 import { WebsiteFiles } from "./files.ts";
 import { requestFailed } from "../http/errors.ts";
 import type { Forwarder } from "./forward.ts";
@@ -34,6 +35,7 @@ export class Gateway {
   /** Per deployed function, what every call of it passes to the runtime. */
   #targets: FunctionTargets;
   #smartops?: SmartopGuard;
+  #logs?: LogBus;
 
   constructor(
     deps: {
@@ -47,8 +49,11 @@ export class Gateway {
       targets: FunctionTargets;
       /** Runs the smartops of guarded resources before them. */
       smartops?: SmartopGuard;
+      /** Function request lines for `tau logs --follow`. */
+      logs?: LogBus;
     },
   ) {
+    this.#logs = deps.logs;
     this.#targets = deps.targets;
     this.#smartops = deps.smartops;
     this.#tns = deps.tns;
@@ -165,11 +170,14 @@ export class Gateway {
           conn?.closeSoon();
           return requestFailed(413, limited.message, requestId, closingHeaders(req));
         }
-        return this.#runtime.invoke(
+        const answer = this.#runtime.invoke(
           this.#targets.of(routes.record, fn),
           limited,
           { params: match.params, requestId, path, query: queryStart < 0 ? "" : url.slice(queryStart + 1) },
         );
+        // A request line only while someone follows the project's logs (services/logs): one Set lookup otherwise.
+        if (!this.#logs?.watched(routes.project)) return answer;
+        return requestLine(this.#logs, routes.project, label(fn), req.method, path, requestId, answer);
       }
       case "website":
         return this.#files.serve(req, match.site, match.rest, requestId);
@@ -227,6 +235,25 @@ export class Gateway {
     if (this.#hosts.size > 100_000) this.#hosts.clear();
     this.#hosts.set(host, routes);
   }
+}
+
+/** Emits "GET /path 200 1.2ms" for `project` once the function answered. */
+function requestLine(
+  logs: LogBus,
+  project: string,
+  fn: string,
+  method: string,
+  path: string,
+  requestId: string,
+  answer: Response | Promise<Response>,
+): Response | Promise<Response> {
+  const started = performance.now();
+  const done = (res: Response) => {
+    const ms = (performance.now() - started).toFixed(1);
+    logs.emit({ project, fn, requestId, stream: "request", text: `${method} ${path} ${res.status} ${ms}ms` });
+    return res;
+  };
+  return answer instanceof Promise ? answer.then(done) : done(answer);
 }
 
 function label(r: { name: string; app?: string }): string {

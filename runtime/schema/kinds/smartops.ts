@@ -10,7 +10,8 @@ import { codeSource, common, executionGroup } from "./common.ts";
 export const smartopsKind: KindSpec = {
   kind: "smartops",
   folder: "smartops",
-  doc: "Code that runs before the resources whose tags name it (smartops:<name>): a 2xx answer lets the call go ahead, anything else (or a trap, a timeout) denies it with 403.",
+  doc:
+    "Code that runs before the resources whose tags name it (smartops:<name>): a 2xx answer lets the call go ahead, anything else (or a trap, a timeout) denies it with 403.",
   shape: { ...common, source: codeSource, execution: executionGroup("check") },
   build: (v, base): SmartopsResource => ({
     kind: "smartops",
