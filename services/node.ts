@@ -42,6 +42,9 @@ import { SmartopGuard } from "./smartops/guard.ts";
 import { LogBus } from "./logs/bus.ts";
 import { logRoutes } from "./logs/routes.ts";
 import type { FunctionLogLine } from "../runtime/wasm/mod.ts";
+import { Secrets, secretsKey } from "./secrets/secrets.ts";
+import { secretsRoutes } from "./secrets/routes.ts";
+import { startCron } from "./cron/cron.ts";
 import { tnsRoutes } from "./tns/routes.ts";
 import type { ShapeConfig } from "./config/shape.ts";
 // The multi-node modules (libp2p, gossipsub, RPC, replication, hoarder) load only for a shaped node: `tau dev` starts
@@ -294,7 +297,9 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const forwarder: Forwarder | undefined = cluster && forwarding
     ? new forwarding.Forwarder(cluster.rpc, cluster.directory, cluster.p2p.peerId)
     : undefined;
-  const targets = new FunctionTargets(hostBinder({ store: userData.store, content: store }));
+  // Project secrets: encrypted in the replicated state; the key from the swarm key (every node of the cloud has it).
+  const secrets = new Secrets(state, await secretsKey({ dataDir, swarmKey: opts.shape?.swarmKey }));
+  const targets = new FunctionTargets(hostBinder({ store: userData.store, content: store, secrets }));
   const smartops = new SmartopGuard({
     runtime,
     targets,
@@ -313,6 +318,14 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   });
   // What runs functions for pubsub messages, p2p commands and cron ticks (services/events).
   const events = new EventFunctions({ tns, runtime, targets, runsFunctions: runs("substrate"), smartops, logs });
+  // Cron ticks, each run once in the cloud: by the tick's rendezvous choice among the live substrate nodes.
+  const cron = startCron({
+    events,
+    state,
+    self: cluster?.p2p.peerId ?? "local",
+    runners: () => cluster ? cluster.directory.peersFor("substrate").map((e) => e.peer) : ["local"],
+    log,
+  });
   if (cluster && forwarding && runs("substrate")) {
     await forwarding.serveForwarded(
       cluster.p2p.libp2p,
@@ -344,6 +357,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   api.route("/", patrickRoutes(patrick, { auth, git }));
   api.route("/", hoarderRoutes(() => hoarder, store));
   api.route("/", logRoutes(logs, auth));
+  api.route("/", secretsRoutes(secrets, auth));
   const idleTrim = startIdleTrim();
   api.get("/memory", async (c) => c.json(await nodeMemory(() => runtime.workers, idleTrim.trims)));
   const control = new Hono();
@@ -455,6 +469,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     cluster,
     async close() {
       git.close(); // a push in flight would hold the shutdown for as long as its upload lasts
+      cron.close();
       await server.shutdown();
       await seer?.close();
       await hoarder?.stop();

@@ -33,6 +33,10 @@ import { containerKind } from "./container_kind.ts";
 import { codeSource, common, executionGroup } from "./kinds/common.ts";
 import { databaseKind, messagingKind, serviceKind, storageKind } from "./kinds/data.ts";
 import { smartopsKind } from "./kinds/smartops.ts";
+import { parseSchedule } from "../cron/cron.ts";
+
+/** A project secret's name (services/secrets): an environment variable's shape, so WAGI guests read it by getenv. */
+export const SECRET_NAME_RE = /^[A-Z_][A-Z0-9_]*$/;
 
 const MB = 1000 * 1000;
 
@@ -132,6 +136,7 @@ const TRIGGER_KEYS: Record<string, string[]> = {
   https: ["method", "paths", "domains"],
   pubsub: ["channel", "local"],
   p2p: ["protocol", "service", "command", "local"],
+  cron: ["schedule", "catchup"],
 };
 
 const certificate: Field<DomainResource["certificate"]> = {
@@ -152,7 +157,7 @@ export const KINDS: KindSpec[] = [
   {
     kind: "function",
     folder: "functions",
-    doc: "A WebAssembly function run by HTTP requests, pubsub messages or p2p commands.",
+    doc: "A WebAssembly function run by HTTP requests, pubsub messages, p2p commands or cron ticks.",
     shape: {
       ...common,
       source: codeSource,
@@ -164,11 +169,11 @@ export const KINDS: KindSpec[] = [
         doc: "When the function runs.",
         fields: {
           type: choice(
-            "https or http (the same locally), pubsub or p2p.",
-            ["https", "http", "pubsub", "p2p"],
+            "https or http (the same locally), pubsub, p2p, or cron (tau's own).",
+            ["https", "http", "pubsub", "p2p", "cron"],
             "https",
             {
-              what: "a trigger type (https, http, pubsub, p2p)",
+              what: "a trigger type (https, http, pubsub, p2p, cron)",
             },
           ),
           method: choice("HTTP method, or ANY / * for all.", [...HTTP_METHODS, "*"], "GET", {
@@ -192,8 +197,35 @@ export const KINDS: KindSpec[] = [
           service: text("p2p: Taubyte's older name for protocol."),
           command: text("p2p: the command it answers."),
           local: bool("pubsub and p2p: only messages and commands from this node."),
+          schedule: text(
+            "cron (tau's own): five UTC fields (minute hour day-of-month month day-of-week) or @every 30s, @hourly.",
+            "",
+            (v) => {
+              try {
+                parseSchedule(v);
+                return undefined;
+              } catch (err) {
+                return `${(err as Error).message}`;
+              }
+            },
+          ),
+          catchup: bool("cron: after a time no node ran it, run the missed ticks (at most 100, within 1 hour)."),
         },
       },
+      secrets: list(
+        "Project secrets it may read (tau's own field; set with tau secret set): NAME, as [A-Z_][A-Z0-9_]*.",
+        {
+          unique: true,
+          item: (v, path, ctx) => {
+            if (SECRET_NAME_RE.test(v)) return v;
+            ctx.issue(
+              path,
+              `${pathText(path)} '${v}' is not a secret name: use upper case, digits and _ (e.g. API_KEY)`,
+            );
+            return undefined;
+          },
+        },
+      ),
       execution: {
         doc: "Limits and entry point.",
         fields: {
@@ -242,6 +274,10 @@ export const KINDS: KindSpec[] = [
         if (!t.channel) {
           ctx.issue(["trigger", "channel"], "trigger.channel is required for a pubsub trigger, e.g. chat");
         }
+      } else if (t.type === "cron") {
+        if (!has("schedule")) {
+          ctx.issue(["trigger", "schedule"], "trigger.schedule is required for a cron trigger, e.g. '@every 1m'");
+        }
       } else {
         if (!t.protocol && !t.service) {
           ctx.issue(["trigger"], "trigger.protocol (or service) is required for a p2p trigger, e.g. /hello/v1");
@@ -264,8 +300,10 @@ export const KINDS: KindSpec[] = [
           domains: http ? [...new Set([...t.domains, ...v.domains])] : [],
           ...(t.type === "pubsub" ? { channel: t.channel } : {}),
           ...(t.type === "p2p" ? { protocol: t.protocol || t.service, command: t.command } : {}),
+          ...(t.type === "cron" ? { schedule: t.schedule.trim(), catchup: t.catchup } : {}),
           local: t.local,
         },
+        secrets: v.secrets,
         source: v.source,
         execution: {
           timeoutMs: v.execution.timeout,

@@ -117,7 +117,7 @@ Deno.test("field errors point at the offending line", () => {
     ["paths: [/ping]", 7, /trigger\.paths\[0\] 'ping' must start with "\/"/],
     ["timeout: 10s", 10, /execution\.timeout 10 has no unit/],
     ["memory: 10MB", 11, /not a size/],
-    ["type: https", 5, /trigger\.type 'mqtt' is not a trigger type \(https, http, pubsub, p2p\)/],
+    ["type: https", 5, /trigger\.type 'mqtt' is not a trigger type \(https, http, pubsub, p2p, cron\)/],
     ["call: ping", 12, /not an exported symbol name/],
     ["tags: []", 2, /tags must be a list/],
   ];
@@ -133,6 +133,43 @@ Deno.test("field errors point at the offending line", () => {
   cases.forEach(([from, line, message], i) => {
     expectIssue({ "functions/ping.yaml": PING.replace(from, replacement[i]) }, "functions/ping.yaml", line, message);
   });
+});
+
+Deno.test("cron triggers and secrets: a bad schedule or secret name names its file and line", () => {
+  const CRON = "description: ticks\ntrigger:\n  type: cron\n  schedule: '@every 1s'\nsecrets: [API_KEY]\n";
+  const config = assertValid(parseProjectConfig({ ...VALID, "functions/tick.yaml": CRON }));
+  const tick = config.functions.find((f) => f.name === "tick")!;
+  assert.deepEqual(tick.trigger.schedule, "@every 1s");
+  assert.equal(tick.trigger.catchup, false);
+  assert.deepEqual(tick.secrets, ["API_KEY"]);
+  assert.deepEqual(config.functions.find((f) => f.name === "ping")!.secrets, []);
+  const bad: [string, number, RegExp][] = [
+    ["schedule: '61 * * * *'", 4, /^trigger\.schedule '61 \* \* \* \*': the minute field '61': 61 is outside 0-59$/],
+    ["schedule: '@every 10ms'", 4, /trigger\.schedule '@every 10ms': the period must be at least 1s/],
+    ["schedule: '* * *'", 4, /has 3 fields: a schedule has five/],
+    ["schedule: '@every 1s'\n  catchup: maybe", 5, /trigger\.catchup must be true or false/],
+    ["schedule: '@every 1s'\n  paths: [/x]", 5, /trigger\.paths is for http triggers; this one is cron/],
+  ];
+  for (const [line, at, message] of bad) {
+    expectIssue(
+      { "functions/tick.yaml": CRON.replace("schedule: '@every 1s'", line) },
+      "functions/tick.yaml",
+      at,
+      message,
+    );
+  }
+  expectIssue(
+    { "functions/tick.yaml": CRON.replace("  schedule: '@every 1s'\n", "") },
+    "functions/tick.yaml",
+    2,
+    /trigger\.schedule is required for a cron trigger/,
+  );
+  expectIssue(
+    { "functions/tick.yaml": CRON.replace("[API_KEY]", "[api-key]") },
+    "functions/tick.yaml",
+    5,
+    /secrets\[0\] 'api-key' is not a secret name: use upper case, digits and _/,
+  );
 });
 
 Deno.test("unknown keys, missing keys, broken YAML and wrong shapes", () => {

@@ -21,8 +21,11 @@ interface Common {
 export interface FunctionResource extends Common {
   kind: "function";
   trigger: {
-    /** https and http are HTTP requests (the same locally); pubsub a message on a channel; p2p a libp2p command. */
-    type: "https" | "http" | "pubsub" | "p2p";
+    /**
+     * https and http are HTTP requests (the same locally); pubsub a message on a channel; p2p a libp2p command; cron
+     * a tick of `schedule` (tau's own).
+     */
+    type: "https" | "http" | "pubsub" | "p2p" | "cron";
     /** Upper case; "*" matches every method (HTTP triggers). */
     method: string;
     /** HTTP triggers; empty for the others. */
@@ -36,7 +39,12 @@ export interface FunctionResource extends Common {
     command?: string;
     /** pubsub and p2p: only messages and commands from this node. */
     local: boolean;
+    /** cron: five UTC cron fields or `@every <duration>` (runtime/cron); `catchup` runs ticks nobody ran. */
+    schedule?: string;
+    catchup?: boolean;
   };
+  /** Names of the project secrets it may read (tau's own field); their values are never in the config. */
+  secrets: string[];
   /** "." (code repo functions/<name>/) or "libraries/<lib>" (code repo libraries/<lib>/). */
   source: string;
   execution: { timeoutMs: number; memoryBytes: number; bodyBytes: number; call: string };

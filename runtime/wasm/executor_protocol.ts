@@ -11,6 +11,7 @@ export interface WireInput {
   body: Uint8Array | null;
   params: Record<string, string>;
   requestId: string;
+  env?: Record<string, string>;
 }
 
 export interface RunJob {

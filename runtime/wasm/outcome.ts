@@ -30,6 +30,11 @@ export interface CallInput {
   requestId: string;
   /** Absent for an HTTP request. */
   event?: FunctionEvent;
+  /**
+   * WAGI: environment variables besides the CGI ones: the project secrets the function's config lists (filled in by
+   * the runtime just before the call, never logged).
+   */
+  env?: Record<string, string>;
 }
 
 /** busy: the project's executor queue is full or the call waited its whole timeout; cancelled: the client left. */

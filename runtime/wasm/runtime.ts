@@ -339,6 +339,14 @@ export class FunctionRuntime {
     input: CallInput,
     req: { signal: AbortSignal } | undefined,
   ): Outcome | Promise<Outcome> {
+    // A WAGI guest reads its listed secrets as environment variables: looked up before the call (one await, only for
+    // functions that list secrets), carried in the input, which no log ever prints.
+    if (target.secrets && input.env === undefined && fn.mode(target.call) === "wagi") {
+      return this.secretEnv(target, input).then((env) => {
+        input.env = env;
+        return this.run(fn, target, input, req);
+      });
+    }
     const timeoutMs = target.limits.timeoutMs;
     const project = target.project ?? target.key;
     if (fn.inline && !this.isPinned(target.key, project)) {
@@ -492,6 +500,22 @@ export class FunctionRuntime {
       this.modules.set(key, p);
     }
     return p;
+  }
+
+  /** The listed secrets that are set, by name; each one that is not gets a line in the function's log. */
+  private async secretEnv(target: FunctionTarget, input: CallInput): Promise<Record<string, string>> {
+    const env: Record<string, string> = {};
+    const logs: { stream: "stderr"; text: string }[] = [];
+    for (const name of target.secrets ?? []) {
+      try {
+        if (!target.host?.secrets) throw new Error("this node keeps no secrets");
+        env[name] = new TextDecoder().decode(await target.host.secrets.get(name));
+      } catch (err) {
+        logs.push({ stream: "stderr", text: `host: ${err instanceof Error ? err.message : String(err)}` });
+      }
+    }
+    this.log(target, input.requestId, logs);
+    return env;
   }
 
   private log(

@@ -21,6 +21,8 @@ export interface FunctionTarget {
   self?: SelfInfo;
   /** What its deployment binds (databases, storages, network...), for modules that call host services. */
   host?: HostServices;
+  /** The project secrets its config lists: a WAGI guest gets each as an environment variable. */
+  secrets?: string[];
 }
 
 /** Fetches prepared module bytes on a cache miss. */

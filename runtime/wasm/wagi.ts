@@ -33,6 +33,8 @@ export function cgiEnv(input: CallInput, fnName: string): Record<string, string>
   for (const [k, v] of Object.entries(input.params)) {
     env[`X_PARAM_${k.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`] = v;
   }
+  // Secrets last: a listed secret is the value of its name even where a header would make the same variable.
+  if (input.env) { for (const k in input.env) env[k] = input.env[k]; }
   return env;
 }
 
@@ -55,7 +57,7 @@ export function cgiEnviron(input: CallInput, fnName: string): string[] {
     if (k.includes("_")) clash = true;
     headers.push(`HTTP_${k.toUpperCase().replaceAll("-", "_")}=${v}`);
   });
-  if (clash) return recordItems(cgiEnv(input, fnName));
+  if (clash || input.env) return recordItems(cgiEnv(input, fnName));
   const colon = host.lastIndexOf(":");
   const hasPort = colon > 0 && !host.endsWith("]");
   const items = [

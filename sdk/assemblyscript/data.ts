@@ -1,5 +1,5 @@
 // deno-fmt-ignore-file -- AssemblyScript decorators on declared functions are not TypeScript; the formatter would drop them.
-// tau SDK for AssemblyScript: databases, storages, globals, outbound HTTP, who-am-I and random bytes. These wrap
+// tau SDK for AssemblyScript: databases, storages, globals, outbound HTTP, who-am-I, random bytes and secrets. These wrap
 // the host calls of Taubyte's ABI (module "taubyte/sdk", docs/abi.md): one host implementation serves Go, Rust and
 // AssemblyScript functions alike. Not found is null; any other failure traps with the call and its errno (the
 // function answers 500 with a request id, and the node logs why).
@@ -66,7 +66,11 @@ declare function selfProjectSize(sizePtr: usize): u32;
 declare function selfProject(ptr: usize): u32;
 @external("taubyte/sdk", "cryptoRead")
 declare function cryptoRead(bufPtr: usize, bufLen: u32, readPtr: usize): u32;
+@external("taubyte/sdk", "tauSecretGet")
+declare function tauSecretGet(namePtr: usize, nameLen: u32, bufPtr: usize, bufSize: u32, sizePtr: usize): u32;
 
+const BUFFER_TOO_SMALL: u32 = 2;
+const SECRET_NOT_SET: u32 = 1000;
 const EOF: u32 = 8;
 const KEY_NOT_FOUND: u32 = 29;
 const FILE_NOT_FOUND: u32 = 35;
@@ -281,4 +285,21 @@ export function randomBytes(n: i32): Uint8Array {
   const read = new ArrayBuffer(8);
   check(cryptoRead(out.dataStart, n, changetype<usize>(read)), "random");
   return out;
+}
+
+/**
+ * The project secret `name` (tau secret set PROJECT NAME), or null when it is not set (the function's log says so).
+ * The function's config must list it (`secrets: [NAME]`); one not listed traps.
+ */
+export function secret(name: string): string | null {
+  const n = utf8(name);
+  let buf = new ArrayBuffer(256);
+  let err = tauSecretGet(changetype<usize>(n), n.byteLength, changetype<usize>(buf), buf.byteLength, slotPtr());
+  if (err == SECRET_NOT_SET) return null;
+  if (err == BUFFER_TOO_SMALL) {
+    buf = new ArrayBuffer(slotValue());
+    err = tauSecretGet(changetype<usize>(n), n.byteLength, changetype<usize>(buf), buf.byteLength, slotPtr());
+  }
+  check(err, "secret " + name);
+  return String.UTF8.decode(buf.slice(0, slotValue()));
 }

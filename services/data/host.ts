@@ -1,17 +1,19 @@
 /**
  * What a deployed function's host calls reach, bound from its deployment record: the databases and storages the
- * deployment declares (resolved by name at each call), globals, the content store, and outbound HTTP with the
- * function's allow-list. Nothing is ambient: a function gets exactly what its record names.
+ * deployment declares (resolved by name at each call), globals, the content store, outbound HTTP with the
+ * function's allow-list, and the project secrets its config lists. Nothing is ambient: a function gets exactly what
+ * its record names.
  */
 import type { ContentStore } from "../../runtime/storage/helia.ts";
 import { createOutbound } from "../../runtime/net/outbound.ts";
-import type { HostServices } from "../../runtime/wasm/host/services.ts";
+import { HostError, type HostServices, type SecretOps } from "../../runtime/wasm/host/services.ts";
 import type { StateStore } from "../kvdb/mod.ts";
 import type { DeploymentRecord } from "../tns/records.ts";
 import type { DeployedModule } from "../substrate/targets.ts";
+import { notSetLine, type Secrets } from "../secrets/secrets.ts";
 import { bindFunctionData } from "./bindings.ts";
 
-export function hostBinder(deps: { store: StateStore; content: ContentStore }) {
+export function hostBinder(deps: { store: StateStore; content: ContentStore; secrets?: Secrets }) {
   return (record: DeploymentRecord, fn: DeployedModule): HostServices => {
     const data = bindFunctionData(deps, {
       project: record.project,
@@ -22,6 +24,29 @@ export function hostBinder(deps: { store: StateStore; content: ContentStore }) {
     });
     // The allow-list was checked at build (the schema parses each entry), so this does not throw for a new record.
     // Each request is bounded by the function's timeout: the guest stops waiting then, so must the node.
-    return { ...data, http: createOutbound({ allow: fn.outbound ?? [], timeoutMs: fn.timeoutMs }) };
+    return {
+      ...data,
+      http: createOutbound({ allow: fn.outbound ?? [], timeoutMs: fn.timeoutMs }),
+      ...(deps.secrets ? { secrets: bindSecrets(deps.secrets, record.project, fn) } : {}),
+    };
+  };
+}
+
+/** The secrets one function may read: those its config lists, each looked up when it asks (a set takes effect). */
+function bindSecrets(secrets: Secrets, project: string, fn: DeployedModule): SecretOps {
+  const listed = new Set(fn.secrets ?? []);
+  const label = fn.app ? `${fn.app}/${fn.name}` : fn.name;
+  return {
+    async get(name) {
+      if (!listed.has(name)) {
+        throw new HostError(
+          "unbound",
+          `function ${label} does not list secret ${name}: add it to secrets: in the function's config`,
+        );
+      }
+      const value = await secrets.get(project, name);
+      if (value === undefined) throw new HostError("not-found", notSetLine(project, name));
+      return value;
+    },
   };
 }

@@ -145,6 +145,7 @@ export class Monkey {
         routes: [],
         ...eventTriggerOf(fn),
         ...guards(declared),
+        ...(fn.secrets.length ? { secrets: fn.secrets } : {}),
       });
     }
     const websites: WebsiteDeployment[] = [];
@@ -234,6 +235,7 @@ function eventTriggerOf(fn: FunctionResource): { trigger?: EventTrigger } {
   if (t.type === "p2p") {
     return { trigger: { type: "p2p", protocol: t.protocol!, command: t.command!, local: t.local } };
   }
+  if (t.type === "cron") return { trigger: { type: "cron", schedule: t.schedule!, catchup: t.catchup ?? false } };
   return {};
 }
 

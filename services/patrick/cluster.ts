@@ -9,22 +9,9 @@ import type { Libp2pNode } from "../p2p/node.ts";
 import { type RpcClient, serveRpc } from "../p2p/rpc.ts";
 import { TauError } from "../../runtime/errors.ts";
 import type { Job, Patrick, PatrickOptions } from "./jobs.ts";
+import { rendezvous } from "../cluster/rendezvous.ts";
 
 export const PATRICK_SERVICE = "patrick";
-
-/** A 53-bit hash of the pair (cyrb53): synchronous, so the scan loop and event handlers decide at once. */
-function score(project: string, peer: string): number {
-  const str = `${project}/${peer}`;
-  let h1 = 0xdeadbeef, h2 = 0x41c6ce57;
-  for (let i = 0; i < str.length; i++) {
-    const ch = str.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
-}
 
 export class BuilderChoice {
   constructor(private readonly directory: Directory, private readonly self: string) {}
@@ -35,12 +22,7 @@ export class BuilderChoice {
 
   /** The node that builds `project` now: the highest score among the live candidates. */
   builderOf(project: string): string | undefined {
-    let best: string | undefined, bestScore = -1;
-    for (const peer of this.candidates()) {
-      const sc = score(project, peer);
-      if (sc > bestScore || (sc === bestScore && peer < best!)) [best, bestScore] = [peer, sc];
-    }
-    return best;
+    return rendezvous(project, this.candidates());
   }
 
   builds(project: string): boolean {

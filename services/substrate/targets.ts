@@ -10,7 +10,7 @@ import type { DeploymentRecord, FunctionDeployment } from "../tns/records.ts";
 /** What a target is made of: a deployed function, or a smartop (which has no routes or trigger). */
 export type DeployedModule = Pick<
   FunctionDeployment,
-  "cid" | "name" | "app" | "id" | "call" | "timeoutMs" | "memoryBytes" | "outbound"
+  "cid" | "name" | "app" | "id" | "call" | "timeoutMs" | "memoryBytes" | "outbound" | "secrets"
 >;
 
 export type BindHost = (record: DeploymentRecord, fn: DeployedModule) => HostServices;
@@ -37,6 +37,7 @@ export class FunctionTargets {
         },
         // Bound lazily by the services: a function that never calls a host service costs nothing here.
         host: this.bindHost?.(record, fn),
+        ...(fn.secrets?.length ? { secrets: fn.secrets } : {}),
       };
       this.#targets.set(fn, target);
     }

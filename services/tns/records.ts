@@ -21,6 +21,8 @@ export interface FunctionDeployment {
   trigger?: EventTrigger;
   /** The smartops that must allow each call first, in tag order (labels of SmartopDeployment; absent: none). */
   smartops?: string[];
+  /** Names of the project secrets it may read (services/secrets); never their values. */
+  secrets?: string[];
 }
 
 /** A smartop as deployed: a function module that decides whether a call of the resources it guards goes ahead. */
@@ -39,7 +41,9 @@ export type EventTrigger =
   /** `local`: runs on every node that receives the message, not once in the cloud (services/pubsub). */
   | { type: "pubsub"; channel: string; local: boolean }
   /** `local`: answers only commands sent from this node. */
-  | { type: "p2p"; protocol: string; command: string; local: boolean };
+  | { type: "p2p"; protocol: string; command: string; local: boolean }
+  /** A tick of `schedule` (runtime/cron), run once in the cloud (services/cron); `catchup`: missed ticks run later. */
+  | { type: "cron"; schedule: string; catchup: boolean };
 
 /** A messaging resource: which channels exist, and whether browsers may join them over a WebSocket. */
 export interface MessagingBinding {

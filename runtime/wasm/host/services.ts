@@ -100,6 +100,14 @@ export interface OutboundOps {
   fetch(req: OutboundRequest): Promise<OutboundResponse>;
 }
 
+/**
+ * Project secrets (tau's own): only those the function's config lists. HostError("not-found") for a listed secret
+ * nobody set, HostError("unbound") for one the config does not list; each message says what to do.
+ */
+export interface SecretOps {
+  get(name: string): Promise<Uint8Array>;
+}
+
 /** Who is calling (Taubyte's `self` calls); plain data, known before the call starts. */
 export interface SelfInfo {
   project: string;
@@ -117,6 +125,7 @@ export interface HostServices {
   globals?: GlobalsOps;
   content?: ContentOps;
   http?: OutboundOps;
+  secrets?: SecretOps;
 }
 
 export type HostCapability = keyof HostServices;
