@@ -133,6 +133,6 @@ export function log(message: string): void {
   host_log(changetype<usize>(b), b.byteLength);
 }
 
-// ---- host services: databases, storages, globals, outbound HTTP (data.ts) ----
+// ---- host services: databases, storages, globals, outbound HTTP, secrets (data.ts) ----
 
-export { Database, Storage, Globals, fetch, projectName, randomBytes } from "./data";
+export { Database, Storage, Globals, fetch, projectName, randomBytes, secret } from "./data";
