@@ -52,6 +52,11 @@ export interface CronDeps {
   /** The live nodes that run functions (this one included when it does). */
   runners: () => string[];
   log: (line: string) => void;
+  /**
+   * How long after start the node runs no tick (default 0): on a cloud, until it has heard every live node's
+   * heartbeat. Before, it would count itself the runner of ticks that a node it has not heard of yet runs.
+   */
+  settleMs?: number;
 }
 
 export interface Cron {
@@ -177,14 +182,21 @@ export function startCron(deps: CronDeps): Cron {
   const schedule = () => {
     reloading = reloading.then(reload).catch((err) => deps.log(`cron: reading the served schedules: ${err}`));
   };
-  const unsubscribe = deps.events.onChange(schedule);
-  schedule();
+  let settled = !deps.settleMs;
+  const unsubscribe = deps.events.onChange(() => settled && schedule());
+  const settling = settled ? undefined : setTimeout(() => {
+    settled = true;
+    schedule();
+  }, deps.settleMs);
+  if (settling !== undefined) Deno.unrefTimer(settling);
+  if (settled) schedule();
 
   return {
     close() {
       closed = true;
       unsubscribe();
       clearTimeout(timer);
+      clearTimeout(settling);
     },
   };
 }
