@@ -299,6 +299,9 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     : undefined;
   // Project secrets: encrypted in the replicated state; the key from the swarm key (every node of the cloud has it).
   const secrets = new Secrets(state, await secretsKey({ dataDir, swarmKey: opts.shape?.swarmKey }));
+  if (opts.shape && !opts.shape.swarmKey) {
+    log("secrets: this cloud has no swarm key: a secret set through this node is readable only on this node");
+  }
   const targets = new FunctionTargets(hostBinder({ store: userData.store, content: store, secrets }));
   const smartops = new SmartopGuard({
     runtime,

@@ -33,10 +33,8 @@ import { containerKind } from "./container_kind.ts";
 import { codeSource, common, executionGroup } from "./kinds/common.ts";
 import { databaseKind, messagingKind, serviceKind, storageKind } from "./kinds/data.ts";
 import { smartopsKind } from "./kinds/smartops.ts";
-import { parseSchedule } from "../cron/cron.ts";
-
-/** A project secret's name (services/secrets): an environment variable's shape, so WAGI guests read it by getenv. */
-export const SECRET_NAME_RE = /^[A-Z_][A-Z0-9_]*$/;
+import { scheduleField, secretsField } from "./kinds/cron_secrets.ts";
+export { SECRET_NAME_RE } from "./kinds/cron_secrets.ts";
 
 const MB = 1000 * 1000;
 
@@ -197,35 +195,11 @@ export const KINDS: KindSpec[] = [
           service: text("p2p: Taubyte's older name for protocol."),
           command: text("p2p: the command it answers."),
           local: bool("pubsub and p2p: only messages and commands from this node."),
-          schedule: text(
-            "cron (tau's own): five UTC fields (minute hour day-of-month month day-of-week) or @every 30s, @hourly.",
-            "",
-            (v) => {
-              try {
-                parseSchedule(v);
-                return undefined;
-              } catch (err) {
-                return `${(err as Error).message}`;
-              }
-            },
-          ),
+          schedule: scheduleField,
           catchup: bool("cron: after a time no node ran it, run the missed ticks (at most 100, within 1 hour)."),
         },
       },
-      secrets: list(
-        "Project secrets it may read (tau's own field; set with tau secret set): NAME, as [A-Z_][A-Z0-9_]*.",
-        {
-          unique: true,
-          item: (v, path, ctx) => {
-            if (SECRET_NAME_RE.test(v)) return v;
-            ctx.issue(
-              path,
-              `${pathText(path)} '${v}' is not a secret name: use upper case, digits and _ (e.g. API_KEY)`,
-            );
-            return undefined;
-          },
-        },
-      ),
+      secrets: secretsField,
       execution: {
         doc: "Limits and entry point.",
         fields: {
