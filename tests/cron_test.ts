@@ -2,10 +2,20 @@
 // random id, so a tick run twice shows as two keys), and an HTTP function lists them. On one node (tau dev): every
 // tick runs once; a node that was down does not replay the ticks it missed, unless the function has `catchup: true`;
 // an invalid schedule fails `tau validate` and the push's build, naming the file and line. On a 3-node cloud
-// (127.0.0.121-.123): each tick runs exactly once in the cloud, whichever nodes could run it.
+// (127.0.0.121-.123): each tick runs exactly once in the cloud, whichever nodes could run it; and a project secret set
+// through one node is read by a function on every node.
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
-import { type Cloud, commitAndPush, hostRequest, startCloud, tau, waitForBuild } from "./helpers/cloud.ts";
+import {
+  type Cloud,
+  commitAndPush,
+  hostRequest,
+  MAIN,
+  NODE_MODULES_MANUAL,
+  startCloud,
+  tau,
+  waitForBuild,
+} from "./helpers/cloud.ts";
 import { eventually, startTestCloud } from "./helpers/cluster.ts";
 
 const HOST = "cron.localtau";
@@ -26,6 +36,13 @@ const COUNT = `import { Database, Request, Response } from "tau-sdk";
 
 export function count(): void {
   new Response().status(200).send(Database.open("ticks").list(new Request().query).join("\\n"));
+}
+`;
+const SECRET_FN = `import { Response, secret } from "tau-sdk";
+
+export function token(): void {
+  const v = secret("API_TOKEN");
+  new Response().status(200).send(v == null ? "(unset)" : v);
 }
 `;
 const cronYaml = (schedule: string, catchup = false) =>
@@ -129,7 +146,7 @@ Deno.test("cron on one node: each tick once, no replay after downtime unless cat
 });
 
 Deno.test({
-  name: "cron on a 3-node cloud: every tick runs exactly once in the cloud",
+  name: "cron on a 3-node cloud: every tick runs exactly once in the cloud; a secret is read on every node",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -142,7 +159,38 @@ Deno.test({
     try {
       await cluster.waitMesh();
       const [n1] = cluster.nodes;
-      await cronProject(n1.url, work, { tick: { yaml: cronYaml("@every 1s"), code: TICK("tick", "tick/") } });
+      // A secret set through one node is read on every node (the key derives from the cloud's swarm key).
+      const value = `tok-${crypto.randomUUID()}`;
+      const dir = await cronProject(n1.url, work, {
+        tick: { yaml: cronYaml("@every 1s"), code: TICK("tick", "tick/") },
+      });
+      const setSecret = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", NODE_MODULES_MANUAL, MAIN, "secret", "set", "ticker", "API_TOKEN", "--cloud", n1.url],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const w = setSecret.stdin.getWriter();
+      await w.write(new TextEncoder().encode(value));
+      await w.close();
+      const set = await setSecret.output();
+      assertEquals(set.code, 0, new TextDecoder().decode(set.stderr));
+      const r = await tau(["new", "function", "token", "--paths", "/token"], { cwd: dir });
+      assertEquals(r.code, 0, r.stderr);
+      const yaml = join(dir, "config/functions/token.yaml");
+      await Deno.writeTextFile(yaml, `${await Deno.readTextFile(yaml)}secrets: [API_TOKEN]\n`);
+      await Deno.writeTextFile(join(dir, "code/functions/token/index.ts"), SECRET_FN);
+      await waitForBuild(n1.url, "ticker", await commitAndPush(join(dir, "code"), "token code"));
+      const job = await waitForBuild(n1.url, "ticker", await commitAndPush(join(dir, "config"), "token"));
+      assertEquals(job.status, "success", job.error);
+      for (const n of cluster.nodes) {
+        const got = await eventually(async () => {
+          const res = await hostRequest(n.ports.http, HOST, "/token", {}, n.spec.ip);
+          return res.status === 200 && res.text !== "(unset)" ? res.text : undefined;
+        }, `the secret read on ${n.spec.ip}`);
+        assertEquals(got, value, n.spec.ip);
+      }
+
       const list = async (i: number) => {
         const n = cluster.nodes[i];
         return runsPerTick((await hostRequest(n.ports.http, HOST, "/count?tick/", {}, n.spec.ip)).text, "tick/");

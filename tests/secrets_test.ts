@@ -1,4 +1,4 @@
-// Project secrets through the user's entry points: `tau secret set` reads the value from stdin (never argv), a tau-SDK
+// Project secrets through the user's entry points (one node; tests/cron_test.ts reads one on every node of a cloud): `tau secret set` reads the value from stdin (never argv), a tau-SDK
 // function reads it through its one host call and a WAGI function as an environment variable, both only because
 // their config lists it. The value is in no output of tau (ls, deployments, the build log, the function log) and in
 // no file of the node's data dir (git repos, the deployment record, the Deno KV files: encrypted at rest). Bad
@@ -101,6 +101,9 @@ Deno.test("secrets: set from stdin, read by SDK and WAGI functions that list the
     const empty = await tauWithStdin(["secret", "set", "sec", "API_TOKEN", "--cloud", cloud.url], "\n");
     assertEquals(empty.code, 1);
     assertStringIncludes(empty.stderr, "secret API_TOKEN is empty");
+    const big = await tauWithStdin(["secret", "set", "sec", "API_TOKEN", "--cloud", cloud.url], "x".repeat(40_000));
+    assertEquals(big.code, 1);
+    assertStringIncludes(big.stderr, "a secret holds at most 32768");
     const noProject = await tauWithStdin(["secret", "set", "nope", "API_TOKEN", "--cloud", cloud.url], value);
     assertEquals(noProject.code, 1, noProject.stderr);
     assertEquals(
