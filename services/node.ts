@@ -328,6 +328,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     self: cluster?.p2p.peerId ?? "local",
     runners: () => cluster ? cluster.directory.peersFor("substrate").map((e) => e.peer) : ["local"],
     log,
+    functionLog: (l) => functionLog({ ...l, stream: "log" }),
     // Every live node heartbeats within this (services/p2p/directory.ts): by then this node knows all runners.
     settleMs: cluster ? 6_000 : 0,
   });

@@ -101,12 +101,18 @@ Deno.test("cron on one node: each tick once, no replay after downtime unless cat
     const dir = await cronProject(cloud.url, work, {
       tick: { yaml: cronYaml("@every 1s"), code: TICK("tick", "tick/") },
       late: { yaml: cronYaml("@every 1s", true), code: TICK("late", "late/") },
+      boom: { yaml: cronYaml("@every 1s"), code: 'export function boom(): void { throw new Error("boom"); }\n' },
     });
     const first = await eventually(async () => {
       const runs = await list("tick/");
       return runs.size >= 4 ? runs : undefined;
     }, "four ticks run");
     assertOnce(first, "before the restart");
+    // A tick that fails is a line in the function's log (here the terminal of tau dev).
+    await eventually(
+      () => Promise.resolve(/\[fn boom \S+\] log: cron tick \S+ failed \(trap\)/.test(cloud.output())),
+      "the failed tick in the function log",
+    );
 
     // A bad schedule: tau validate and the push's build both name the file and line; what is live keeps running.
     await Deno.writeTextFile(join(dir, "config/functions/tick.yaml"), cronYaml("61 * * * *"));

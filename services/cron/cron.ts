@@ -51,7 +51,10 @@ export interface CronDeps {
   self: string;
   /** The live nodes that run functions (this one included when it does). */
   runners: () => string[];
+  /** The node's own log: what went wrong in the scheduler (reading schedules, claiming). */
   log: (line: string) => void;
+  /** The function's log (what `tau logs --follow` shows): a tick that failed. Default: the node's log. */
+  functionLog?: (line: { project: string; fn: string; requestId: string; text: string }) => void;
   /**
    * How long after start the node runs no tick (default 0): on a cloud, until it has heard every live node's
    * heartbeat. Before, it would count itself the runner of ticks that a node it has not heard of yet runs.
@@ -112,19 +115,17 @@ export function startCron(deps: CronDeps): Cron {
           : { writes: [{ key, value: { tick, node: deps.self, at: Date.now() } satisfies Claim }], result: true },
     );
     if (!claimed || closed) return;
-    const result = await deps.events.invoke(job.record, job.fn, {
-      kind: "cron",
-      schedule: job.schedule.text,
-      at: tick,
-    });
-    if (!result.ok) {
-      deps.log(
-        `cron: ${job.project}/${job.label} tick ${new Date(tick).toISOString()} failed (${result.reason}): ` +
-          result.message,
-      );
-    } else if (result.status >= 500) {
-      deps.log(`cron: ${job.project}/${job.label} tick ${new Date(tick).toISOString()} answered ${result.status}`);
-    }
+    const requestId = deps.events.newRequestId();
+    const event = { kind: "cron", schedule: job.schedule.text, at: tick } as const;
+    const result = await deps.events.invoke(job.record, job.fn, event, requestId);
+    const text = !result.ok
+      ? `cron tick ${new Date(tick).toISOString()} failed (${result.reason}): ${result.message}`
+      : result.status >= 500
+      ? `cron tick ${new Date(tick).toISOString()} answered ${result.status}`
+      : undefined;
+    if (text === undefined) return;
+    if (deps.functionLog) deps.functionLog({ project: job.project, fn: job.label, requestId, text });
+    else deps.log(`cron: ${job.project}/${job.label}: ${text}`);
   };
 
   /** The ticks since the last claimed one that nobody ran: one runner for the whole gap, so they run in order. */

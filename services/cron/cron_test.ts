@@ -19,6 +19,7 @@ const record = { project: "p", functions: [fn] } as unknown as DeploymentRecord;
 function events(ran: { node: string; at: number }[], node: string): EventFunctions {
   return {
     runsFunctions: true,
+    newRequestId: () => "r",
     onChange: () => () => {},
     withTrigger: () => Promise.resolve([{ record, fn }]),
     invoke: (_r: DeploymentRecord, _f: FunctionDeployment, event: { at: number }) => {
