@@ -11,6 +11,7 @@ import { registerContainerCommands } from "./container.ts";
 import { registerConfigCommands } from "./config.ts";
 import { registerNodeCommands } from "./nodes.ts";
 import { registerLoginCommands } from "./login.ts";
+import { registerCallCommands } from "./call.ts";
 
 export async function run(args: string[]): Promise<number> {
   const program = new Command("tau")
@@ -27,6 +28,7 @@ export async function run(args: string[]): Promise<number> {
   registerConfigCommands(program);
   registerNodeCommands(program);
   registerLoginCommands(program);
+  registerCallCommands(program);
   const verbose = args.includes("--verbose");
   try {
     await program.parseAsync(args, { from: "user" });
