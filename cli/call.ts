@@ -37,12 +37,14 @@ export function registerCallCommands(program: Command): void {
     .option("--data <data>", "the command's data; - reads it from stdin")
     .option("--to <peer>", "the node (peer id, see tau nodes) that must answer")
     .option("--cloud <url>", "the cloud's API (default $TAU_CLOUD or http://127.0.0.1:8080)")
-    .action(async (project: string, protocol: string, command: string, o: { data?: string; to?: string; cloud?: string }) => {
-      const answer = await callCommand(cloudUrl(o.cloud), project, protocol, command, {
-        data: await commandData(o.data),
-        to: o.to,
-      });
-      let at = 0;
-      while (at < answer.length) at += await Deno.stdout.write(answer.subarray(at));
-    });
+    .action(
+      async (project: string, protocol: string, command: string, o: { data?: string; to?: string; cloud?: string }) => {
+        const answer = await callCommand(cloudUrl(o.cloud), project, protocol, command, {
+          data: await commandData(o.data),
+          to: o.to,
+        });
+        let at = 0;
+        while (at < answer.length) at += await Deno.stdout.write(answer.subarray(at));
+      },
+    );
 }

@@ -138,10 +138,14 @@ export class Commands {
     opts: { to?: string; from?: string } = {},
   ): Promise<Uint8Array> {
     if (data.length > MAX_COMMAND_BYTES) {
-      throw new CommandError("too-large", `command data of ${data.length} bytes is over the ${MAX_COMMAND_BYTES} a command may carry`, {
-        status: 413,
-        hint: "put large data in a storage and send its name",
-      });
+      throw new CommandError(
+        "too-large",
+        `command data of ${data.length} bytes is over the ${MAX_COMMAND_BYTES} a command may carry`,
+        {
+          status: 413,
+          hint: "put large data in a storage and send its name",
+        },
+      );
     }
     const target = await this.answerer(project, protocol, command);
     const self = this.deps.self;
@@ -156,19 +160,27 @@ export class Commands {
     }
     const what = `command ${command} on protocol ${protocol} of project ${project}`;
     if (target.fn.trigger.local) {
-      throw new CommandError("refused", `function ${fnName(target.fn)} answers ${what} only when sent from its own node (trigger local: true)`, {
-        status: 403,
-        hint: to
-          ? "send it without a peer, from a node that runs functions"
-          : "this node runs no functions: send it from a node that does",
-      });
+      throw new CommandError(
+        "refused",
+        `function ${fnName(target.fn)} answers ${what} only when sent from its own node (trigger local: true)`,
+        {
+          status: 403,
+          hint: to
+            ? "send it without a peer, from a node that runs functions"
+            : "this node runs no functions: send it from a node that does",
+        },
+      );
     }
     const live = remote.substratePeers();
     if (to && !live.includes(to)) {
-      throw new CommandError("unreachable", `peer ${to} is not reachable: it is not a live node of this cloud that runs functions`, {
-        status: 502,
-        hint: "tau nodes lists the nodes and their services",
-      });
+      throw new CommandError(
+        "unreachable",
+        `peer ${to} is not reachable: it is not a live node of this cloud that runs functions`,
+        {
+          status: 502,
+          hint: "tau nodes lists the nodes and their services",
+        },
+      );
     }
     const peers = to ? [to] : live;
     if (peers.length === 0) {
@@ -210,10 +222,16 @@ export class Commands {
     const { record, fn } = target;
     const what = `command ${fn.trigger.command} on protocol ${protocol} of project ${record.project}`;
     if (remote && fn.trigger.local) {
-      throw new CommandError("refused", `function ${fnName(fn)} answers ${what} only when sent from its own node (trigger local: true); this one came from peer ${from}`, {
-        status: 403,
-        hint: "send it from a function on that node, or set local: false on the trigger",
-      });
+      throw new CommandError(
+        "refused",
+        `function ${
+          fnName(fn)
+        } answers ${what} only when sent from its own node (trigger local: true); this one came from peer ${from}`,
+        {
+          status: 403,
+          hint: "send it from a function on that node, or set local: false on the trigger",
+        },
+      );
     }
     if (!this.deps.events.runsFunctions) {
       throw new CommandError("unreachable", "this node runs no functions", { status: 502 });
@@ -228,16 +246,26 @@ export class Commands {
     });
     if (!result.ok) {
       const timeout = result.reason === "timeout";
-      throw new CommandError(timeout ? "timeout" : "failed", `function ${fnName(fn)} failed answering ${what}: ${result.reason}: ${result.message}`, {
-        status: timeout ? 504 : result.reason === "busy" ? 503 : 500,
-        hint: `its log has the detail (request lines of ${fnName(fn)})`,
-      });
+      throw new CommandError(
+        timeout ? "timeout" : "failed",
+        `function ${fnName(fn)} failed answering ${what}: ${result.reason}: ${result.message}`,
+        {
+          status: timeout ? 504 : result.reason === "busy" ? 503 : 500,
+          hint: `its log has the detail (request lines of ${fnName(fn)})`,
+        },
+      );
     }
     if (result.body.length > MAX_COMMAND_BYTES) {
-      throw new CommandError("too-large", `function ${fnName(fn)} answered ${what} with ${result.body.length} bytes, over the ${MAX_COMMAND_BYTES} an answer may carry`, {
-        status: 500,
-        hint: "put large answers in a storage and answer with its name",
-      });
+      throw new CommandError(
+        "too-large",
+        `function ${
+          fnName(fn)
+        } answered ${what} with ${result.body.length} bytes, over the ${MAX_COMMAND_BYTES} an answer may carry`,
+        {
+          status: 500,
+          hint: "put large answers in a storage and answer with its name",
+        },
+      );
     }
     return result.body;
   }

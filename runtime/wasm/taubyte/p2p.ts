@@ -80,7 +80,14 @@ export function p2pCalls(g: GuestAccess, current: () => TaubyteCall) {
     return o;
   };
 
-  async function send(c: TaubyteCall, id: number, to: string | null, dataPtr: number, dataSize: number, sizePtr: number) {
+  async function send(
+    c: TaubyteCall,
+    id: number,
+    to: string | null,
+    dataPtr: number,
+    dataSize: number,
+    sizePtr: number,
+  ) {
     const cmd = commands.get(id);
     if (!cmd) return Errno.clientNotFound;
     const data = g.bytes(dataPtr, dataSize);
@@ -105,7 +112,11 @@ export function p2pCalls(g: GuestAccess, current: () => TaubyteCall) {
       c.event.cache.set(key, served);
       return served;
     } catch (err) {
-      return failed(c, err, err instanceof HostError && err.code === "unbound" ? P2pErrno.protocolNotFound : P2pErrno.listenFailed);
+      return failed(
+        c,
+        err,
+        err instanceof HostError && err.code === "unbound" ? P2pErrno.protocolNotFound : P2pErrno.listenFailed,
+      );
     }
   }
 
@@ -181,7 +192,11 @@ function p2pEventCalls(g: GuestAccess, current: () => TaubyteCall): SyncCalls {
     const e = c.call.input.event;
     return e?.kind === "p2p" ? { c, e } : P2pErrno.nilAddress;
   };
-  const field = (what: string, value: (e: Extract<TaubyteCall["call"]["input"]["event"], { kind: "p2p" }>) => Uint8Array | null, missing: number) => {
+  const field = (
+    what: string,
+    value: (e: Extract<TaubyteCall["call"]["input"]["event"], { kind: "p2p" }>) => Uint8Array | null,
+    missing: number,
+  ) => {
     const get = (eventId: number): Uint8Array | number => {
       const ev = eventOf(eventId);
       if (typeof ev === "number") return ev;

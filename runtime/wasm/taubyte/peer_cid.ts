@@ -65,7 +65,9 @@ function readVarint(b: Uint8Array, at: number): [number, number] | null {
 
 /** A peer (its base58 id, or "local") as the bytes of its CID; null when the string is no peer id. */
 export function peerToCid(peer: string): Uint8Array | null {
-  const mh = peer === LOCAL ? new Uint8Array([0, LOCAL.length, ...new TextEncoder().encode(LOCAL)]) : base58Decode(peer);
+  const mh = peer === LOCAL
+    ? new Uint8Array([0, LOCAL.length, ...new TextEncoder().encode(LOCAL)])
+    : base58Decode(peer);
   if (!mh || mh.length < 2) return null;
   return new Uint8Array([...varint(1), ...varint(LIBP2P_KEY), ...mh]);
 }

@@ -1,0 +1,179 @@
+/**
+ * P2P commands through the user's entry points: a project pushed with git declares a service (protocol /hello/v1)
+ * and functions triggered by its commands; `tau call` and an HTTP function (tau's AssemblyScript SDK over Taubyte's
+ * p2p calls) send commands and get the answers; a Taubyte-ABI guest reads the command with the p2p event calls.
+ * Bad inputs: an unknown protocol or command, data over the bound, a peer on a node that has none, a function that
+ * traps (the node keeps serving). The two-node half (127.0.0.111-.113) is at the end of the file.
+ */
+import { join } from "node:path";
+import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
+import {
+  commitAndPush,
+  ensureInstalled,
+  hostRequest,
+  MAIN,
+  NODE_MODULES_MANUAL,
+  type Run,
+  startCloud,
+  tau,
+  waitForBuild,
+} from "./helpers/cloud.ts";
+import { ASK, CRASH, GREET, NEAR, parseTaubyteAnswer, TAUBYTE_P2P_GUEST } from "./fixtures/p2p_guests.ts";
+import { cidToPeer } from "../runtime/wasm/taubyte/peer_cid.ts";
+
+const HOST = "cmds.localtau";
+
+/** `tau call` with `stdin` piped in (for --data -). */
+async function tauWithStdin(args: string[], stdin: Uint8Array): Promise<Run> {
+  await ensureInstalled();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", NODE_MODULES_MANUAL, MAIN, ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(stdin);
+  await writer.close();
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** A p2p function's config: trigger {type: p2p, <protocol or service>, command}, calling `call`. */
+function p2pFunction(name: string, target: string, command: string, local = false): string {
+  const key = target.startsWith("/") ? "protocol" : "service";
+  return `description: p2p ${command}\ntags: []\nsource: .\ntrigger:\n  type: p2p\n  ${key}: ${target}\n  command: ${command}\n` +
+    `  local: ${local}\nexecution:\n  timeout: 10s\n  memory: 16MB\n  call: ${name}\n`;
+}
+
+/** The project `cmds`: service hello (/hello/v1), p2p functions greet, crash, near (local), tb (Taubyte), HTTP ask. */
+export async function cmdsProject(cloudUrl: string, work: string): Promise<string> {
+  const made = await tau(["new", "project", "cmds", "--cloud", cloudUrl], { cwd: work });
+  if (made.code !== 0) throw new Error(made.stderr);
+  const dir = join(work, "cmds");
+  for (
+    const args of [
+      ["new", "domain", "web", "--fqdn", HOST],
+      ["new", "function", "ask", "--paths", "/ask", "--method", "POST"],
+    ]
+  ) {
+    const r = await tau(args, { cwd: dir });
+    if (r.code !== 0) throw new Error(r.stderr);
+  }
+  const config = join(dir, "config");
+  const code = join(dir, "code");
+  await Deno.mkdir(join(config, "services"), { recursive: true });
+  await Deno.writeTextFile(
+    join(config, "services/hello.yaml"),
+    "description: greetings\ntags: []\nprotocol: /hello/v1\n",
+  );
+  // greet names the service (Taubyte's `service:`), the others the protocol itself.
+  await Deno.writeTextFile(join(config, "functions/greet.yaml"), p2pFunction("greet", "hello", "greet"));
+  await Deno.writeTextFile(join(config, "functions/crash.yaml"), p2pFunction("crash", "/hello/v1", "crash"));
+  await Deno.writeTextFile(join(config, "functions/near.yaml"), p2pFunction("near", "/hello/v1", "near", true));
+  await Deno.writeTextFile(join(config, "functions/tb.yaml"), p2pFunction("tb", "/hello/v1", "event"));
+  for (const [name, source] of [["greet", GREET], ["crash", CRASH], ["near", NEAR]]) {
+    await Deno.mkdir(join(code, "functions", name), { recursive: true });
+    await Deno.writeTextFile(join(code, "functions", name, "index.ts"), source);
+  }
+  await Deno.writeTextFile(join(code, "functions/ask/index.ts"), ASK);
+  await Deno.mkdir(join(code, "functions/tb"), { recursive: true });
+  await Deno.writeFile(join(code, "functions/tb/tb.wasm"), TAUBYTE_P2P_GUEST);
+  await waitForBuild(cloudUrl, "cmds", await commitAndPush(code, "p2p functions"));
+  const job = await waitForBuild(cloudUrl, "cmds", await commitAndPush(config, "service hello and its functions"));
+  if (job.status !== "success") throw new Error(`cmds did not build: ${job.error}`);
+  return dir;
+}
+
+Deno.test("p2p commands on one node: tau call, a function that sends one, Taubyte's event calls, bad inputs", async () => {
+  const work = await Deno.makeTempDir({ prefix: "tau-p2p-" });
+  const cloud = await startCloud(join(work, "data"));
+  const call = (args: string[]) => tau(["call", ...args, "--cloud", cloud.url]);
+  const ask = (query: string, body = "") => hostRequest(cloud.port, HOST, `/ask?${query}`, { method: "POST", body });
+  try {
+    await cmdsProject(cloud.url, work);
+
+    // tau call: the answer's bytes on stdout, nothing else; tau dev is one node, "local".
+    const greet = await call(["cmds", "/hello/v1", "greet", "--data", "ada"]);
+    assertEquals(greet.code, 0, greet.stderr);
+    assertEquals(greet.stdout, "hello ada via /hello/v1 greet from local to local");
+    const piped = await tauWithStdin(
+      ["call", "cmds", "/hello/v1", "greet", "--data", "-", "--cloud", cloud.url],
+      new TextEncoder().encode("stdin"),
+    );
+    assertEquals([piped.code, piped.stdout], [0, "hello stdin via /hello/v1 greet from local to local"], piped.stderr);
+    const near = await call(["cmds", "/hello/v1", "near"]);
+    assertEquals([near.code, near.stdout], [0, "near"], "local: true answers a command sent from its own node");
+
+    // An HTTP function sends a command and answers with its answer.
+    const asked = await ask("p=/hello/v1&c=greet", "bob");
+    assertEquals([asked.status, asked.text], [200, "hello bob via /hello/v1 greet from local to local"]);
+    assertEquals((await ask("op=listen&p=/hello/v1")).text, "/cmds/hello/v1");
+    assertEquals((await ask("op=discover")).text, "", "tau dev has no other node");
+
+    // Taubyte's p2p event calls: command, protocol, data, and the peers as CIDs.
+    const tb = await tau(["call", "cmds", "/hello/v1", "event", "--data", "xyz", "--cloud", cloud.url]);
+    assertEquals(tb.code, 0, tb.stderr);
+    const viaApi = await fetch(`${cloud.url}/api/projects/cmds/commands?protocol=/hello/v1&command=event`, {
+      method: "POST",
+      body: "xyz",
+    });
+    const parsed = parseTaubyteAnswer(new Uint8Array(await viaApi.arrayBuffer()));
+    assertEquals(parsed.fields, ["event", "/hello/v1", "xyz"]);
+    assertEquals([cidToPeer(parsed.to), cidToPeer(parsed.from)], ["local", "local"]);
+
+    // A protocol nobody serves, a command nobody answers: one clear line each, the exit code non-zero.
+    const nobody = await call(["cmds", "/nobody/v1", "ping"]);
+    assertEquals(nobody.code, 1);
+    assertEquals(nobody.stdout, "");
+    const lines = nobody.stderr.trim().split("\n");
+    assertEquals(lines[0], "error: no function of project cmds answers command ping on protocol /nobody/v1");
+    assertEquals(lines[1], "  hint: its protocols are /hello/v1");
+    const noCommand = await call(["cmds", "/hello/v1", "nope"]);
+    assertEquals(noCommand.code, 1);
+    assertStringIncludes(
+      noCommand.stderr,
+      "error: no function of project cmds answers command nope on protocol /hello/v1",
+    );
+    assertStringIncludes(noCommand.stderr, "hint: commands on /hello/v1: crash, event, greet, near");
+    const noProject = await call(["nope", "/hello/v1", "greet"]);
+    assertStringIncludes(noProject.stderr, "error: project nope does not exist");
+    const badProtocol = await call(["cmds", "hello", "greet"]);
+    assertStringIncludes(badProtocol.stderr, `error: protocol 'hello' must start with "/"`);
+    const peer = await call(["cmds", "/hello/v1", "greet", "--to", "12D3KooWAbc"]);
+    assertStringIncludes(peer.stderr, "error: peer 12D3KooWAbc is not reachable: this node is not part of a cloud");
+
+    // Data over the bound (4 MiB): refused before any function runs.
+    const big = await tauWithStdin(
+      ["call", "cmds", "/hello/v1", "greet", "--data", "-", "--cloud", cloud.url],
+      new Uint8Array((4 << 20) + 1),
+    );
+    assertEquals(big.code, 1);
+    assertStringIncludes(big.stderr, "error: command data of 4194305 bytes is over the 4194304 a command may carry");
+
+    // From a guest: an errno (45: protocol not found, 44: command not found) and one log line naming why.
+    const guestNobody = await ask("p=/nobody/v1&c=ping");
+    assertEquals([guestNobody.status, guestNobody.text], [445, "errno 45"]);
+    assertEquals((await ask("p=/hello/v1&c=nope")).status, 444);
+    assert(
+      /\[fn ask [^\]]+\] stderr: host: p2p: no function of project cmds answers command ping on protocol \/nobody\/v1/
+        .test(cloud.output()),
+      cloud.output(),
+    );
+
+    // A function that traps: the caller gets the runtime's reason; the node keeps answering.
+    const crash = await call(["cmds", "/hello/v1", "crash"]);
+    assertEquals(crash.code, 1);
+    assertStringIncludes(
+      crash.stderr,
+      "error: function crash failed answering command crash on protocol /hello/v1 of project cmds: trap:",
+    );
+    assertEquals((await ask("p=/hello/v1&c=crash")).status, 443, "sendFailed (43) for a guest");
+    const after = await call(["cmds", "/hello/v1", "greet", "--data", "again"]);
+    assertEquals([after.code, after.stdout], [0, "hello again via /hello/v1 greet from local to local"]);
+  } finally {
+    await cloud.stop();
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+});
