@@ -287,6 +287,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     : undefined;
   const bindData = hostBinder({ store: userData.store, content: store });
   // p2p commands (services/commands), bound late: that service needs `events`, which needs these targets.
+  // deno-lint-ignore prefer-const
   let commands: Commands | undefined;
   const targets = new FunctionTargets((record, fn) => ({
     ...bindData(record, fn),
