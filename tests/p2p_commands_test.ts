@@ -20,6 +20,7 @@ import {
 } from "./helpers/cloud.ts";
 import { ASK, CRASH, GREET, NEAR, parseTaubyteAnswer, TAUBYTE_P2P_GUEST } from "./fixtures/p2p_guests.ts";
 import { cidToPeer } from "../runtime/wasm/taubyte/peer_cid.ts";
+import { eventually, startTestCloud } from "./helpers/cluster.ts";
 
 const HOST = "cmds.localtau";
 
@@ -176,4 +177,94 @@ Deno.test("p2p commands on one node: tau call, a function that sends one, Taubyt
     await cloud.stop();
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }
+});
+
+Deno.test({
+  name:
+    "p2p commands across nodes: answered on the peer named, routed from a node without substrate, refused, failed over",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const cluster = await startTestCloud([
+      { shape: "all", ip: "127.0.0.111" },
+      { shape: "all", ip: "127.0.0.112" },
+      { shape: "edge", ip: "127.0.0.113", services: "gateway" },
+    ], { cloud: "commands.test" });
+    const [a, b, edge] = cluster.nodes;
+    const work = await Deno.makeTempDir({ prefix: "tau-p2p-multi-" });
+    const call = (node: typeof a, args: string[]) => tau(["call", ...args, "--cloud", node.url]);
+    const greeting = (data: string, from: string, to: string) =>
+      `hello ${data} via /hello/v1 greet from ${from} to ${to}`;
+    try {
+      await cluster.waitMesh();
+      await cmdsProject(a.url, work);
+
+      // Node A sends to node B by peer id (tau call --to, and a guest's sendCommandTo): B's function answers.
+      const toB = await eventually(async () => {
+        const r = await call(a, ["cmds", "/hello/v1", "greet", "--data", "x", "--to", b.peerId]);
+        return r.code === 0 ? r : undefined;
+      }, "a command from A answered on B");
+      assertEquals(toB.stdout, greeting("x", a.peerId, b.peerId));
+      const asked = await eventually(async () => {
+        const r = await hostRequest(a.ports.http, HOST, `/ask?p=/hello/v1&c=greet&to=${b.peerId}`, {
+          method: "POST",
+          body: "y",
+        }, a.spec.ip);
+        return r.status === 200 ? r : undefined;
+      }, "ask on A answered");
+      assertEquals(asked.text, greeting("y", a.peerId, b.peerId));
+      // Taubyte's event calls on B see B as To and A as From.
+      const tb = await fetch(
+        `${a.url}/api/projects/cmds/commands?protocol=/hello/v1&command=event&to=${b.peerId}`,
+        { method: "POST", body: "z" },
+      );
+      const parsed = parseTaubyteAnswer(new Uint8Array(await tb.arrayBuffer()));
+      assertEquals([parsed.fields[2], cidToPeer(parsed.to), cidToPeer(parsed.from)], ["z", b.peerId, a.peerId]);
+      // discoverPeers from a guest on A lists B (and never A itself, nor the edge: it runs no functions).
+      const discovered = await hostRequest(a.ports.http, HOST, "/ask?op=discover", { method: "POST" }, a.spec.ip);
+      assertEquals(discovered.text, b.peerId);
+
+      // The edge runs no functions: its command goes to a substrate node, which answers.
+      const viaEdge = await eventually(async () => {
+        const r = await call(edge, ["cmds", "/hello/v1", "greet", "--data", "e"]);
+        return r.code === 0 ? r : undefined;
+      }, "a command sent on the edge answered");
+      assert(
+        [greeting("e", edge.peerId, a.peerId), greeting("e", edge.peerId, b.peerId)].includes(viaEdge.stdout),
+        viaEdge.stdout,
+      );
+
+      // local: true answers only commands sent from its own node.
+      const near = await call(a, ["cmds", "/hello/v1", "near", "--to", b.peerId]);
+      assertEquals(near.code, 1);
+      assertStringIncludes(
+        near.stderr,
+        "error: function near answers command near on protocol /hello/v1 of project cmds only when sent from its own node (trigger local: true)",
+      );
+      assertEquals((await call(edge, ["cmds", "/hello/v1", "near"])).code, 1);
+      assertEquals((await call(b, ["cmds", "/hello/v1", "near"])).stdout, "near", "sent on B, answered on B");
+      // A function that traps on B: the runtime's reason crosses back.
+      const crash = await call(a, ["cmds", "/hello/v1", "crash", "--to", b.peerId]);
+      assertStringIncludes(
+        crash.stderr,
+        "error: function crash failed answering command crash on protocol /hello/v1 of project cmds: trap:",
+      );
+
+      // B is killed: a command to it is one clear line; commands from the edge fail over to A.
+      await b.kill();
+      const gone = await call(a, ["cmds", "/hello/v1", "greet", "--to", b.peerId]);
+      assertEquals(gone.code, 1);
+      assert(gone.stderr.startsWith(`error: peer ${b.peerId} is not reachable`), gone.stderr);
+      for (let i = 0; i < 3; i++) {
+        const r = await call(edge, ["cmds", "/hello/v1", "greet", "--data", `f${i}`]);
+        assertEquals([r.code, r.stdout], [0, greeting(`f${i}`, edge.peerId, a.peerId)], r.stderr);
+      }
+    } catch (err) {
+      console.error(cluster.logs());
+      throw err;
+    } finally {
+      await cluster.stop();
+      await Deno.remove(work, { recursive: true }).catch(() => {});
+    }
+  },
 });

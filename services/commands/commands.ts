@@ -203,6 +203,12 @@ export class Commands {
         this.deps.log?.(`commands: ${what} could not reach ${peer}: ${failures.at(-1)}`);
       }
     }
+    if (to) {
+      throw new CommandError("unreachable", `peer ${to} is not reachable: ${failures[0].slice(to.length + 2)}`, {
+        status: 502,
+        hint: "tau nodes shows which nodes are up; send without --to to let the cloud pick one",
+      });
+    }
     throw new CommandError("unreachable", `no node could be reached to answer ${what} (${failures.join("; ")})`, {
       status: 502,
       hint: "tau nodes shows which nodes are up",
