@@ -1,12 +1,13 @@
 /**
  * `deno task bench commands`: a p2p command's round trip against an HTTP call to the same function (one module,
- * deployed twice: an HTTP trigger and a p2p trigger), on a 2-node cloud of `tau serve` processes on
- * 127.0.0.114-.115. Three ways in, each a sequential client on one keep-alive connection to node A:
- *   - HTTP: POST /echo on A's gateway (the function runs on A);
- *   - command, one node: POST /api/projects/<p>/commands on A (the command is answered on A);
- *   - command, two nodes: the same with ?to=<B> (A sends it over /tau/command/1.0.0, B's function answers).
- * Rounds interleave the three (HTTP, local, remote, HTTP, ...); each figure is the median of the rounds' medians
- * with the spread of those medians, and the per-round ratio to HTTP likewise.
+ * deployed twice: an HTTP trigger and a p2p trigger), on a 2-node cloud of `tau serve` processes: a full node
+ * (127.0.0.114) and an edge that runs no functions (127.0.0.115, gateway only). Four ways in, each a sequential
+ * client on one keep-alive connection:
+ *   - one node: POST /echo on the full node's gateway; POST /api/projects/<p>/commands on the full node's API;
+ *   - two nodes: the same two on the edge, which forwards the HTTP request (/tau/http/1.0.0) and sends the
+ *     command (/tau/command/1.0.0) to the full node, whose function answers.
+ * Rounds interleave the four; each figure is the median of the rounds' medians with the spread of those medians,
+ * and the per-round ratio command/HTTP likewise.
  */
 import { join } from "node:path";
 import { commitAndPush, tau, waitForBuild } from "../tests/helpers/cloud.ts";
@@ -71,13 +72,13 @@ async function inProject(dir: string, args: string[]) {
 export async function runCommandsBench(): Promise<void> {
   const cluster = await startTestCloud([
     { shape: "all", ip: "127.0.0.114" },
-    { shape: "all", ip: "127.0.0.115" },
+    { shape: "edge", ip: "127.0.0.115", services: "gateway" },
   ], { cloud: "commands.bench" });
-  const [a, b] = cluster.nodes;
+  const [full, edge] = cluster.nodes;
   const work = await Deno.makeTempDir({ prefix: "tau-bench-commands-" });
   try {
     await cluster.waitMesh();
-    await inProject(work, ["new", "project", "benchcmds", "--cloud", a.url]);
+    await inProject(work, ["new", "project", "benchcmds", "--cloud", full.url]);
     const dir = join(work, "benchcmds");
     await inProject(dir, ["new", "domain", "web", "--fqdn", HOST]);
     await inProject(dir, ["new", "function", "echo", "--paths", "/echo", "--method", "POST"]);
@@ -92,57 +93,58 @@ export async function runCommandsBench(): Promise<void> {
       "trigger:\n  type: p2p\n  protocol: /echo/v1\n  command: echo\nexecution:\n  timeout: 10s\n  memory: 16MB\n" +
         "  call: echo\n",
     );
-    await waitForBuild(a.url, "benchcmds", await commitAndPush(join(dir, "code"), "echo"));
-    const job = await waitForBuild(a.url, "benchcmds", await commitAndPush(join(dir, "config"), "echo twice"));
+    await waitForBuild(full.url, "benchcmds", await commitAndPush(join(dir, "code"), "echo"));
+    const job = await waitForBuild(full.url, "benchcmds", await commitAndPush(join(dir, "config"), "echo twice"));
     if (job.status !== "success") throw new Error(`build failed: ${job.error}`);
 
-    const api = `${a.spec.ip}:${a.ports.http}`;
+    const apiOf = (n: TestNode) => `${n.spec.ip}:${n.ports.http}`;
+    const command = "/api/projects/benchcmds/commands?protocol=/echo/v1&command=echo";
     const ways = {
-      http: () => latencies(a, HOST, "/echo", "ping", PER_ROUND),
-      local: () =>
-        latencies(a, api, "/api/projects/benchcmds/commands?protocol=/echo/v1&command=echo", "ping", PER_ROUND),
-      remote: () =>
-        latencies(
-          a,
-          api,
-          `/api/projects/benchcmds/commands?protocol=/echo/v1&command=echo&to=${b.peerId}`,
-          "ping",
-          PER_ROUND,
-        ),
+      httpOne: () => latencies(full, HOST, "/echo", "ping", PER_ROUND),
+      commandOne: () => latencies(full, apiOf(full), command, "ping", PER_ROUND),
+      httpTwo: () => latencies(edge, HOST, "/echo", "ping", PER_ROUND),
+      commandTwo: () => latencies(edge, apiOf(edge), command, "ping", PER_ROUND),
     };
-    // Warm: every path served once (B learns the deployment by replication), then one unrecorded round.
-    await eventually(async () => (await ways.remote().then(() => true, () => false)), "B answers commands", 30_000);
+    type Way = keyof typeof ways;
+    // Warm: every path served once (the edge learns the deployment by replication), then one unrecorded round.
+    await eventually(
+      async () => (await ways.commandTwo().then(() => true, () => false)),
+      "the edge sends commands",
+      30_000,
+    );
+    await eventually(async () => (await ways.httpTwo().then(() => true, () => false)), "the edge forwards", 30_000);
     for (const f of Object.values(ways)) await f();
-    const rounds: Record<keyof typeof ways, { p50: number[]; p99: number[] }> = {
-      http: { p50: [], p99: [] },
-      local: { p50: [], p99: [] },
-      remote: { p50: [], p99: [] },
-    };
-    const ratios = { local: [] as number[], remote: [] as number[] };
+    const rounds = Object.fromEntries(
+      Object.keys(ways).map((k) => [k, { p50: [] as number[], p99: [] as number[] }]),
+    ) as Record<Way, { p50: number[]; p99: number[] }>;
+    const ratios = { one: [] as number[], two: [] as number[] };
     for (let i = 0; i < ROUNDS; i++) {
-      const got: Partial<Record<keyof typeof ways, number>> = {};
-      for (const [name, f] of Object.entries(ways) as [keyof typeof ways, () => Promise<number[]>][]) {
+      const got: Partial<Record<Way, number>> = {};
+      for (const [name, f] of Object.entries(ways) as [Way, () => Promise<number[]>][]) {
         const xs = await f();
         rounds[name].p50.push(pct(xs, 0.5));
         rounds[name].p99.push(pct(xs, 0.99));
         got[name] = pct(xs, 0.5);
       }
-      ratios.local.push(got.local! / got.http!);
-      ratios.remote.push(got.remote! / got.http!);
+      ratios.one.push(got.commandOne! / got.httpOne!);
+      ratios.two.push(got.commandTwo! / got.httpTwo!);
     }
-    const line = (label: string, name: keyof typeof ways) =>
-      `${label.padEnd(44)} p50 ${spread(rounds[name].p50, 3)} ms  p99 ${spread(rounds[name].p99, 3)} ms`;
+    const line = (label: string, name: Way) =>
+      `${label.padEnd(48)} p50 ${spread(rounds[name].p50, 3)} ms  p99 ${spread(rounds[name].p99, 3)} ms`;
     console.log(
-      `\np2p commands vs HTTP to the same function (${ROUNDS} interleaved rounds of ${PER_ROUND} sequential calls, one keep-alive connection each)`,
+      `\np2p commands vs HTTP to the same function (${ROUNDS} interleaved rounds of ${PER_ROUND} sequential calls, ` +
+        "one keep-alive connection each)",
     );
-    console.log(line("HTTP POST /echo on A's gateway", "http"));
-    console.log(line("command, one node (API on A, answered on A)", "local"));
-    console.log(line("command, two nodes (API on A, answered on B)", "remote"));
-    console.log(`${"ratio to HTTP, p50, one node".padEnd(44)} ${spread(ratios.local, 2)}`);
-    console.log(`${"ratio to HTTP, p50, two nodes".padEnd(44)} ${spread(ratios.remote, 2)}`);
+    console.log(line("one node: HTTP POST /echo (gateway)", "httpOne"));
+    console.log(line("one node: command (API, answered on the node)", "commandOne"));
+    console.log(line("two nodes: HTTP POST /echo (the edge forwards)", "httpTwo"));
+    console.log(line("two nodes: command (API on the edge)", "commandTwo"));
+    console.log(`${"ratio command/HTTP, p50, one node".padEnd(48)} ${spread(ratios.one, 2)}`);
+    console.log(`${"ratio command/HTTP, p50, two nodes".padEnd(48)} ${spread(ratios.two, 2)}`);
+    const hop = (two: Way, one: Way) => (median(rounds[two].p50) - median(rounds[one].p50)).toFixed(3);
     console.log(
-      `${"two nodes minus one node (the hop), p50".padEnd(44)} ${
-        (median(rounds.remote.p50) - median(rounds.local.p50)).toFixed(3)
+      `${"the hop (two nodes minus one), p50".padEnd(48)} HTTP ${hop("httpTwo", "httpOne")} ms, command ${
+        hop("commandTwo", "commandOne")
       } ms`,
     );
   } finally {
