@@ -3,7 +3,8 @@
  * and functions triggered by its commands; `tau call` and an HTTP function (tau's AssemblyScript SDK over Taubyte's
  * p2p calls) send commands and get the answers; a Taubyte-ABI guest reads the command with the p2p event calls.
  * Bad inputs: an unknown protocol or command, data over the bound, a peer on a node that has none, a function that
- * traps (the node keeps serving). The two-node half (127.0.0.111-.113) is at the end of the file.
+ * traps (the node keeps serving). The multi-node half (127.0.0.111-.113: two full nodes and an edge without
+ * substrate) is at the end of the file.
  */
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
@@ -21,6 +22,10 @@ import {
 import { ASK, CRASH, GREET, NEAR, parseTaubyteAnswer, TAUBYTE_P2P_GUEST } from "./fixtures/p2p_guests.ts";
 import { cidToPeer } from "../runtime/wasm/taubyte/peer_cid.ts";
 import { eventually, startTestCloud } from "./helpers/cluster.ts";
+import { startP2p } from "../services/p2p/node.ts";
+import { newIdentity, parseSwarmKey } from "../services/p2p/keys.ts";
+import { RpcClient } from "../services/p2p/rpc.ts";
+import type { TauError } from "../runtime/errors.ts";
 
 const HOST = "cmds.localtau";
 
@@ -243,12 +248,46 @@ Deno.test({
       );
       assertEquals((await call(edge, ["cmds", "/hello/v1", "near"])).code, 1);
       assertEquals((await call(b, ["cmds", "/hello/v1", "near"])).stdout, "near", "sent on B, answered on B");
+      // B enforces local: true and names the sender itself: a swarm member that skips the sender's checks (a raw
+      // RPC call on /tau/command/1.0.0) is refused, and `from` is the peer noise authenticated.
+      const stranger = await startP2p({
+        identity: await newIdentity(),
+        listen: ["/ip4/127.0.0.113/tcp/0"],
+        bootstrap: [],
+        localAddress: "127.0.0.113",
+        swarmKey: parseSwarmKey(await Deno.readTextFile(join(a.root, "keys/swarm.key")), "swarm.key"),
+      });
+      try {
+        assert(await stranger.connect([b.multiaddr]), "the stranger reaches B");
+        const rpc = new RpcClient(stranger.libp2p);
+        const raw = (command: string) =>
+          rpc.call(b.peerId, "command", "send", {
+            project: "cmds",
+            protocol: "/hello/v1",
+            command,
+            data: new Uint8Array([33]),
+          });
+        const refused = await raw("near").then(() => undefined, (err) => err as TauError);
+        assertEquals(refused?.status, 403);
+        assertStringIncludes(
+          refused!.message,
+          `only when sent from its own node (trigger local: true); this one came from peer ${stranger.peerId}`,
+        );
+        const answered = (await raw("greet")).result as { answer: Uint8Array };
+        assertEquals(new TextDecoder().decode(answered.answer), greeting("!", stranger.peerId, b.peerId));
+      } finally {
+        await stranger.stop();
+      }
+
       // A function that traps on B: the runtime's reason crosses back.
       const crash = await call(a, ["cmds", "/hello/v1", "crash", "--to", b.peerId]);
       assertStringIncludes(
         crash.stderr,
         "error: function crash failed answering command crash on protocol /hello/v1 of project cmds: trap:",
       );
+      // ...and B keeps answering, on the same pooled stream the failure came back on.
+      const again = await call(a, ["cmds", "/hello/v1", "greet", "--data", "again", "--to", b.peerId]);
+      assertEquals([again.code, again.stdout], [0, greeting("again", a.peerId, b.peerId)], again.stderr);
 
       // B is killed: a command to it is one clear line; commands from the edge fail over to A.
       await b.kill();
