@@ -19,7 +19,7 @@ import {
   tau,
   waitForBuild,
 } from "./helpers/cloud.ts";
-import { ASK, CRASH, GREET, NEAR, parseTaubyteAnswer, TAUBYTE_P2P_GUEST } from "./fixtures/p2p_guests.ts";
+import { ASK, CRASH, GREET, NEAR, parseTaubyteAnswer, SPIN, TAUBYTE_P2P_GUEST } from "./fixtures/p2p_guests.ts";
 import { cidToPeer } from "../runtime/wasm/taubyte/peer_cid.ts";
 import { eventually, startTestCloud } from "./helpers/cluster.ts";
 import { startP2p } from "../services/p2p/node.ts";
@@ -47,10 +47,10 @@ async function tauWithStdin(args: string[], stdin: Uint8Array): Promise<Run> {
 }
 
 /** A p2p function's config: trigger {type: p2p, <protocol or service>, command}, calling `call`. */
-function p2pFunction(name: string, target: string, command: string, local = false): string {
+function p2pFunction(name: string, target: string, command: string, local = false, timeout = "10s"): string {
   const key = target.startsWith("/") ? "protocol" : "service";
   return `description: p2p ${command}\ntags: []\nsource: .\ntrigger:\n  type: p2p\n  ${key}: ${target}\n  command: ${command}\n` +
-    `  local: ${local}\nexecution:\n  timeout: 10s\n  memory: 16MB\n  call: ${name}\n`;
+    `  local: ${local}\nexecution:\n  timeout: ${timeout}\n  memory: 16MB\n  call: ${name}\n`;
 }
 
 /** The project `cmds`: service hello (/hello/v1), p2p functions greet, crash, near (local), tb (Taubyte), HTTP ask. */
@@ -79,7 +79,8 @@ export async function cmdsProject(cloudUrl: string, work: string): Promise<strin
   await Deno.writeTextFile(join(config, "functions/crash.yaml"), p2pFunction("crash", "/hello/v1", "crash"));
   await Deno.writeTextFile(join(config, "functions/near.yaml"), p2pFunction("near", "/hello/v1", "near", true));
   await Deno.writeTextFile(join(config, "functions/tb.yaml"), p2pFunction("tb", "/hello/v1", "event"));
-  for (const [name, source] of [["greet", GREET], ["crash", CRASH], ["near", NEAR]]) {
+  await Deno.writeTextFile(join(config, "functions/spin.yaml"), p2pFunction("spin", "/hello/v1", "spin", false, "1s"));
+  for (const [name, source] of [["greet", GREET], ["crash", CRASH], ["near", NEAR], ["spin", SPIN]]) {
     await Deno.mkdir(join(code, "functions", name), { recursive: true });
     await Deno.writeTextFile(join(code, "functions", name, "index.ts"), source);
   }
@@ -142,7 +143,7 @@ Deno.test("p2p commands on one node: tau call, a function that sends one, Taubyt
       noCommand.stderr,
       "error: no function of project cmds answers command nope on protocol /hello/v1",
     );
-    assertStringIncludes(noCommand.stderr, "hint: commands on /hello/v1: crash, event, greet, near");
+    assertStringIncludes(noCommand.stderr, "hint: commands on /hello/v1: crash, event, greet, near, spin");
     const noProject = await call(["nope", "/hello/v1", "greet"]);
     assertStringIncludes(noProject.stderr, "error: project nope does not exist");
     const badProtocol = await call(["cmds", "hello", "greet"]);
@@ -176,6 +177,12 @@ Deno.test("p2p commands on one node: tau call, a function that sends one, Taubyt
       "error: function crash failed answering command crash on protocol /hello/v1 of project cmds: trap:",
     );
     assertEquals((await ask("p=/hello/v1&c=crash")).status, 443, "sendFailed (43) for a guest");
+    const spin = await call(["cmds", "/hello/v1", "spin"]);
+    assertEquals(spin.code, 1);
+    assertStringIncludes(
+      spin.stderr,
+      "error: function spin failed answering command spin on protocol /hello/v1 of project cmds: timeout:",
+    );
     const after = await call(["cmds", "/hello/v1", "greet", "--data", "again"]);
     assertEquals([after.code, after.stdout], [0, "hello again via /hello/v1 greet from local to local"]);
   } finally {
