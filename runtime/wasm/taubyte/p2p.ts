@@ -41,6 +41,7 @@ export const P2pErrno = {
 const MAX_NAME_BYTES = 1024;
 /** Taubyte's discover takes a count; more than this is answered with this many (a cloud lists its nodes). */
 const MAX_DISCOVER = 1024;
+const MAX_UNREAD_DISCOVERIES = 16;
 
 interface Command {
   protocol: string;
@@ -71,8 +72,13 @@ export function byteSlices(items: Uint8Array[]): Uint8Array {
 }
 
 export function p2pCalls(g: GuestAccess, current: () => TaubyteCall) {
+  // Ids live as long as the warm instance, and guests make a command per send (Go's Service.Command, tau's SDK):
+  // the same protocol and command get the same id, so a guest serving many requests does not run out of ids.
   const commands = new Handles<Command>();
-  const discovered = new Handles<Uint8Array>();
+  const commandIds = new Map<string, number>();
+  // Discoveries not read yet: the last few only (a guest that never reads one must not grow this).
+  const discovered = new Map<number, Uint8Array>();
+  let nextDiscovery = 1;
   const name = (ptr: number, len: number) => (len > MAX_NAME_BYTES ? null : g.text(ptr, len));
   const ops = (): P2pOps => {
     const o = current().host.p2p;
@@ -146,8 +152,9 @@ export function p2pCalls(g: GuestAccess, current: () => TaubyteCall) {
       try {
         const peers = max === 0 ? [] : await withinDeadline(ops().discover(Math.min(max, MAX_DISCOVER)));
         const list = byteSlices(peers.map(peerToCid).filter((b): b is Uint8Array => b !== null));
-        const id = discovered.add(list);
-        if (id === undefined) return P2pErrno.discoverFailed;
+        const id = nextDiscovery++;
+        discovered.set(id, list);
+        if (discovered.size > MAX_UNREAD_DISCOVERIES) discovered.delete(discovered.keys().next().value!);
         return g.writeU32(idPtr, id) || g.writeU32(sizePtr, list.length);
       } catch (err) {
         return failed(c, err, P2pErrno.discoverFailed);
@@ -162,8 +169,14 @@ export function p2pCalls(g: GuestAccess, current: () => TaubyteCall) {
       if (protocol === null || command === null) return Errno.addressOutOfMemory;
       // Taubyte refuses an empty command; whether the project has the protocol is known when it is sent.
       if (!command || !protocol) return P2pErrno.commandCreateFailed;
-      const id = commands.add({ protocol, command });
-      return id === undefined ? P2pErrno.commandCreateFailed : g.writeU32(idPtr, id);
+      const key = `${protocol}\0${command}`;
+      let id = commandIds.get(key);
+      if (id === undefined) {
+        id = commands.add({ protocol, command });
+        if (id === undefined) return P2pErrno.commandCreateFailed;
+        commandIds.set(key, id);
+      }
+      return g.writeU32(idPtr, id);
     },
     readCommandResponse(id, bufPtr, bufSize) {
       const cmd = commands.get(id);
