@@ -12,6 +12,7 @@ import { registerConfigCommands } from "./config.ts";
 import { registerNodeCommands } from "./nodes.ts";
 import { registerLoginCommands } from "./login.ts";
 import { registerLogCommands } from "./logs.ts";
+import { registerCallCommands } from "./call.ts";
 
 export async function run(args: string[]): Promise<number> {
   const program = new Command("tau")
@@ -29,6 +30,7 @@ export async function run(args: string[]): Promise<number> {
   registerNodeCommands(program);
   registerLoginCommands(program);
   registerLogCommands(program);
+  registerCallCommands(program);
   const verbose = args.includes("--verbose");
   try {
     await program.parseAsync(args, { from: "user" });

@@ -42,6 +42,8 @@ import { SmartopGuard } from "./smartops/guard.ts";
 import { LogBus } from "./logs/bus.ts";
 import { logRoutes } from "./logs/routes.ts";
 import type { FunctionLogLine } from "../runtime/wasm/mod.ts";
+import { type Commands, lateHostOps, startCommands } from "./commands/commands.ts";
+import { commandRoutes } from "./commands/routes.ts";
 import { tnsRoutes } from "./tns/routes.ts";
 import type { ShapeConfig } from "./config/shape.ts";
 // The multi-node modules (libp2p, gossipsub, RPC, replication, hoarder) load only for a shaped node: `tau dev` starts
@@ -294,7 +296,14 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const forwarder: Forwarder | undefined = cluster && forwarding
     ? new forwarding.Forwarder(cluster.rpc, cluster.directory, cluster.p2p.peerId)
     : undefined;
-  const targets = new FunctionTargets(hostBinder({ store: userData.store, content: store }));
+  const bindData = hostBinder({ store: userData.store, content: store });
+  // p2p commands (services/commands), bound late: that service needs `events`, which needs these targets.
+  // deno-lint-ignore prefer-const
+  let commands: Commands | undefined;
+  const targets = new FunctionTargets((record, fn) => ({
+    ...bindData(record, fn),
+    p2p: lateHostOps(() => commands, record.project),
+  }));
   const smartops = new SmartopGuard({
     runtime,
     targets,
@@ -313,6 +322,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   });
   // What runs functions for pubsub messages, p2p commands and cron ticks (services/events).
   const events = new EventFunctions({ tns, runtime, targets, runsFunctions: runs("substrate"), smartops, logs });
+  commands = await startCommands({ events, cluster, log });
   if (cluster && forwarding && runs("substrate")) {
     await forwarding.serveForwarded(
       cluster.p2p.libp2p,
@@ -344,6 +354,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   api.route("/", patrickRoutes(patrick, { auth, git }));
   api.route("/", hoarderRoutes(() => hoarder, store));
   api.route("/", logRoutes(logs, auth));
+  api.route("/", commandRoutes(commands, auth));
   const idleTrim = startIdleTrim();
   api.get("/memory", async (c) => c.json(await nodeMemory(() => runtime.workers, idleTrim.trims)));
   const control = new Hono();
