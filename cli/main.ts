@@ -13,6 +13,7 @@ import { registerNodeCommands } from "./nodes.ts";
 import { registerLoginCommands } from "./login.ts";
 import { registerLogCommands } from "./logs.ts";
 import { registerSecretCommands } from "./secrets.ts";
+import { registerCallCommands } from "./call.ts";
 
 export async function run(args: string[]): Promise<number> {
   const program = new Command("tau")
@@ -31,6 +32,7 @@ export async function run(args: string[]): Promise<number> {
   registerLoginCommands(program);
   registerLogCommands(program);
   registerSecretCommands(program);
+  registerCallCommands(program);
   const verbose = args.includes("--verbose");
   try {
     await program.parseAsync(args, { from: "user" });

@@ -45,6 +45,8 @@ import type { FunctionLogLine } from "../runtime/wasm/mod.ts";
 import { Secrets, secretsKey } from "./secrets/secrets.ts";
 import { secretsRoutes } from "./secrets/routes.ts";
 import { startCron } from "./cron/cron.ts";
+import { type Commands, lateHostOps, startCommands } from "./commands/commands.ts";
+import { commandRoutes } from "./commands/routes.ts";
 import { tnsRoutes } from "./tns/routes.ts";
 import type { ShapeConfig } from "./config/shape.ts";
 // The multi-node modules (libp2p, gossipsub, RPC, replication, hoarder) load only for a shaped node: `tau dev` starts
@@ -302,7 +304,14 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   if (opts.shape && !opts.shape.swarmKey) {
     log("secrets: this cloud has no swarm key: a secret set through this node is readable only on this node");
   }
-  const targets = new FunctionTargets(hostBinder({ store: userData.store, content: store, secrets }));
+  const bindData = hostBinder({ store: userData.store, content: store, secrets });
+  // p2p commands (services/commands), bound late: that service needs `events`, which needs these targets.
+  // deno-lint-ignore prefer-const
+  let commands: Commands | undefined;
+  const targets = new FunctionTargets((record, fn) => ({
+    ...bindData(record, fn),
+    p2p: lateHostOps(() => commands, record.project),
+  }));
   const smartops = new SmartopGuard({
     runtime,
     targets,
@@ -321,6 +330,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   });
   // What runs functions for pubsub messages, p2p commands and cron ticks (services/events).
   const events = new EventFunctions({ tns, runtime, targets, runsFunctions: runs("substrate"), smartops, logs });
+  commands = await startCommands({ events, cluster, log });
   // Cron ticks, each run once in the cloud: by the tick's rendezvous choice among the live substrate nodes.
   const cron = startCron({
     events,
@@ -364,6 +374,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   api.route("/", hoarderRoutes(() => hoarder, store));
   api.route("/", logRoutes(logs, auth));
   api.route("/", secretsRoutes(secrets, auth));
+  api.route("/", commandRoutes(commands, auth));
   const idleTrim = startIdleTrim();
   api.get("/memory", async (c) => c.json(await nodeMemory(() => runtime.workers, idleTrim.trims)));
   const control = new Hono();

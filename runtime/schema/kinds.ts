@@ -192,7 +192,7 @@ export const KINDS: KindSpec[] = [
           }),
           channel: text("pubsub: the channel it subscribes to."),
           protocol: text("p2p: the protocol it answers on, e.g. /hello/v1."),
-          service: text("p2p: Taubyte's older name for protocol."),
+          service: text("p2p: a service resource of the project, whose protocol it answers on (Taubyte's way)."),
           command: text("p2p: the command it answers."),
           local: bool("pubsub and p2p: only messages and commands from this node."),
           schedule: scheduleField,

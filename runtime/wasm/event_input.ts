@@ -16,6 +16,7 @@ export function eventHeaders(event: FunctionEvent): Headers {
       h.set("x-tau-protocol", event.protocol);
       h.set("x-tau-command", event.command);
       h.set("x-tau-from", event.from);
+      h.set("x-tau-to", event.to);
       break;
     case "cron":
       h.set("x-tau-schedule", event.schedule);

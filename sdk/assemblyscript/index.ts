@@ -136,3 +136,7 @@ export function log(message: string): void {
 // ---- host services: databases, storages, globals, outbound HTTP, secrets (data.ts) ----
 
 export { Database, Storage, Globals, fetch, projectName, randomBytes, secret } from "./data";
+
+// ---- p2p commands (p2p.ts) ----
+
+export { CommandAnswer, discoverPeers, listenToProtocol, sendCommand, sendCommandTo, trySendCommand } from "./p2p";

@@ -11,6 +11,7 @@ import type { ContainerHost } from "../substrate/containers.ts";
 import { compileRoutes, type HostRoutes, matchRoute, type RouteMatch } from "./routes.ts";
 import type { SmartopGuard } from "../smartops/guard.ts";
 import type { LogBus } from "../logs/bus.ts";
+import { isWebSocketUpgrade } from "../http/upgrade.ts";
 import { WebsiteFiles } from "./files.ts";
 import { requestFailed } from "../http/errors.ts";
 import type { Forwarder } from "./forward.ts";
@@ -185,6 +186,13 @@ export class Gateway {
         const c = match.container;
         const ip = ipOf(clientIp);
         if (this.#forwarder && !this.#containers?.has(c.key)) {
+          if (isWebSocketUpgrade(req)) {
+            return requestFailed(
+              503,
+              `container ${c.name} does not run on this node, and WebSockets are relayed only by a node that runs it`,
+              requestId,
+            );
+          }
           return this.#forwarder.forwardContainer(req, c, { host, requestId, clientIp: ip, hops: hops ?? 0 });
         }
         if (!this.#containers) return notFound(`containers are not served by this node`, requestId);

@@ -187,6 +187,7 @@ export class RpcClient {
       clearTimeout(timer);
       opts.signal?.removeEventListener("abort", onAbort);
     };
+    let pooledAgain = false;
     try {
       await send(stream, { t: "req", m: method, p: params ?? null, b: opts.body !== undefined });
       if (opts.body !== undefined) await sendBody(stream, opts.body);
@@ -195,6 +196,8 @@ export class RpcClient {
       if (head.t === "err") {
         done();
         this.#release(key, pooled);
+        // The call is over and its stream back in the pool, still good: the catch below must not abort it.
+        pooledAgain = true;
         throw new TauError(head.e.message, { hint: head.e.hint, status: head.e.status ?? 500 });
       }
       if (head.t !== "res") throw new TauError(`${service} on ${peer} answered ${head.t}`, { status: 502 });
@@ -218,7 +221,7 @@ export class RpcClient {
       return { result: head.r, body: streamed };
     } catch (err) {
       done();
-      if (stream.status === "open") stream.abort(err instanceof Error ? err : new Error(String(err)));
+      if (!pooledAgain && stream.status === "open") stream.abort(err instanceof Error ? err : new Error(String(err)));
       if (err instanceof TauError) throw err;
       throw new TauError(`calling ${service}.${method} on ${peer} failed: ${(err as Error).message}`, {
         status: 502,

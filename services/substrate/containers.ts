@@ -17,6 +17,7 @@ import { forward, probe, type Upstream, upstream } from "./proxy.ts";
 import { containerLabel, containerSpec, crashError } from "./spec.ts";
 import { followOutput } from "./output.ts";
 import { resolveOrPull } from "./images.ts";
+import { isWebSocketUpgrade } from "../http/upgrade.ts";
 import { requestFailed } from "../http/errors.ts";
 import { siblingsDir, SiblingSockets, siblingsRoot } from "./siblings.ts";
 
@@ -301,6 +302,10 @@ export class ContainerHost {
       return requestFailed(503, `container ${c.name} is not running on this node`, requestId);
     }
     const inst = replicas[this.#next++ % replicas.length];
+    if (isWebSocketUpgrade(req)) {
+      const { relayWebSocket } = await import("./websocket.ts");
+      return await relayWebSocket(req, inst.pool.socket, { ...opts, name: c.name });
+    }
     try {
       return await forward(req, inst, opts);
     } catch (err) {

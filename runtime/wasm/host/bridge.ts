@@ -15,6 +15,7 @@ export const HOST_OPS = {
   content: ["add", "cat"],
   http: ["fetch"],
   secrets: ["get"],
+  p2p: ["send", "listen", "discover"],
 } as const satisfies Record<keyof HostServices, readonly string[]>;
 
 export interface HostCall {

@@ -108,6 +108,24 @@ export interface SecretOps {
   get(name: string): Promise<Uint8Array>;
 }
 
+/**
+ * Commands to p2p functions (Taubyte's `p2p/node`): bound per function to its own project, so a function can only
+ * reach the p2p functions of its own project. Peers are libp2p peer ids ("local" on `tau dev`).
+ */
+export interface P2pOps {
+  /**
+   * Sends `command` on `protocol` with `data` to the function of this project that answers it (on `to` when given,
+   * else wherever the cloud runs functions); resolves with its answer. HostError "unbound": the project has no such
+   * protocol; "not-found": no function answers that command; "too-large": data over the bound; "failed": the peer
+   * could not be reached, or the function trapped or timed out (the message says which).
+   */
+  send(protocol: string, command: string, data: Uint8Array, to: string | null): Promise<Uint8Array>;
+  /** The protocol as the cloud serves it for this project; HostError "unbound" when the project has no such one. */
+  listen(protocol: string): Promise<string>;
+  /** Up to `max` other nodes that answer commands (peer ids, least loaded first). */
+  discover(max: number): Promise<string[]>;
+}
+
 /** Who is calling (Taubyte's `self` calls); plain data, known before the call starts. */
 export interface SelfInfo {
   project: string;
@@ -126,6 +144,7 @@ export interface HostServices {
   content?: ContentOps;
   http?: OutboundOps;
   secrets?: SecretOps;
+  p2p?: P2pOps;
 }
 
 export type HostCapability = keyof HostServices;
