@@ -20,6 +20,8 @@ import { rendezvous } from "../cluster/rendezvous.ts";
 
 export const CATCHUP_MAX_TICKS = 100;
 export const CATCHUP_MAX_MS = 3_600_000;
+/** Ticks (and catch-up runs) of one function waiting behind a running one, at most. */
+const MAX_QUEUED = CATCHUP_MAX_TICKS + 2;
 /** The scheduler re-arms at least this often, so a changed clock or a lost timer is noticed. */
 const MAX_SLEEP_MS = 60_000;
 
@@ -42,6 +44,8 @@ interface Job {
   next: number;
   /** Ticks of one function run one after another, oldest first. */
   chain: Promise<void>;
+  /** Steps queued on the chain and not finished (shared with the job it replaced, like the chain). */
+  waiting: { n: number };
 }
 
 export interface CronDeps {
@@ -98,8 +102,18 @@ export function startCron(deps: CronDeps): Cron {
     arm();
   };
 
+  /**
+   * Queues a step after the function's previous ones. A function slower than its period would queue without end: past
+   * MAX_QUEUED steps a tick is dropped (not claimed, so it is simply missed), with a line in the node's log.
+   */
   const queue = (job: Job, step: () => Promise<void>) => {
-    job.chain = job.chain.then(step).catch((err) => deps.log(`cron: ${job.project}/${job.label}: ${err}`));
+    if (job.waiting.n >= MAX_QUEUED) {
+      deps.log(`cron: ${job.project}/${job.label}: a tick is skipped: ${MAX_QUEUED} are still waiting to run`);
+      return;
+    }
+    job.waiting.n++;
+    job.chain = job.chain.then(step).catch((err) => deps.log(`cron: ${job.project}/${job.label}: ${err}`))
+      .finally(() => job.waiting.n--);
   };
 
   /** Runs `tick` if this node is its runner (chosen by `choice`) and nobody claimed it yet. */
@@ -172,6 +186,7 @@ export function startCron(deps: CronDeps): Cron {
         catchup: fn.trigger.catchup,
         next: old && old.schedule === schedule ? old.next : schedule.next(now),
         chain: old?.chain ?? Promise.resolve(),
+        waiting: old?.waiting ?? { n: 0 },
       };
       jobs.set(id, job);
       if (job.catchup) queue(job, () => catchUp(job));
