@@ -29,10 +29,11 @@ async function readStdin(): Promise<Uint8Array> {
 /** One line typed at the terminal, not echoed. */
 async function prompt(name: string): Promise<Uint8Array> {
   const enc = new TextEncoder();
-  await Deno.stderr.write(enc.encode(`value of ${name} (not shown): `));
+  // Raw (no echo) before the prompt shows: what is typed as soon as it shows must not be echoed either.
   Deno.stdin.setRaw(true);
   const typed: number[] = [];
   try {
+    await Deno.stderr.write(enc.encode(`value of ${name} (not shown): `));
     const buf = new Uint8Array(256);
     for (;;) {
       const n = await Deno.stdin.read(buf);

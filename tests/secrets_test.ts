@@ -42,6 +42,34 @@ async function tauWithStdin(args: string[], input: string) {
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
+/**
+ * The CLI on a terminal (a pty made by util-linux `script`): answers the prompt with `typed` once it shows, and
+ * returns everything the terminal showed. Undefined when `script` is not installed.
+ */
+async function tauAtPrompt(args: string[], typed: string): Promise<{ code: number; shown: string } | undefined> {
+  const cmd = [Deno.execPath(), "run", "-A", NODE_MODULES_MANUAL, MAIN, ...args].map((a) => `'${a}'`).join(" ");
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("script", { args: ["-qec", cmd, "/dev/null"], stdin: "piped", stdout: "piped" })
+      .spawn();
+  } catch {
+    return undefined;
+  }
+  const w = child.stdin.getWriter();
+  let shown = "";
+  let answered = false;
+  const dec = new TextDecoder();
+  for await (const chunk of child.stdout) {
+    shown += dec.decode(chunk, { stream: true });
+    if (!answered && shown.includes("(not shown): ")) {
+      answered = true;
+      await w.write(new TextEncoder().encode(`${typed}\r`));
+      await w.close();
+    }
+  }
+  return { code: (await child.status).code, shown };
+}
+
 /** Every file under `dir` whose bytes contain `needle`. */
 async function filesContaining(dir: string, needle: Uint8Array): Promise<string[]> {
   const found: string[] = [];
@@ -85,7 +113,7 @@ Deno.test("secrets: set from stdin, read by SDK and WAGI functions that list the
     }
     for (const fn of ["sdk", "wagi"]) {
       const yaml = join(dir, `config/functions/${fn}.yaml`);
-      await Deno.writeTextFile(yaml, `${await Deno.readTextFile(yaml)}secrets: [API_TOKEN, MISSING]\n`);
+      await Deno.writeTextFile(yaml, `${await Deno.readTextFile(yaml)}secrets: [API_TOKEN, MISSING, TYPED]\n`);
     }
     await Deno.writeTextFile(join(dir, "code/functions/sdk/index.ts"), SDK_FN);
     await Deno.copyFile(WAGI, join(dir, "code/functions/wagi/wagi.wasm"));
@@ -115,6 +143,17 @@ Deno.test("secrets: set from stdin, read by SDK and WAGI functions that list the
     assertEquals(set.code, 0, set.stderr);
     assertEquals(set.stdout.trim(), "secret API_TOKEN set for project sec");
 
+    // At a terminal: a prompt that does not echo what is typed.
+    const typed = `typed-${crypto.randomUUID()}`;
+    const prompted = await tauAtPrompt(["secret", "set", "sec", "TYPED", "--cloud", cloud.url], typed);
+    if (prompted === undefined) console.log("skipped the prompt check: util-linux script is not installed");
+    else {
+      assertEquals(prompted.code, 0, prompted.shown);
+      assertStringIncludes(prompted.shown, "value of TYPED (not shown): ");
+      assertStringIncludes(prompted.shown, "secret TYPED set for project sec");
+      assert(!prompted.shown.includes(typed), `the terminal showed the value: ${JSON.stringify(prompted.shown)}`);
+    }
+
     await waitForBuild(cloud.url, "sec", await commitAndPush(join(dir, "code"), "code"));
     const job = await waitForBuild(cloud.url, "sec", await commitAndPush(join(dir, "config"), "config"));
     assertEquals(job.status, "success", job.error);
@@ -122,6 +161,7 @@ Deno.test("secrets: set from stdin, read by SDK and WAGI functions that list the
     // Read through the host call (SDK) and as an environment variable (WAGI); the trailing newline was dropped.
     assertEquals((await hostRequest(cloud.port, HOST, "/sdk?API_TOKEN")).text, value);
     assertEquals((await hostRequest(cloud.port, HOST, "/wagi?API_TOKEN")).text, value);
+    if (prompted) assertEquals((await hostRequest(cloud.port, HOST, "/sdk?TYPED")).text, typed, "what was typed");
     // Listed but not set: nothing to read, and the function's log says what to run.
     assertEquals((await hostRequest(cloud.port, HOST, "/sdk?MISSING")).text, "(unset)");
     assertEquals((await hostRequest(cloud.port, HOST, "/wagi?MISSING")).text, "(unset)");
@@ -136,7 +176,8 @@ Deno.test("secrets: set from stdin, read by SDK and WAGI functions that list the
     // Names only: ls, deployments, the build log, the node's output (function logs) never carry the value.
     const ls = await cli(["secret", "ls", "sec"]);
     assertEquals(ls.code, 0, ls.stderr);
-    assertMatch(ls.stdout.trim(), /^API_TOKEN {2}set \d{4}-\d\d-\d\dT[\d:.]+Z$/);
+    assertMatch(ls.stdout.trim(), /^API_TOKEN {2}set \d{4}-\d\d-\d\dT[\d:.]+Z$/m);
+    assertEquals(ls.stdout.trim().split("\n").length, prompted ? 2 : 1, ls.stdout);
     const deployments = await cli(["deployments", "sec"]);
     assertEquals(deployments.code, 0, deployments.stderr);
     const buildLog = await cli(["logs", job.id]);
@@ -150,10 +191,11 @@ Deno.test("secrets: set from stdin, read by SDK and WAGI functions that list the
     // Every file of the node: the git repos, Helia's blocks (the deployment record), the Deno KV files.
     const leaks = await filesContaining(data, new TextEncoder().encode(value));
     assertEquals(leaks, [], "files holding the value in plain text");
+    assertEquals(await filesContaining(data, new TextEncoder().encode(typed)), [], "files holding the typed value");
     // The deployment record (JSON in Helia's blockstore) names the secrets, and only names.
     const named = await filesContaining(
       join(data, "storage"),
-      new TextEncoder().encode('"secrets":["API_TOKEN","MISSING"]'),
+      new TextEncoder().encode('"secrets":["API_TOKEN","MISSING","TYPED"]'),
     );
     assert(named.length > 0, "the deployment record lists the names");
     const keyMode = (await Deno.stat(join(data, "secrets.key"))).mode! & 0o777;
@@ -163,8 +205,10 @@ Deno.test("secrets: set from stdin, read by SDK and WAGI functions that list the
     const rmMissing = await cli(["secret", "rm", "sec", "NOPE"]);
     assertEquals(rmMissing.code, 1);
     assertEquals(rmMissing.stderr.trim().split("\n")[0], "error: secret NOPE is not set for project sec");
-    const rm = await cli(["secret", "rm", "sec", "API_TOKEN"]);
-    assertEquals(rm.code, 0, rm.stderr);
+    for (const name of prompted ? ["API_TOKEN", "TYPED"] : ["API_TOKEN"]) {
+      const rm = await cli(["secret", "rm", "sec", name]);
+      assertEquals(rm.code, 0, rm.stderr);
+    }
     assertEquals((await hostRequest(cloud.port, HOST, "/sdk?API_TOKEN")).text, "(unset)");
     assertEquals(
       (await cli(["secret", "ls", "sec"])).stdout.trim(),
