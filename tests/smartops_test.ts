@@ -1,6 +1,7 @@
 // Smartops through a deployed project: code that runs before the resources tagged `smartops:<name>` and decides
 // whether the call goes ahead. One smartop lets a request through only with the right key (a function and a website
-// guarded by it); one traps and one loops past its timeout: both deny (fail closed), never let the call through.
+// guarded by it), one guards a p2p command on its data; one traps and one loops past its timeout: both deny (fail
+// closed), never let the call through.
 // Nothing the guarded function stores happens when it is denied.
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
@@ -18,6 +19,20 @@ export function check(): void {
   } else {
     new Response().status(401).send("wrong or missing x-api-key for " + (what == null ? "?" : what) + "\\nsecond line");
   }
+}
+`;
+// Guards an event function: decides on the command's data (the body of the HTTP-shaped input) and the event kind.
+const BODY_CHECK = `import { Request, Response } from "tau-sdk";
+export function check(): void {
+  const req = new Request();
+  const kind = req.header("x-tau-event");
+  if (req.text() == "let me in" && kind != null && kind == "smartop") new Response().status(204).send("");
+  else new Response().status(403).send("the door stays shut for " + req.text());
+}
+`;
+const DOOR = `import { Request, Response } from "tau-sdk";
+export function door(): void {
+  new Response().status(200).send("opened for " + new Request().text());
 }
 `;
 const TRAPS = `export function check(): void { unreachable(); }\n`;
@@ -59,9 +74,22 @@ Deno.test("smartops: a key check guards a function and a website; a smartop that
     await tag("websites/docs.yaml", "smartops:key_check");
     await tag("functions/trapped.yaml", "smartops:traps");
     await tag("functions/looped.yaml", "smartops:loops");
-    for (
-      const [name, code, timeout] of [["key_check", KEY_CHECK, "2s"], ["traps", TRAPS, "2s"], ["loops", LOOPS, "300ms"]]
-    ) {
+    await Deno.mkdir(join(config, "services"), { recursive: true });
+    await Deno.writeTextFile(join(config, "services/door.yaml"), "description: a door\ntags: []\nprotocol: /door/v1\n");
+    await Deno.writeTextFile(
+      join(config, "functions/door.yaml"),
+      "description: opens\ntags: [smartops:body_check]\nsource: .\ntrigger:\n  type: p2p\n  protocol: /door/v1\n" +
+        "  command: open\nexecution:\n  timeout: 5s\n  memory: 16MB\n  call: door\n",
+    );
+    await Deno.mkdir(join(dir, "code/functions/door"), { recursive: true });
+    await Deno.writeTextFile(join(dir, "code/functions/door/index.ts"), DOOR);
+    const smartopCode = [
+      ["key_check", KEY_CHECK, "2s"],
+      ["body_check", BODY_CHECK, "2s"],
+      ["traps", TRAPS, "2s"],
+      ["loops", LOOPS, "300ms"],
+    ];
+    for (const [name, code, timeout] of smartopCode) {
       await Deno.mkdir(join(config, "smartops"), { recursive: true });
       await Deno.writeTextFile(
         join(config, "smartops", `${name}.yaml`),
@@ -103,6 +131,14 @@ Deno.test("smartops: a key check guards a function and a website; a smartop that
     assertStringIncludes(looped.text, "smartop loops timed out, so the call is denied");
     // Each denial is a line in the smartop's log (tau dev prints function logs).
     assertStringIncludes(cloud.output(), "denied function/counter: wrong or missing x-api-key");
+
+    // An event function (a p2p command) is guarded the same way: the smartop sees the command's data.
+    const call = (data: string) => tau(["call", "guarded", "/door/v1", "open", "--data", data, "--cloud", cloud.url]);
+    const shut = await call("nope");
+    assertEquals(shut.code, 1, shut.stdout);
+    assertStringIncludes(shut.stderr, "denied by smartop body_check: the door stays shut for nope");
+    const opened = await call("let me in");
+    assertEquals([opened.code, opened.stdout], [0, "opened for let me in"], opened.stderr);
 
     // The node keeps serving, and what the function stored is intact.
     const again = await hostRequest(cloud.port, HOST, "/count", { headers: { "x-api-key": "open-sesame" } });
