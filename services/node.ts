@@ -38,6 +38,7 @@ import { ReplicaStore } from "./kvdb/mod.ts";
 import { ContainerHost } from "./substrate/containers.ts";
 import { FunctionTargets } from "./substrate/targets.ts";
 import { EventFunctions } from "./events/functions.ts";
+import { type Pubsub, startPubsub } from "./pubsub/mod.ts";
 import { tnsRoutes } from "./tns/routes.ts";
 import type { ShapeConfig } from "./config/shape.ts";
 // The multi-node modules (libp2p, gossipsub, RPC, replication, hoarder) load only for a shaped node: `tau dev` starts
@@ -91,6 +92,7 @@ export interface TauNode {
   gateway: Gateway;
   containers: ContainerHost;
   events: EventFunctions;
+  pubsub: Pubsub;
   cluster?: Cluster;
   close(): Promise<void>;
 }
@@ -283,7 +285,11 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const forwarder: Forwarder | undefined = cluster && forwarding
     ? new forwarding.Forwarder(cluster.rpc, cluster.directory, cluster.p2p.peerId)
     : undefined;
-  const targets = new FunctionTargets(hostBinder({ store: userData.store, content: store }));
+  // The bus needs the event functions, which need the targets, which bind the bus: closed once the bus exists.
+  let pubsub: Pubsub | undefined;
+  const targets = new FunctionTargets(
+    hostBinder({ store: userData.store, content: store, pubsub: (record, fn) => pubsub?.opsFor(record, fn) }),
+  );
   const gateway = new Gateway({
     tns,
     store,
@@ -292,9 +298,17 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     forwarder,
     forwardAll: !runs("substrate"),
     targets,
+    upgrades: {
+      wants: (req, path) => pubsub?.bridge.wants(req, path) ?? false,
+      handle: (req, record, path, id) => pubsub!.bridge.handle(req, record, path, id),
+      refusal: () =>
+        `WebSockets are served on port ${pubsub?.port()} of this node, not on its HTTP port: open the URL ` +
+        "getWebSocketURL answers",
+    },
   });
   // What runs functions for pubsub messages, p2p commands and cron ticks (services/events).
   const events = new EventFunctions({ tns, runtime, targets, runsFunctions: runs("substrate") });
+  pubsub = await startPubsub({ events, cluster, log });
   if (cluster && forwarding && runs("substrate")) {
     await forwarding.serveForwarded(
       cluster.p2p.libp2p,
@@ -403,6 +417,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const addr = server.addr as Deno.NetAddr;
   const urlHost = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   url = `http://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${addr.port}`;
+  pubsub.listen({ hostname, httpPort: addr.port }, (req, host, path) => gateway.upgrade(req, host, path));
   await cluster?.directory.start();
   // seer: the cloud's DNS on this node's IP and ports.dns (loaded only by shapes that run it).
   const seer = cluster && runs("seer")
@@ -433,10 +448,12 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     gateway,
     containers,
     events,
+    pubsub: pubsub!,
     cluster,
     async close() {
       git.close(); // a push in flight would hold the shutdown for as long as its upload lasts
       await server.shutdown();
+      await pubsub!.close();
       await seer?.close();
       await hoarder?.stop();
       patrick.stop();

@@ -136,3 +136,7 @@ export function log(message: string): void {
 // ---- host services: databases, storages, globals, outbound HTTP (data.ts) ----
 
 export { Database, Storage, Globals, fetch, projectName, randomBytes } from "./data";
+
+// ---- pubsub messaging (pubsub.ts) ----
+
+export { publish, publishBytes, webSocketURL, messageChannel, messageData, messageText } from "./pubsub";

@@ -14,6 +14,15 @@ import { requestFailed } from "../http/errors.ts";
 import type { Forwarder } from "./forward.ts";
 import { BodyTooLarge, closingHeaders, DEFAULT_FUNCTION_BODY, limitBody } from "../http/body.ts";
 import type { ConnectionControl } from "../http/listener.ts";
+import type { DeploymentRecord } from "../tns/records.ts";
+
+/** Serves a WebSocket upgrade on a project's host (services/pubsub/websocket.ts), on the node's WebSocket port. */
+export interface UpgradeHandler {
+  wants(req: Request, path: string): boolean;
+  handle(req: Request, record: DeploymentRecord, path: string, requestId: string): Response;
+  /** Why an upgrade on the HTTP port is refused, and where to go instead. */
+  refusal(): string;
+}
 
 export class Gateway {
   #tns: Tns;
@@ -32,6 +41,7 @@ export class Gateway {
   #generation = 0;
   /** Per deployed function, what every call of it passes to the runtime. */
   #targets: FunctionTargets;
+  #upgrades?: UpgradeHandler;
 
   constructor(
     deps: {
@@ -43,9 +53,12 @@ export class Gateway {
       forwardAll?: boolean;
       /** Shared with the event triggers (services/substrate/targets.ts). */
       targets: FunctionTargets;
+      /** WebSocket upgrades (the pubsub bridge), served on every node: never forwarded. */
+      upgrades?: UpgradeHandler;
     },
   ) {
     this.#targets = deps.targets;
+    this.#upgrades = deps.upgrades;
     this.#tns = deps.tns;
     this.#forwarder = deps.forwarder;
     this.#forwardAll = deps.forwardAll ?? false;
@@ -104,6 +117,7 @@ export class Gateway {
     const queryStart = url.indexOf("?", pathStart);
     const path = pathStart < 0 ? "/" : url.slice(pathStart, queryStart < 0 ? undefined : queryStart);
     if (!routes) return notFound(`no project serves host ${host}`, requestId);
+    if (this.#upgrades?.wants(req, path)) return requestFailed(400, this.#upgrades.refusal(), requestId);
     const match = matchRoute(routes, req.method, path);
     switch (match.kind) {
       case "function": {
@@ -145,6 +159,18 @@ export class Gateway {
       default:
         return notFound(`no route for ${host}${path}`, requestId);
     }
+  }
+
+  /**
+   * A WebSocket upgrade for `host` (from the node's WebSocket port): served here whatever the node's shape, since
+   * the message bus runs on every node.
+   */
+  async upgrade(req: Request, host: string, path: string): Promise<Response> {
+    const requestId = this.newRequestId();
+    if (!this.#upgrades) return notFound("this node serves no WebSockets", requestId);
+    const routes = this.#hosts.has(host) ? this.#hosts.get(host)! : await this.#load(host);
+    if (!routes) return notFound(`no project serves host ${host}`, requestId);
+    return this.#upgrades.handle(req, routes.record, path, requestId);
   }
 
   #load(host: string): Promise<HostRoutes | null> {

@@ -14,6 +14,7 @@ export const HOST_OPS = {
   globals: ["get", "put"],
   content: ["add", "cat"],
   http: ["fetch"],
+  pubsub: ["publish", "webSocketURL", "subscribe"],
 } as const satisfies Record<keyof HostServices, readonly string[]>;
 
 export interface HostCall {

@@ -100,6 +100,19 @@ export interface OutboundOps {
   fetch(req: OutboundRequest): Promise<OutboundResponse>;
 }
 
+/**
+ * Pubsub messaging (services/pubsub): channels of the function's own project only, each matched by a messaging
+ * resource of its application or project. HostError("unbound") names the channel and the file to add.
+ */
+export interface PubsubOps {
+  /** Delivers `data` to the channel's subscribed functions and WebSocket clients; resolves once it is sent. */
+  publish(channel: string, data: Uint8Array): Promise<void>;
+  /** The path a browser opens on the project's domain: `ws-<hash>/<channel>` (relative, as Taubyte's). */
+  webSocketURL(channel: string): Promise<string>;
+  /** Checks the channel exists (subscriptions are the functions' pubsub triggers: docs/events.md). */
+  subscribe(channel: string): Promise<void>;
+}
+
 /** Who is calling (Taubyte's `self` calls); plain data, known before the call starts. */
 export interface SelfInfo {
   project: string;
@@ -117,6 +130,7 @@ export interface HostServices {
   globals?: GlobalsOps;
   content?: ContentOps;
   http?: OutboundOps;
+  pubsub?: PubsubOps;
 }
 
 export type HostCapability = keyof HostServices;

@@ -1,6 +1,6 @@
 /**
  * The `taubyte/sdk` host module: one table built from one module per capability (the HTTP event, self and crypto,
- * databases, storages and content, globals, the HTTP client). Pure calls are plain imports. Calls that reach host
+ * databases, storages and content, globals, the HTTP client, pubsub). Pure calls are plain imports. Calls that reach host
  * services are JSPI-suspending imports: the guest waits while the node's stores answer, the thread runs other calls
  * meanwhile. Reads may run inline on the serving thread; a call with an effect (a write, a request out) stops an
  * inline attempt before it happens (EffectNeedsExecutor) and the call runs again on an executor, so no effect ever
@@ -13,6 +13,7 @@ import { databaseCalls } from "./database.ts";
 import { globalsCalls } from "./globals.ts";
 import { httpClientCalls } from "./http_client.ts";
 import { httpEventCalls } from "./http_event.ts";
+import { pubsubCalls } from "./pubsub.ts";
 import { selfCalls } from "./self.ts";
 import { storageCalls } from "./storage.ts";
 
@@ -34,6 +35,7 @@ function capabilities(g: GuestAccess, current: () => TaubyteCall): CapabilityCal
     storageCalls(g, current),
     globalsCalls(g, current),
     httpClientCalls(g, current),
+    pubsubCalls(g, current),
   ];
 }
 

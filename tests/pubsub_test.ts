@@ -1,0 +1,298 @@
+/**
+ * Pubsub messaging and the WebSocket bridge, the way a user drives them: a project pushed with git whose HTTP
+ * function publishes, whose pubsub function (trigger: pubsub) writes what it got to a database and answers on
+ * another channel, and browsers (Deno's WebSocket, tests/helpers/ws_clients.ts) on the bridge. One node (`tau dev`)
+ * and two nodes (gossipsub between them). Bad inputs: a channel no resource matches, a channel without the bridge,
+ * an unknown path, a malformed frame on a raw socket: each refused clearly, and the node keeps serving.
+ */
+import { join } from "node:path";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "./helpers/assert.ts";
+import { commitAndPush, hostRequest, startCloud, tau, waitForBuild } from "./helpers/cloud.ts";
+import { eventually, startTestCloud } from "./helpers/cluster.ts";
+import { startWsClients } from "./helpers/ws_clients.ts";
+
+const HOST = "chat.localtau";
+
+/**
+ * The code of every function of the project (each calls its own export). Each function gets its own copy with its
+ * name compiled in: two functions with the same module share warm instances, whose entry is the first one's call.
+ */
+export const CHAT_GUEST =
+  `import { Request, Response, Database, publish, webSocketURL, messageText, messageChannel } from "tau-sdk";
+
+function channel(): string {
+  const ch = new Request().queryParam("ch");
+  return ch == null ? "orders" : ch!;
+}
+
+// POST /send?ch=C: publishes the body on C; 200, or 400 + the errno.
+export function send(): void {
+  const err = publish(channel(), new Request().text());
+  new Response().status(err == 0 ? 200 : 400 + <i32>err).send(err == 0 ? "sent" : "errno " + err.toString());
+}
+
+// GET /url?ch=C: the path a browser opens for C.
+export function url(): void {
+  new Response().status(200).send(webSocketURL(channel()));
+}
+
+// trigger: pubsub orders. Keeps the last message and a count, and says so on "receipts".
+export function onorder(): void {
+  const db = Database.open("seen");
+  const text = messageText();
+  db.putString("last", text);
+  const n = db.getString("count");
+  db.putString("count", n == null ? "1" : (I32.parseInt(n!) + 1).toString());
+  publish("receipts", "got " + text + " on " + messageChannel()!);
+}
+
+// GET /read: "last|count".
+export function read(): void {
+  const db = Database.open("seen");
+  const last = db.getString("last");
+  const n = db.getString("count");
+  new Response().status(200).send((last == null ? "" : last!) + "|" + (n == null ? "0" : n!));
+}
+`;
+
+/** Scaffolds and pushes the chat project with the real CLI and git; resolves once its build succeeded. */
+export async function pushChat(work: string, cloudUrl: string, host: string): Promise<void> {
+  const made = await tau(["new", "project", "chat", "--cloud", cloudUrl], { cwd: work });
+  assertEquals(made.code, 0, made.stderr);
+  const dir = join(work, "chat");
+  for (
+    const args of [
+      ["new", "domain", "web", "--fqdn", host],
+      ["new", "database", "seen"],
+      ["new", "function", "send", "--paths", "/send", "--method", "POST"],
+      ["new", "function", "url", "--paths", "/url"],
+      ["new", "function", "read", "--paths", "/read"],
+    ]
+  ) {
+    const r = await tau(args, { cwd: dir });
+    assertEquals(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+  }
+  const config = join(dir, "config");
+  await Deno.writeTextFile(
+    join(config, "functions/onorder.yaml"),
+    "id: QmFnOnOrder\nsource: .\ntrigger: {type: pubsub, channel: orders}\n" +
+      "execution: {timeout: 10s, memory: 16MB, call: onorder}\n",
+  );
+  await Deno.mkdir(join(config, "messaging"), { recursive: true });
+  const messaging = (name: string, websocket: boolean) =>
+    Deno.writeTextFile(
+      join(config, `messaging/${name}.yaml`),
+      `id: QmMsg${name}\nchannel: {match: ${name}}\nbridges: {websocket: {enable: ${websocket}}}\n`,
+    );
+  await messaging("orders", true);
+  await messaging("receipts", true);
+  await messaging("quiet", false);
+  for (const fn of ["send", "url", "read", "onorder"]) {
+    await Deno.mkdir(join(dir, `code/functions/${fn}`), { recursive: true });
+    await Deno.writeTextFile(join(dir, `code/functions/${fn}/index.ts`), `${CHAT_GUEST}\nexport const FN = "${fn}";\n`);
+  }
+  await waitForBuild(cloudUrl, "chat", await commitAndPush(join(dir, "code"), "chat code"));
+  const job = await waitForBuild(cloudUrl, "chat", await commitAndPush(config, "chat config"));
+  assertEquals(job.status, "success", job.error);
+}
+
+/** A WebSocket upgrade request written by hand, for answers Deno's client does not show (status, body). */
+function upgradeHeaders(): Record<string, string> {
+  return {
+    Upgrade: "websocket",
+    Connection: "Upgrade",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+  };
+}
+
+/** Opens a WebSocket over a raw TCP connection, then writes `frame` as is; resolves with what the node sent back. */
+async function rawSocket(port: number, path: string, frame: Uint8Array): Promise<{ head: string; rest: Uint8Array }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const lines = [`GET ${path} HTTP/1.1`, `Host: ${HOST}`];
+  for (const [k, v] of Object.entries(upgradeHeaders())) lines.push(`${k}: ${v}`);
+  await conn.write(new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n"));
+  const buf = new Uint8Array(65536);
+  let got = new Uint8Array(0);
+  let headEnd = -1;
+  while (headEnd < 0) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    got = new Uint8Array([...got, ...buf.subarray(0, n)]);
+    headEnd = new TextDecoder().decode(got).indexOf("\r\n\r\n");
+  }
+  const head = new TextDecoder().decode(got.subarray(0, headEnd));
+  await conn.write(frame);
+  // Read until the node closes the connection (it must: the frame is not valid WebSocket).
+  const rest: number[] = [];
+  while (true) {
+    const n = await conn.read(buf).catch(() => null);
+    if (n === null) break;
+    rest.push(...buf.subarray(0, n));
+  }
+  conn.close();
+  return { head, rest: new Uint8Array(rest) };
+}
+
+Deno.test({
+  name: "pubsub on one node: HTTP publish runs the pubsub function; WebSocket clients receive and publish; bad inputs",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const work = await Deno.makeTempDir({ prefix: "tau-pubsub-" });
+    const cloud = await startCloud(join(work, "data"));
+    const ws = await startWsClients({ [HOST]: "127.0.0.1" });
+    const call = (path: string, body?: string) =>
+      hostRequest(cloud.port, HOST, path, body === undefined ? {} : { method: "POST", body });
+    try {
+      await pushChat(work, cloud.url, HOST);
+
+      await t.step("an HTTP function publishes; the pubsub function's write is read by another function", async () => {
+        const sent = await call("/send?ch=orders", "o1");
+        assertEquals([sent.status, sent.text], [200, "sent"]);
+        const read = await eventually(async () => {
+          const r = await call("/read");
+          return r.text === "o1|1" ? r : undefined;
+        }, "the pubsub function stored o1");
+        assertEquals(read.status, 200);
+      });
+
+      let ordersUrl = "";
+      let ordersPath = "";
+      let wsPort = 0;
+      await t.step(
+        "getWebSocketURL: the project's domain, the node's WebSocket port, Taubyte's ws-<hash>/<channel>",
+        async () => {
+          const url = await call("/url?ch=orders");
+          assertEquals(url.status, 200, url.text);
+          const m = url.text.match(/^ws:\/\/chat\.localtau:(\d+)(\/ws-Qm[1-9A-HJ-NP-Za-km-z]{44}\/orders)$/);
+          assert(m, url.text);
+          [ordersUrl, wsPort, ordersPath] = [url.text, Number(m[1]), m[2]];
+        },
+      );
+
+      await t.step(
+        "WebSocket clients receive what a function published; what one sends runs the function",
+        async () => {
+          const receipts = (await call("/url?ch=receipts")).text;
+          await ws.open("a", ordersUrl);
+          await ws.open("b", ordersUrl);
+          await ws.open("r", receipts);
+          assertEquals((await call("/send?ch=orders", "o2")).status, 200);
+          assertEquals(await ws.next("a").then((m) => [m.data, m.binary]), ["o2", false], "text frame for UTF-8");
+          assertEquals((await ws.next("b")).data, "o2");
+          assertEquals((await ws.next("r")).data, "got o2 on orders", "the pubsub function ran and published");
+          ws.send("a", "from-ws");
+          assertEquals((await ws.next("b")).data, "from-ws", "another client of the channel gets it");
+          assertEquals((await ws.next("r")).data, "got from-ws on orders", "and it ran the subscribed function");
+          await eventually(async () => (await call("/read")).text === "from-ws|3", "the function stored from-ws");
+        },
+      );
+
+      await t.step("a channel no resource matches: the call gets an errno and the log names the channel", async () => {
+        const r = await call("/send?ch=nowhere", "x");
+        assertEquals([r.status, r.text], [421, "errno 21"], "publishFailed (21)");
+        assertMatch(
+          cloud.output(),
+          /stderr: host: no messaging resource of project chat matches channel nowhere: add messaging\/<name>\.yaml with match: nowhere/,
+        );
+        assertEquals((await call("/read")).text, "from-ws|3", "nothing ran");
+      });
+
+      await t.step("WebSockets refused before the upgrade: no bridge, unknown channel, unknown path", async () => {
+        const hash = ordersPath.slice(1, ordersPath.indexOf("/", 1));
+        const quiet = await hostRequest(wsPort, HOST, `/${hash}/quiet`, { headers: upgradeHeaders() });
+        assertEquals(quiet.status, 403, quiet.text);
+        assertStringIncludes(quiet.text, "channel quiet of project chat has no WebSocket bridge");
+        assertStringIncludes(quiet.text, "bridges: {websocket: {enable: true}} in messaging/quiet.yaml");
+        const unknown = await hostRequest(wsPort, HOST, `/${hash}/nowhere`, { headers: upgradeHeaders() });
+        assertEquals(unknown.status, 404, unknown.text);
+        assertStringIncludes(unknown.text, "matches channel nowhere");
+        const badHash = await hostRequest(wsPort, HOST, "/ws-QmNope/orders", { headers: upgradeHeaders() });
+        assertEquals(badHash.status, 404, badHash.text);
+        assertStringIncludes(badHash.text, "is not a WebSocket path of project chat");
+        const onHttpPort = await hostRequest(cloud.port, HOST, ordersPath, { headers: upgradeHeaders() });
+        assertEquals(onHttpPort.status, 400, onHttpPort.text);
+        assertStringIncludes(onHttpPort.text, `WebSockets are served on port ${wsPort} of this node`);
+        const plain = await hostRequest(wsPort, HOST, "/send");
+        assertEquals(plain.status, 400, "the WebSocket port is no second way into the gateway");
+        const url = await call("/url?ch=quiet");
+        assertEquals(url.status, 500, "getWebSocketURL of a channel without the bridge traps in the SDK");
+        assertMatch(cloud.output(), /host: channel quiet has no WebSocket bridge/);
+        // Deno's client sees the refusal as a failed open.
+        let refused = "";
+        await ws.open("q", `ws://${HOST}:${wsPort}/${hash}/quiet`).catch((err) => refused = String(err));
+        assertStringIncludes(refused, "WebSocket q");
+      });
+
+      await t.step("a malformed frame closes that socket only: the node and the other clients go on", async () => {
+        // FIN + reserved opcode 0x3, unmasked (a client frame must be masked): invalid twice over.
+        const { head } = await rawSocket(wsPort, ordersPath, new Uint8Array([0x83, 0x02, 0x68, 0x69]));
+        assertStringIncludes(head, "HTTP/1.1 101");
+        assertEquals((await call("/send?ch=orders", "o3")).status, 200);
+        assertEquals((await ws.next("a")).data, "o3");
+        assertEquals((await ws.next("b")).data, "o3");
+        await eventually(async () => (await call("/read")).text === "o3|4", "the node still runs functions");
+      });
+    } finally {
+      await ws.stop();
+      await cloud.stop();
+      await Deno.remove(work, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "pubsub on two nodes: a WebSocket client on node B receives what a function on node A published",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const host = "chat.cloud.test";
+    const cluster = await startTestCloud([
+      { shape: "all", ip: "127.0.0.101" },
+      { shape: "all", ip: "127.0.0.102" },
+    ]);
+    const [a, b] = cluster.nodes;
+    const work = await Deno.makeTempDir({ prefix: "tau-pubsub-multi-" });
+    const ws = await startWsClients({ [host]: b.spec.ip });
+    const on = (node: typeof a, path: string, body?: string) =>
+      hostRequest(node.ports.http, host, path, body === undefined ? {} : { method: "POST", body }, node.spec.ip);
+    try {
+      await cluster.waitMesh();
+      await pushChat(work, a.url, host);
+      const path = (await eventually(async () => {
+        const r = await on(b, "/url?ch=orders");
+        return r.status === 200 ? r : undefined;
+      }, "node B serves the project")).text;
+      await ws.open("b", path);
+      // Node A learns of B's subscription over gossipsub shortly after B subscribes: publish until B's client hears.
+      let received = "";
+      let sent = 0;
+      const listening = ws.next("b").then((m) => received = m.data);
+      for (let i = 0; i < 100 && !received; i++) {
+        assertEquals((await on(a, "/send?ch=orders", `hello-${i}`)).status, 200);
+        sent++;
+        await Promise.race([listening, new Promise((r) => setTimeout(r, 200))]);
+      }
+      assertMatch(received, /^hello-\d+$/, cluster.logs());
+      // Once in the cloud: every message ran the (non-local) pubsub function exactly once, on one node.
+      assertEquals((await on(a, "/send?ch=orders", "marker")).status, 200);
+      const stored = await eventually(
+        async () => {
+          const r = await on(a, "/read");
+          return r.text.startsWith("marker|") ? r : undefined;
+        },
+        "the pubsub function stored the marker",
+        30_000,
+      );
+      assertEquals(stored.text, `marker|${sent + 1}`);
+      // And a message a browser on B sends runs the function once too (on B, which runs substrate).
+      ws.send("b", "from-b");
+      await eventually(async () => (await on(a, "/read")).text.startsWith("from-b|"), "from-b ran", 30_000);
+    } finally {
+      await ws.stop();
+      await cluster.stop();
+      await Deno.remove(work, { recursive: true }).catch(() => {});
+    }
+  },
+});
