@@ -7,94 +7,12 @@
  */
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./helpers/assert.ts";
-import { commitAndPush, hostRequest, startCloud, tau, waitForBuild } from "./helpers/cloud.ts";
+import { hostRequest, startCloud } from "./helpers/cloud.ts";
+import { pushChat } from "./fixtures/pubsub_chat.ts";
 import { eventually, startTestCloud } from "./helpers/cluster.ts";
 import { startWsClients } from "./helpers/ws_clients.ts";
 
 const HOST = "chat.localtau";
-
-/**
- * The code of every function of the project (each calls its own export). Each function gets its own copy with its
- * name compiled in: two functions with the same module share warm instances, whose entry is the first one's call.
- */
-export const CHAT_GUEST =
-  `import { Request, Response, Database, publish, webSocketURL, messageText, messageChannel } from "tau-sdk";
-
-function channel(): string {
-  const ch = new Request().queryParam("ch");
-  return ch == null ? "orders" : ch!;
-}
-
-// POST /send?ch=C: publishes the body on C; 200, or 400 + the errno.
-export function send(): void {
-  const err = publish(channel(), new Request().text());
-  new Response().status(err == 0 ? 200 : 400 + <i32>err).send(err == 0 ? "sent" : "errno " + err.toString());
-}
-
-// GET /url?ch=C: the path a browser opens for C.
-export function url(): void {
-  new Response().status(200).send(webSocketURL(channel()));
-}
-
-// trigger: pubsub orders. Keeps the last message and a count, and says so on "receipts".
-export function onorder(): void {
-  const db = Database.open("seen");
-  const text = messageText();
-  db.putString("last", text);
-  const n = db.getString("count");
-  db.putString("count", n == null ? "1" : (I32.parseInt(n!) + 1).toString());
-  publish("receipts", "got " + text + " on " + messageChannel()!);
-}
-
-// GET /read: "last|count".
-export function read(): void {
-  const db = Database.open("seen");
-  const last = db.getString("last");
-  const n = db.getString("count");
-  new Response().status(200).send((last == null ? "" : last!) + "|" + (n == null ? "0" : n!));
-}
-`;
-
-/** Scaffolds and pushes the chat project with the real CLI and git; resolves once its build succeeded. */
-export async function pushChat(work: string, cloudUrl: string, host: string): Promise<void> {
-  const made = await tau(["new", "project", "chat", "--cloud", cloudUrl], { cwd: work });
-  assertEquals(made.code, 0, made.stderr);
-  const dir = join(work, "chat");
-  for (
-    const args of [
-      ["new", "domain", "web", "--fqdn", host],
-      ["new", "database", "seen"],
-      ["new", "function", "send", "--paths", "/send", "--method", "POST"],
-      ["new", "function", "url", "--paths", "/url"],
-      ["new", "function", "read", "--paths", "/read"],
-    ]
-  ) {
-    const r = await tau(args, { cwd: dir });
-    assertEquals(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
-  }
-  const config = join(dir, "config");
-  await Deno.writeTextFile(
-    join(config, "functions/onorder.yaml"),
-    "id: QmFnOnOrder\nsource: .\ntrigger: {type: pubsub, channel: orders}\n" +
-      "execution: {timeout: 10s, memory: 16MB, call: onorder}\n",
-  );
-  await Deno.mkdir(join(config, "messaging"), { recursive: true });
-  const messaging = (name: string, websocket: boolean) =>
-    Deno.writeTextFile(
-      join(config, `messaging/${name}.yaml`),
-      `id: QmMsg${name}\nchannel: {match: ${name}}\nbridges: {websocket: {enable: ${websocket}}}\n`,
-    );
-  await messaging("orders", true);
-  await messaging("receipts", true);
-  await messaging("quiet", false);
-  for (const fn of ["send", "url", "read", "onorder"]) {
-    await Deno.mkdir(join(dir, `code/functions/${fn}`), { recursive: true });
-    await Deno.writeTextFile(join(dir, `code/functions/${fn}/index.ts`), `${CHAT_GUEST}\nexport const FN = "${fn}";\n`);
-  }
-  await waitForBuild(cloudUrl, "chat", await commitAndPush(join(dir, "code"), "chat code"));
-  const job = await waitForBuild(cloudUrl, "chat", await commitAndPush(config, "chat config"));
-  assertEquals(job.status, "success", job.error);
-}
 
 /** A WebSocket upgrade request written by hand, for answers Deno's client does not show (status, body). */
 function upgradeHeaders(): Record<string, string> {
