@@ -37,11 +37,11 @@ export async function startTransport(
   pubsub.addEventListener("message", onMessage as EventListener);
 
   if (opts.runsFunctions) {
-    await serveRpc(cluster.p2p.libp2p, SERVICE, async (req) => {
+    await serveRpc(cluster.p2p.libp2p, SERVICE, (req) => {
       const m = req.method === "run" ? parse(req.params) : undefined;
-      if (!m) throw new Error(`pubsub: bad ${req.method} call from ${req.peer}`);
-      bus.runHandedOff(m);
-      return { result: true };
+      if (!m) return Promise.reject(new Error(`pubsub: bad ${req.method} call from ${req.peer}`));
+      bus.runHandedOff(m); // answered at once: the functions run after, their failures are logged here
+      return Promise.resolve({ result: true });
     });
   }
 
