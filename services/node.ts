@@ -286,6 +286,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     ? new forwarding.Forwarder(cluster.rpc, cluster.directory, cluster.p2p.peerId)
     : undefined;
   // The bus needs the event functions, which need the targets, which bind the bus: closed once the bus exists.
+  // deno-lint-ignore prefer-const
   let pubsub: Pubsub | undefined;
   const targets = new FunctionTargets(
     hostBinder({ store: userData.store, content: store, pubsub: (record, fn) => pubsub?.opsFor(record, fn) }),
