@@ -161,7 +161,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "pubsub on two nodes: a WebSocket client on node B receives what a function on node A published",
+  name:
+    "pubsub on two nodes (and a gateway-only third): a WebSocket client on node B receives what a function on node A published; each message runs once",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -209,6 +210,35 @@ Deno.test({
       assertEquals((await on(a, "/send?ch=orders", "m2")).status, 200);
       await until("got m2 on orders");
       for (const text of ["got m1 on orders", "got from-b on orders"]) assertEquals(receipts.get(text), 1, text);
+
+      // A gateway-only node runs no functions: it serves the bridge itself, and hands its clients' messages to one
+      // substrate node, where they run once.
+      const c = await cluster.add({ shape: "edge", ip: "127.0.0.105", services: "gateway" });
+      await cluster.waitMesh();
+      const wsC = await startWsClients({ [host]: c.spec.ip });
+      try {
+        // Its WebSocket port is its HTTP port + 1 (ws_listener.ts); the path is the same on every node.
+        const cUrl = path.replace(/:\d+\//, `:${c.ports.http + 1}/`);
+        await eventually(async () => {
+          const r = await hostRequest(c.ports.http, host, "/read", {}, c.spec.ip);
+          return r.status === 200;
+        }, "node C serves the project");
+        await wsC.open("c", cUrl);
+        let heard = "";
+        const hearing = wsC.next("c").then((m) => heard = m.data);
+        for (let i = 0; i < 100 && !heard; i++) {
+          assertEquals((await on(a, "/send?ch=orders", `to-c-${i}`)).status, 200);
+          await Promise.race([hearing, new Promise((r) => setTimeout(r, 200))]);
+        }
+        assertMatch(heard, /^to-c-\d+$/, cluster.logs());
+        wsC.send("c", "from-c");
+        await until("got from-c on orders");
+        assertEquals((await on(a, "/send?ch=orders", "m3")).status, 200);
+        await until("got m3 on orders");
+        assertEquals(receipts.get("got from-c on orders"), 1);
+      } finally {
+        await wsC.stop();
+      }
       assert([...receipts.values()].every((n) => n === 1), JSON.stringify([...receipts]));
     } finally {
       await ws.stop();
