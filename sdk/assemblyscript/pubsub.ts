@@ -37,8 +37,8 @@ export function publishBytes(channel: string, data: Uint8Array): u32 {
 }
 
 /**
- * The path a browser opens on the project's domain to join the channel: `ws-<hash>/<channel>`, relative (join it to
- * the page's origin: `new WebSocket("wss://" + location.host + "/" + url)`). Traps when the channel has no bridge.
+ * The URL a browser opens to join the channel: `ws://<domain>:<ws port>/ws-<hash>/<channel>` (open it as it is;
+ * tau serves WebSockets on a port of their own, docs/events.md). Traps when the channel has no bridge.
  */
 export function webSocketURL(channel: string): string {
   const ch = String.UTF8.encode(channel);

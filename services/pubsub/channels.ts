@@ -99,7 +99,7 @@ export function scopeHash(project: string, scope: string): string {
   return base58btc.baseEncode(multihash);
 }
 
-/** What getWebSocketURL answers: `ws-<hash>/<channel>`, relative to the project's domain (docs/events.md says why). */
+/** The path of a channel on the WebSocket port, `ws-<hash>/<channel>` (getWebSocketURL adds scheme, domain, port). */
 export function webSocketPath(ref: ChannelRef): string {
   return `ws-${scopeHash(ref.project, ref.scope)}/${ref.channel}`;
 }

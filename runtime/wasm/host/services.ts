@@ -107,7 +107,7 @@ export interface OutboundOps {
 export interface PubsubOps {
   /** Delivers `data` to the channel's subscribed functions and WebSocket clients; resolves once it is sent. */
   publish(channel: string, data: Uint8Array): Promise<void>;
-  /** The path a browser opens on the project's domain: `ws-<hash>/<channel>` (relative, as Taubyte's). */
+  /** The URL a browser opens: `ws://<domain>:<ws port>/ws-<hash>/<channel>` (docs/events.md says why not relative). */
   webSocketURL(channel: string): Promise<string>;
   /** Checks the channel exists (subscriptions are the functions' pubsub triggers: docs/events.md). */
   subscribe(channel: string): Promise<void>;
