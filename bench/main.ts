@@ -7,8 +7,9 @@
  * locally) or `deno task bench abi` (one host call, Taubyte's ABI against tau's) or `deno task bench data`
  * (databases and storages through a function against Deno KV and Helia directly) or `deno task bench memory` (idle
  * PSS of a tau dev node after start, after a build and after serving, by part, against a raw Deno.serve) or
- * `deno task bench cores` (one serving isolate against two on one port) or `deno task bench commands` (a p2p
- * command's round trip, on one node and across two, against an HTTP call to the same function) runs one part.
+ * `deno task bench cores` (one serving isolate against two on one port), `deno task bench commands` (a p2p
+ * command's round trip, on one node and across two, against an HTTP call to the same function) or `deno task bench
+ * pubsub` (publish -> WebSocket receive on one node and across two, fan-out to 1,000 clients) runs one part.
  */
 import { runGatewayBench } from "./gateway_bench.ts";
 import { runContainerBench } from "./container_bench.ts";
@@ -21,6 +22,7 @@ import { runDataBench } from "./data_bench.ts";
 import { runCoresBench } from "./cores_bench.ts";
 import { runMemoryBench } from "./memory_bench.ts";
 import { runCommandsBench } from "./commands_bench.ts";
+import { runPubsubBench } from "./pubsub_bench.ts";
 
 const only = Deno.args[0];
 if (!only || only === "gateway") await runGatewayBench();
@@ -34,3 +36,4 @@ if (!only || only === "data") await runDataBench();
 if (!only || only === "cores") await runCoresBench();
 if (!only || only === "memory") await runMemoryBench();
 if (!only || only === "commands") await runCommandsBench();
+if (!only || only === "pubsub") await runPubsubBench();

@@ -47,6 +47,7 @@ import { secretsRoutes } from "./secrets/routes.ts";
 import { startCron } from "./cron/cron.ts";
 import { type Commands, lateHostOps, startCommands } from "./commands/commands.ts";
 import { commandRoutes } from "./commands/routes.ts";
+import { type Pubsub, startPubsub } from "./pubsub/mod.ts";
 import { tnsRoutes } from "./tns/routes.ts";
 import type { ShapeConfig } from "./config/shape.ts";
 // The multi-node modules (libp2p, gossipsub, RPC, replication, hoarder) load only for a shaped node: `tau dev` starts
@@ -100,6 +101,7 @@ export interface TauNode {
   gateway: Gateway;
   containers: ContainerHost;
   events: EventFunctions;
+  pubsub: Pubsub;
   cluster?: Cluster;
   close(): Promise<void>;
 }
@@ -304,10 +306,18 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   if (opts.shape && !opts.shape.swarmKey) {
     log("secrets: this cloud has no swarm key: a secret set through this node is readable only on this node");
   }
-  const bindData = hostBinder({ store: userData.store, content: store, secrets });
-  // p2p commands (services/commands), bound late: that service needs `events`, which needs these targets.
+  // The bus and the commands need the event functions, which need the targets, which bind the bus and the commands:
+  // both are closed once they exist.
+  // deno-lint-ignore prefer-const
+  let pubsub: Pubsub | undefined;
   // deno-lint-ignore prefer-const
   let commands: Commands | undefined;
+  const bindData = hostBinder({
+    store: userData.store,
+    content: store,
+    secrets,
+    pubsub: (record, fn) => pubsub?.opsFor(record, fn),
+  });
   const targets = new FunctionTargets((record, fn) => ({
     ...bindData(record, fn),
     p2p: lateHostOps(() => commands, record.project),
@@ -327,10 +337,18 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     targets,
     smartops,
     logs,
+    upgrades: {
+      wants: (req, path) => pubsub?.bridge.wants(req, path) ?? false,
+      handle: (req, record, path, id) => pubsub!.bridge.handle(req, record, path, id),
+      refusal: () =>
+        `WebSockets are served on port ${pubsub?.port()} of this node, not on its HTTP port: open the URL ` +
+        "getWebSocketURL answers (or that port, for a container)",
+    },
   });
   // What runs functions for pubsub messages, p2p commands and cron ticks (services/events).
   const events = new EventFunctions({ tns, runtime, targets, runsFunctions: runs("substrate"), smartops, logs });
   commands = await startCommands({ events, cluster, log });
+  pubsub = await startPubsub({ events, cluster, log });
   // Cron ticks, each run once in the cloud: by the tick's rendezvous choice among the live substrate nodes.
   const cron = startCron({
     events,
@@ -453,6 +471,10 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const addr = server.addr as Deno.NetAddr;
   const urlHost = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   url = `http://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${addr.port}`;
+  pubsub.listen(
+    { hostname, httpPort: addr.port },
+    (req, host, path, clientIp) => gateway.upgrade(req, host, path, clientIp),
+  );
   await cluster?.directory.start();
   // seer: the cloud's DNS on this node's IP and ports.dns (loaded only by shapes that run it).
   const seer = cluster && runs("seer")
@@ -483,11 +505,13 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     gateway,
     containers,
     events,
+    pubsub: pubsub!,
     cluster,
     async close() {
       git.close(); // a push in flight would hold the shutdown for as long as its upload lasts
       cron.close();
       await server.shutdown();
+      await pubsub!.close();
       await seer?.close();
       await hoarder?.stop();
       patrick.stop();

@@ -26,12 +26,12 @@ Deno.test("a taubyte/sdk guest reads method, path, query and body and writes sta
 
 Deno.test("a module calling a taubyte/sdk function tau does not provide is refused at build, naming it", async () => {
   const db = wat(`(module
-    (import "taubyte/sdk" "setSubscriptionChannel" (func (param i32 i32) (result i32)))
+    (import "taubyte/sdk" "ethNewClient" (func (param i32 i32) (result i32)))
     (memory (export "memory") 1)
     (func (export "ping") (param i32) (result i32) (i32.const 0)))`);
   await assertRejects(
     () => prepareModule(db, LIMITS, "ping"),
-    /^function ping calls taubyte\/sdk\.setSubscriptionChannel, which tau does not provide yet$/,
+    /^function ping calls taubyte\/sdk\.ethNewClient, which tau does not provide yet$/,
   );
 });
 

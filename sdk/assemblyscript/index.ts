@@ -140,3 +140,7 @@ export { Database, Storage, Globals, fetch, projectName, randomBytes, secret } f
 // ---- p2p commands (p2p.ts) ----
 
 export { CommandAnswer, discoverPeers, listenToProtocol, sendCommand, sendCommandTo, trySendCommand } from "./p2p";
+
+// ---- pubsub messaging (pubsub.ts) ----
+
+export { publish, publishBytes, webSocketURL, messageChannel, messageData, messageText } from "./pubsub";

@@ -6,14 +6,20 @@
  */
 import type { ContentStore } from "../../runtime/storage/helia.ts";
 import { createOutbound } from "../../runtime/net/outbound.ts";
-import { HostError, type HostServices, type SecretOps } from "../../runtime/wasm/host/services.ts";
+import { HostError, type HostServices, type PubsubOps, type SecretOps } from "../../runtime/wasm/host/services.ts";
 import type { StateStore } from "../kvdb/mod.ts";
 import type { DeploymentRecord } from "../tns/records.ts";
 import type { DeployedModule } from "../substrate/targets.ts";
 import { notSetLine, type Secrets } from "../secrets/secrets.ts";
 import { bindFunctionData } from "./bindings.ts";
 
-export function hostBinder(deps: { store: StateStore; content: ContentStore; secrets?: Secrets }) {
+export function hostBinder(deps: {
+  store: StateStore;
+  content: ContentStore;
+  secrets?: Secrets;
+  /** The message bus's capability for this function (services/pubsub), when the node has one. */
+  pubsub?: (record: DeploymentRecord, fn: DeployedModule) => PubsubOps | undefined;
+}) {
   return (record: DeploymentRecord, fn: DeployedModule): HostServices => {
     const data = bindFunctionData(deps, {
       project: record.project,
@@ -28,6 +34,7 @@ export function hostBinder(deps: { store: StateStore; content: ContentStore; sec
       ...data,
       http: createOutbound({ allow: fn.outbound ?? [], timeoutMs: fn.timeoutMs }),
       ...(deps.secrets ? { secrets: bindSecrets(deps.secrets, record.project, fn) } : {}),
+      pubsub: deps.pubsub?.(record, fn),
     };
   };
 }

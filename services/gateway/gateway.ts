@@ -17,6 +17,15 @@ import { requestFailed } from "../http/errors.ts";
 import type { Forwarder } from "./forward.ts";
 import { BodyTooLarge, closingHeaders, DEFAULT_FUNCTION_BODY, limitBody } from "../http/body.ts";
 import type { ConnectionControl } from "../http/listener.ts";
+import type { DeploymentRecord } from "../tns/records.ts";
+
+/** Serves a WebSocket upgrade on a project's host (services/pubsub/websocket.ts), on the node's WebSocket port. */
+export interface UpgradeHandler {
+  wants(req: Request, path: string): boolean;
+  handle(req: Request, record: DeploymentRecord, path: string, requestId: string): Response;
+  /** Why an upgrade on the HTTP port is refused, and where to go instead. */
+  refusal(): string;
+}
 
 export class Gateway {
   #tns: Tns;
@@ -37,6 +46,7 @@ export class Gateway {
   #targets: FunctionTargets;
   #smartops?: SmartopGuard;
   #logs?: LogBus;
+  #upgrades?: UpgradeHandler;
 
   constructor(
     deps: {
@@ -52,11 +62,14 @@ export class Gateway {
       smartops?: SmartopGuard;
       /** Function request lines for `tau logs --follow`. */
       logs?: LogBus;
+      /** WebSocket upgrades (the pubsub bridge), served on every node: never forwarded. */
+      upgrades?: UpgradeHandler;
     },
   ) {
     this.#logs = deps.logs;
     this.#targets = deps.targets;
     this.#smartops = deps.smartops;
+    this.#upgrades = deps.upgrades;
     this.#tns = deps.tns;
     this.#forwarder = deps.forwarder;
     this.#forwardAll = deps.forwardAll ?? false;
@@ -115,6 +128,7 @@ export class Gateway {
     const queryStart = url.indexOf("?", pathStart);
     const path = pathStart < 0 ? "/" : url.slice(pathStart, queryStart < 0 ? undefined : queryStart);
     if (!routes) return notFound(`no project serves host ${host}`, requestId);
+    if (this.#upgrades?.wants(req, path)) return requestFailed(400, this.#upgrades.refusal(), requestId);
     const match = matchRoute(routes, req.method, path);
     // One property read on the hot path; a guarded resource waits for its smartops first (services/smartops).
     const guards = match.kind === "function"
@@ -159,6 +173,8 @@ export class Gateway {
     clientIp: string | (() => string) | undefined,
     conn: ConnectionControl | undefined,
     hops: number | undefined,
+    /** From the node's WebSocket port (upgrade()): a container's WebSocket may be relayed. */
+    webSocketPort = false,
   ): Response | Promise<Response> {
     const url = req.url;
     switch (match.kind) {
@@ -185,6 +201,11 @@ export class Gateway {
       case "container": {
         const c = match.container;
         const ip = ipOf(clientIp);
+        if (!webSocketPort && isWebSocketUpgrade(req)) {
+          // Deno's per-connection server (the HTTP listener) closes an upgraded socket at once: see websocket.ts.
+          const where = this.#upgrades ? this.#upgrades.refusal() : "this node serves no WebSockets";
+          return requestFailed(400, where, requestId);
+        }
         if (this.#forwarder && !this.#containers?.has(c.key)) {
           if (isWebSocketUpgrade(req)) {
             return requestFailed(
@@ -211,6 +232,33 @@ export class Gateway {
       default:
         return notFound(`no route for ${host}${path}`, requestId);
     }
+  }
+
+  /**
+   * A WebSocket upgrade for `host` (from the node's WebSocket port): served here whatever the node's shape, since
+   * the message bus runs on every node.
+   */
+  async upgrade(req: Request, host: string, path: string, clientIp?: string): Promise<Response> {
+    const requestId = this.newRequestId();
+    if (!this.#upgrades) return notFound("this node serves no WebSockets", requestId);
+    const routes = this.#hosts.has(host) ? this.#hosts.get(host)! : await this.#load(host);
+    if (!routes) return notFound(`no project serves host ${host}`, requestId);
+    if (this.#upgrades.wants(req, path)) return this.#upgrades.handle(req, routes.record, path, requestId);
+    // A container's route: its WebSockets are relayed here (services/substrate/websocket.ts), smartops first.
+    const match = matchRoute(routes, req.method, path);
+    if (match.kind !== "container") {
+      return notFound(
+        `no WebSocket route for ${host}${path}: only pubsub channels and containers take WebSockets`,
+        requestId,
+      );
+    }
+    const c = match.container;
+    if (c.smartops?.length && this.#smartops) {
+      const input = { method: req.method, path, query: "", headers: req.headers, body: null, params: {}, requestId };
+      const denial = await this.#smartops.check(routes.record, c.smartops, `container/${label(c)}`, input);
+      if (denial) return requestFailed(403, `denied by smartop ${denial.smartop}: ${denial.reason}`, requestId);
+    }
+    return await this.#serve(req, host, routes, match, path, -1, requestId, clientIp, undefined, 0, true);
   }
 
   #load(host: string): Promise<HostRoutes | null> {

@@ -16,6 +16,7 @@ export const HOST_OPS = {
   http: ["fetch"],
   secrets: ["get"],
   p2p: ["send", "listen", "discover"],
+  pubsub: ["publish", "webSocketURL", "subscribe"],
 } as const satisfies Record<keyof HostServices, readonly string[]>;
 
 export interface HostCall {

@@ -126,6 +126,19 @@ export interface P2pOps {
   discover(max: number): Promise<string[]>;
 }
 
+/**
+ * Pubsub messaging (services/pubsub): channels of the function's own project only, each matched by a messaging
+ * resource of its application or project. HostError("unbound") names the channel and the file to add.
+ */
+export interface PubsubOps {
+  /** Delivers `data` to the channel's subscribed functions and WebSocket clients; resolves once it is sent. */
+  publish(channel: string, data: Uint8Array): Promise<void>;
+  /** The URL a browser opens: `ws://<domain>:<ws port>/ws-<hash>/<channel>` (docs/events.md says why not relative). */
+  webSocketURL(channel: string): Promise<string>;
+  /** Checks the channel exists (subscriptions are the functions' pubsub triggers: docs/events.md). */
+  subscribe(channel: string): Promise<void>;
+}
+
 /** Who is calling (Taubyte's `self` calls); plain data, known before the call starts. */
 export interface SelfInfo {
   project: string;
@@ -145,6 +158,7 @@ export interface HostServices {
   http?: OutboundOps;
   secrets?: SecretOps;
   p2p?: P2pOps;
+  pubsub?: PubsubOps;
 }
 
 export type HostCapability = keyof HostServices;

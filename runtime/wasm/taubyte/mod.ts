@@ -1,8 +1,9 @@
 /**
  * The `taubyte/sdk` host module: one table built from one module per capability (the HTTP event, self and crypto,
- * databases, storages and content, globals, the HTTP client, p2p commands, and tau's own secrets call). Pure calls are
- * plain imports. Calls that reach host services are JSPI-suspending imports: the guest waits while the node's stores
- * answer, the thread runs other calls meanwhile. Reads may run inline on the serving thread; a call with an effect (a write, a request out) stops an
+ * databases, storages and content, globals, the HTTP client, pubsub, p2p commands, and tau's own secrets call). Pure
+ * calls are plain imports. Calls that reach host services are JSPI-suspending imports: the guest waits while the
+ * node's stores answer, the thread runs other calls meanwhile. Reads may run inline on the serving thread; a call
+ * with an effect (a write, a request out) stops an
  * inline attempt before it happens (EffectNeedsExecutor) and the call runs again on an executor, so no effect ever
  * runs twice and no effect holds the serving thread.
  */
@@ -14,6 +15,7 @@ import { globalsCalls } from "./globals.ts";
 import { httpClientCalls } from "./http_client.ts";
 import { httpEventCalls } from "./http_event.ts";
 import { p2pCalls } from "./p2p.ts";
+import { pubsubCalls } from "./pubsub.ts";
 import { selfCalls } from "./self.ts";
 import { secretsCalls } from "./secrets.ts";
 import { storageCalls } from "./storage.ts";
@@ -38,6 +40,7 @@ function capabilities(g: GuestAccess, current: () => TaubyteCall): CapabilityCal
     httpClientCalls(g, current),
     secretsCalls(g, current),
     p2pCalls(g, current),
+    pubsubCalls(g, current),
   ];
 }
 
