@@ -57,6 +57,15 @@ export const WARM_MEMORY_MAX_BYTES = 32 * 1024 * 1024;
 /** Thrown when a module needs something tau does not provide; answered as a misconfiguration, not a trap. */
 class Misconfigured extends Error {}
 
+/** Owners with a warm instance of one module at most (the oldest is dropped): same bytes deployed many times. */
+const MAX_WARM_OWNERS = 16;
+
+/** Who a warm instance belongs to: the function (project and resource id) and the export it calls. */
+function ownerOf(target: RunTarget, env: CallEnv): string {
+  const self = env.self;
+  return self ? `${self.project}\0${self.id}\0${target.call}` : `\0${target.name}\0${target.call}`;
+}
+
 /** A compiled module plus, in SDK mode, its warm instance (discarded after any trap or timeout). */
 export class CompiledFunction {
   readonly exportNames: Set<string>;
@@ -76,6 +85,13 @@ export class CompiledFunction {
   readonly hostCalls: string[];
   /** It imports from `taubyte/sdk`: its export takes the event id. */
   readonly speaksTaubyte: boolean;
+  /**
+   * SDK mode: the warm instances, one per owner (ownerOf: the function's project, id and export). The same module
+   * bytes deployed as two functions (a library with one export per function, or one module in two projects) share
+   * this CompiledFunction, but never an instance: each keeps its own export and its own guest memory.
+   */
+  readonly warmBy = new Map<string, WarmSdkInstance>();
+  /** The instance of the last call (the common case: one owner), checked before the map. */
   warm?: WarmSdkInstance;
   /** WAGI mode: the instance kept between calls, reset after each (instance_reset.ts). */
   wagi?: WagiInstance;
@@ -159,7 +175,14 @@ class WarmSdkInstance {
    * Instantiation runs the module's start function, so it happens within a call (and its deadline). `suspend`:
    * the module calls host services, so its exports are entered through JSPI (and must be awaited).
    */
-  constructor(fn: CompiledFunction, target: RunTarget, first: SdkCall, env: CallEnv, readonly suspend: boolean) {
+  constructor(
+    fn: CompiledFunction,
+    target: RunTarget,
+    first: SdkCall,
+    env: CallEnv,
+    readonly suspend: boolean,
+    readonly owner: string,
+  ) {
     this.current = { call: first, event: new TaubyteEvent(0), host: env.host ?? {}, self: env.self ?? NO_SELF };
     const logOf = (stream: "log" | "stderr") => (b: Uint8Array) => this.current.call.log.line(stream, b);
     const wasi = new WasiShim({
@@ -227,16 +250,21 @@ function runSdk(
 ): Outcome | Promise<Outcome> {
   const call = new SdkCall(input, log);
   const suspends = fn.hostCalls.length > 0;
+  const owner = ownerOf(target, env);
+  let warm = fn.warm?.owner === owner ? fn.warm : fn.warmBy.get(owner);
   // The warm instance is suspended in another call's host call: this call gets an instance of its own, dropped after.
-  const own = fn.warm?.busy === true;
-  if (!fn.warm || own) {
-    const instance = new WarmSdkInstance(fn, target, call, env, suspends);
-    if (!own) fn.warm = instance;
-    if (own) return instance.run(call, env);
+  if (warm?.busy) return new WarmSdkInstance(fn, target, call, env, suspends, owner).run(call, env);
+  if (!warm) {
+    warm = new WarmSdkInstance(fn, target, call, env, suspends, owner);
+    if (fn.warmBy.size >= MAX_WARM_OWNERS) fn.warmBy.delete(fn.warmBy.keys().next().value!);
+    fn.warmBy.set(owner, warm);
   }
-  const warm = fn.warm!;
+  fn.warm = warm;
   const done = (outcome: Outcome) => {
-    if (warm.grewTooBig() && fn.warm === warm) fn.warm = undefined;
+    if (warm.grewTooBig()) {
+      if (fn.warmBy.get(owner) === warm) fn.warmBy.delete(owner);
+      if (fn.warm === warm) fn.warm = undefined;
+    }
     return outcome;
   };
   const outcome = warm.run(call, env);
@@ -377,7 +405,10 @@ export function execute(
 
 /** What a call that threw produced. */
 function failure(e: unknown, fn: CompiledFunction, log: CallLog, budgetLimited: boolean): Outcome {
-  fn.warm = undefined; // its memory may be mid-update: never reuse an instance that did not return normally
+  // Its memory may be mid-update: never reuse an instance that did not return normally (nor its siblings: which one
+  // failed is not known here, and a failure is rare).
+  fn.warm = undefined;
+  fn.warmBy.clear();
   // Stopped before the effect (nothing was written): the call runs again from the start on an executor.
   if (e instanceof EffectNeedsExecutor) return { kind: "budget", stalled: false, effect: e.call };
   if (e instanceof DeadlineExceeded && budgetLimited && !e.cancelled && !e.final) {

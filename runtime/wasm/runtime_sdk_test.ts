@@ -186,3 +186,35 @@ Deno.test("SDK: bodies written in pieces (text, UTF-8 cut between writes, binary
     await h.runtime.close();
   }
 });
+
+const TWO_EXPORTS = `
+import { Response } from "tau-sdk";
+let calls: i32 = 0;
+export function first(): void {
+  calls++;
+  new Response().send("first " + calls.toString());
+}
+export function second(): void {
+  calls++;
+  new Response().send("second " + calls.toString());
+}`;
+
+Deno.test("SDK: one module deployed as several functions: each its own export and its own warm memory", async () => {
+  const h = new Harness();
+  try {
+    const a = await h.addAssemblyScript("first", TWO_EXPORTS, LIMITS);
+    // The same prepared bytes (one CID) as another function, and in another project.
+    const self = (project: string, id: string) => ({ project, application: "", id, branch: "main", commit: "c" });
+    const first = { ...a, self: self("p", "f1") };
+    const second = { ...a, name: "second", call: "second", self: self("p", "f2") };
+    const elsewhere = { ...a, self: self("q", "f1") };
+    const text = async (t: typeof first) => await (await h.invoke(t, "/")).text();
+    assertEquals(await text(first), "first 1");
+    assertEquals(await text(second), "second 1", "its own export, and not first's memory");
+    assertEquals(await text(first), "first 2");
+    assertEquals(await text(elsewhere), "first 1", "another project's function never sees this one's memory");
+    assertEquals(await text(second), "second 2");
+  } finally {
+    await h.runtime.close();
+  }
+});
