@@ -33,21 +33,11 @@ import { dvRoutes } from "./dv/routes.ts";
 import { type DeploymentRecord, fqdnsOf } from "./tns/records.ts";
 import { Kvdb } from "./kvdb/store.ts";
 import { openUserDataStore } from "./data/store.ts";
-import { hostBinder } from "./data/host.ts";
 import { ReplicaStore } from "./kvdb/mod.ts";
 import { ContainerHost } from "./substrate/containers.ts";
-import { FunctionTargets } from "./substrate/targets.ts";
 import { EventFunctions } from "./events/functions.ts";
-import { SmartopGuard } from "./smartops/guard.ts";
-import { LogBus } from "./logs/bus.ts";
-import { logRoutes } from "./logs/routes.ts";
-import type { FunctionLogLine } from "../runtime/wasm/mod.ts";
-import { Secrets, secretsKey } from "./secrets/secrets.ts";
-import { secretsRoutes } from "./secrets/routes.ts";
-import { startCron } from "./cron/cron.ts";
-import { type Commands, lateHostOps, startCommands } from "./commands/commands.ts";
-import { commandRoutes } from "./commands/routes.ts";
-import { type Pubsub, startPubsub } from "./pubsub/mod.ts";
+import type { Pubsub } from "./pubsub/mod.ts";
+import { functionLogs, startEventServices } from "./events/start.ts";
 import { tnsRoutes } from "./tns/routes.ts";
 import type { ShapeConfig } from "./config/shape.ts";
 // The multi-node modules (libp2p, gossipsub, RPC, replication, hoarder) load only for a shaped node: `tau dev` starts
@@ -272,19 +262,13 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     if (project === "*" || branch !== SERVED_BRANCH || !runs("substrate")) return;
     tns.current(project, branch).then((current) => current && precompile(current.record)).catch(() => {});
   });
-  /** Every function's log lines: the terminal of `tau dev` and the followers of `tau logs --follow` (services/logs). */
-  const logs = new LogBus(cluster ? `${cluster.config.ip}/${cluster.config.shape}` : "local");
-  if (cluster) logs.attach(cluster.p2p.libp2p, cluster.config.cloud);
-  const functionLog = (l: FunctionLogLine) => {
-    if (opts.echoLogs) console.error(`[fn ${l.fn} ${l.requestId}] ${l.stream}: ${l.text}`);
-    if (l.project) logs.emit({ project: l.project, fn: l.fn, requestId: l.requestId, stream: l.stream, text: l.text });
-  };
+  const logs = functionLogs(cluster, opts.echoLogs ?? false);
   const runtime = new FunctionRuntime({
     load: (cid) => store.cat(cid),
     inlineBudgetMs: opts.inlineBudgetMs,
     warmExecutor: "after-first-use",
     watchdog: { quarantineFile: join(dataDir, "functions-quarantine") },
-    onLog: (l) => functionLog(l),
+    onLog: logs.line,
   });
   // The watchdog Worker starts once this node serves a function (at start, or at the flip that brings the first), so
   // that its boot, which blocks the serving thread, is not paid by that function's first request.
@@ -301,31 +285,19 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const forwarder: Forwarder | undefined = cluster && forwarding
     ? new forwarding.Forwarder(cluster.rpc, cluster.directory, cluster.p2p.peerId)
     : undefined;
-  // Project secrets: encrypted in the replicated state; the key from the swarm key (every node of the cloud has it).
-  const secrets = new Secrets(state, await secretsKey({ dataDir, swarmKey: opts.shape?.swarmKey }));
-  if (opts.shape && !opts.shape.swarmKey) {
-    log("secrets: this cloud has no swarm key: a secret set through this node is readable only on this node");
-  }
-  // The bus and the commands need the event functions, which need the targets, which bind the bus and the commands:
-  // both are closed once they exist.
-  // deno-lint-ignore prefer-const
-  let pubsub: Pubsub | undefined;
-  // deno-lint-ignore prefer-const
-  let commands: Commands | undefined;
-  const bindData = hostBinder({
-    store: userData.store,
-    content: store,
-    secrets,
-    pubsub: (record, fn) => pubsub?.opsFor(record, fn),
-  });
-  const targets = new FunctionTargets((record, fn) => ({
-    ...bindData(record, fn),
-    p2p: lateHostOps(() => commands, record.project),
-  }));
-  const smartops = new SmartopGuard({
+  // Secrets, smartops, pubsub, p2p commands, cron: what runs functions besides HTTP routes (services/events).
+  const ev = await startEventServices({
     runtime,
-    targets,
-    log: (project, op, id, text) => functionLog({ fn: op, project, requestId: id, stream: "log", text }),
+    tns,
+    state,
+    userData: userData.store,
+    content: store,
+    dataDir,
+    swarmKey: opts.shape?.swarmKey,
+    cluster,
+    runsFunctions: runs("substrate"),
+    logs,
+    log,
   });
   const gateway = new Gateway({
     tns,
@@ -334,31 +306,10 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     containers,
     forwarder,
     forwardAll: !runs("substrate"),
-    targets,
-    smartops,
-    logs,
-    upgrades: {
-      wants: (req, path) => pubsub?.bridge.wants(req, path) ?? false,
-      handle: (req, record, path, id) => pubsub!.bridge.handle(req, record, path, id),
-      refusal: () =>
-        `WebSockets are served on port ${pubsub?.port()} of this node, not on its HTTP port: open the URL ` +
-        "getWebSocketURL answers (or that port, for a container)",
-    },
-  });
-  // What runs functions for pubsub messages, p2p commands and cron ticks (services/events).
-  const events = new EventFunctions({ tns, runtime, targets, runsFunctions: runs("substrate"), smartops, logs });
-  commands = await startCommands({ events, cluster, log });
-  pubsub = await startPubsub({ events, cluster, log });
-  // Cron ticks, each run once in the cloud: by the tick's rendezvous choice among the live substrate nodes.
-  const cron = startCron({
-    events,
-    state,
-    self: cluster?.p2p.peerId ?? "local",
-    runners: () => cluster ? cluster.directory.peersFor("substrate").map((e) => e.peer) : ["local"],
-    log,
-    functionLog: (l) => functionLog({ ...l, stream: "log" }),
-    // Every live node heartbeats within this (services/p2p/directory.ts): by then this node knows all runners.
-    settleMs: cluster ? 6_000 : 0,
+    targets: ev.targets,
+    smartops: ev.smartops,
+    logs: logs.bus,
+    upgrades: ev.upgrades,
   });
   if (cluster && forwarding && runs("substrate")) {
     await forwarding.serveForwarded(
@@ -390,9 +341,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   api.route("/", tnsRoutes(tns, rollout, auth));
   api.route("/", patrickRoutes(patrick, { auth, git }));
   api.route("/", hoarderRoutes(() => hoarder, store));
-  api.route("/", logRoutes(logs, auth));
-  api.route("/", secretsRoutes(secrets, auth));
-  api.route("/", commandRoutes(commands, auth));
+  ev.routes(api, auth);
   const idleTrim = startIdleTrim();
   api.get("/memory", async (c) => c.json(await nodeMemory(() => runtime.workers, idleTrim.trims)));
   const control = new Hono();
@@ -471,10 +420,7 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
   const addr = server.addr as Deno.NetAddr;
   const urlHost = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   url = `http://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${addr.port}`;
-  pubsub.listen(
-    { hostname, httpPort: addr.port },
-    (req, host, path, clientIp) => gateway.upgrade(req, host, path, clientIp),
-  );
+  ev.listen(hostname, addr.port, (req, host, path, clientIp) => gateway.upgrade(req, host, path, clientIp));
   await cluster?.directory.start();
   // seer: the cloud's DNS on this node's IP and ports.dns (loaded only by shapes that run it).
   const seer = cluster && runs("seer")
@@ -504,20 +450,19 @@ export async function startNode(opts: NodeOptions): Promise<TauNode> {
     git,
     gateway,
     containers,
-    events,
-    pubsub: pubsub!,
+    events: ev.events,
+    pubsub: ev.pubsub,
     cluster,
     async close() {
       git.close(); // a push in flight would hold the shutdown for as long as its upload lasts
-      cron.close();
+      ev.stopTicks();
       await server.shutdown();
-      await pubsub!.close();
+      await ev.close();
       await seer?.close();
       await hoarder?.stop();
       patrick.stop();
       gitReplicator?.stop();
       shared?.stop();
-      logs.stop();
       userData.stop();
       await cluster?.stop();
       await containers.close();
