@@ -8,17 +8,7 @@
  */
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
-import {
-  commitAndPush,
-  ensureInstalled,
-  hostRequest,
-  MAIN,
-  NODE_MODULES_MANUAL,
-  type Run,
-  startCloud,
-  tau,
-  waitForBuild,
-} from "./helpers/cloud.ts";
+import { commitAndPush, hostRequest, startCloud, tau, tauWithStdin, waitForBuild } from "./helpers/cloud.ts";
 import { ASK, CRASH, GREET, NEAR, parseTaubyteAnswer, SPIN, TAUBYTE_P2P_GUEST } from "./fixtures/p2p_guests.ts";
 import { cidToPeer } from "../runtime/wasm/taubyte/peer_cid.ts";
 import { eventually, startTestCloud } from "./helpers/cluster.ts";
@@ -28,23 +18,6 @@ import { RpcClient } from "../services/p2p/rpc.ts";
 import type { TauError } from "../runtime/errors.ts";
 
 const HOST = "cmds.localtau";
-
-/** `tau call` with `stdin` piped in (for --data -). */
-async function tauWithStdin(args: string[], stdin: Uint8Array): Promise<Run> {
-  await ensureInstalled();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", NODE_MODULES_MANUAL, MAIN, ...args],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(stdin);
-  await writer.close();
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 /** A p2p function's config: trigger {type: p2p, <protocol or service>, command}, calling `call`. */
 function p2pFunction(name: string, target: string, command: string, local = false, timeout = "10s"): string {

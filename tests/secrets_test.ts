@@ -12,6 +12,7 @@ import {
   NODE_MODULES_MANUAL,
   startCloud,
   tau,
+  tauWithStdin,
   waitForBuild,
 } from "./helpers/cloud.ts";
 
@@ -25,22 +26,6 @@ export function sdk(): void {
   new Response().status(200).send(value == null ? "(unset)" : value);
 }
 `;
-
-/** The CLI with `input` on its stdin (a pipe: not a terminal). */
-async function tauWithStdin(args: string[], input: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", NODE_MODULES_MANUAL, MAIN, ...args],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(input));
-  await w.close();
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 /**
  * The CLI on a terminal (a pty made by util-linux `script`): answers the prompt with `typed` once it shows, and

@@ -149,6 +149,24 @@ export async function tau(
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
+/** The CLI with `input` on its stdin (a pipe, not a terminal): `tau call --data -`, `tau secret set`. */
+export async function tauWithStdin(args: string[], input: string | Uint8Array): Promise<Run> {
+  await ensureInstalled();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", NODE_MODULES_MANUAL, MAIN, ...args],
+    cwd: ROOT,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(typeof input === "string" ? new TextEncoder().encode(input) : input);
+  await writer.close();
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
 export async function sh(cmd: string, args: string[], cwd?: string): Promise<Run> {
   const out = await new Deno.Command(cmd, {
     args,
