@@ -22,4 +22,6 @@ export const COMPILE_INCLUDES = [
   "services/patrick/cluster.ts",
   "services/gateway/forward.ts",
   "services/seer/seer.ts",
+  "services/commands/remote.ts",
+  "services/pubsub/transport.ts",
 ];
