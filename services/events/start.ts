@@ -74,10 +74,11 @@ export async function startEventServices(deps: {
 }): Promise<EventServices> {
   const { runtime, cluster, log, logs } = deps;
   // Project secrets: encrypted in the replicated state; the key from the swarm key (every node of the cloud has it).
-  const secrets = new Secrets(deps.state, await secretsKey({ dataDir: deps.dataDir, swarmKey: deps.swarmKey }));
-  if (cluster && !deps.swarmKey) {
-    log("secrets: this cloud has no swarm key: a secret set through this node is readable only on this node");
-  }
+  const secrets = new Secrets(deps.state, await secretsKey({ dataDir: deps.dataDir, swarmKey: deps.swarmKey }), {
+    onFirstSet: cluster && !deps.swarmKey
+      ? () => log("secrets: this cloud has no swarm key: a secret set through this node is readable only on this node")
+      : undefined,
+  });
   // Bound late (see the header): assigned once both exist.
   // deno-lint-ignore prefer-const
   let pubsub: Pubsub | undefined;

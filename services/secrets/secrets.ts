@@ -99,7 +99,15 @@ export class Secrets {
   /** Moves at every change: a read that started before one does not keep what it read. */
   #generation = 0;
 
-  constructor(private readonly state: StateStore, private readonly key: CryptoKey) {
+  /** Said once, at the first secret set through this node (not at every start of a node that may never hold one). */
+  #firstSet?: () => void;
+
+  constructor(
+    private readonly state: StateStore,
+    private readonly key: CryptoKey,
+    opts: { onFirstSet?: () => void } = {},
+  ) {
+    this.#firstSet = opts.onFirstSet;
     state.onChange((entries) => {
       for (const e of entries) if (e.key[0] === "secrets") this.#forget(e.key[1], e.key[2]);
     });
@@ -112,6 +120,8 @@ export class Secrets {
 
   async set(project: string, name: string, value: Uint8Array): Promise<SecretInfo> {
     checkSecretName(name);
+    this.#firstSet?.();
+    this.#firstSet = undefined;
     if (value.length === 0) {
       throw new TauError(`secret ${name} is empty`, {
         status: 400,
