@@ -105,7 +105,9 @@ async function runNode(opts: NodeOptions, what: string): Promise<void> {
   const p2p = node.cluster ? `, p2p ${node.cluster.p2p.addresses()[0] ?? "(no address)"}` : "";
   console.log(
     `tau ${what} ready: gateway ${node.url} (set the Host header to a project's domain), ` +
-      `git ${node.url}/git/<project>/{config,code}.git, api ${node.url}/api, data ${node.dataDir}${p2p}`,
+      `git ${node.url}/git/<project>/{config,code}.git, api ${node.url}/api, ` +
+      `websockets ${node.url.replace(/^http/, "ws").replace(/:\d+$/, `:${node.pubsub.port()}`)}, ` +
+      `data ${node.dataDir}${p2p}`,
   );
   await waitForSignal(node);
 }
