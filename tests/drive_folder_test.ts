@@ -295,6 +295,12 @@ Deno.test("tau drive: init, edits, validate, comments kept", async (t) => {
       const hosts = await Deno.readTextFile(join(tb, "hosts.yaml"));
       assert(hosts.startsWith(TAUBYTE_FOLDER["hosts.yaml"]));
       assertStringIncludes(hosts, "east:\n    addr:\n        - 203.0.113.5/24\n    ssh:\n        addr: 2001:db8::5\n");
+      // Taubyte's one-file-per-host form is not read yet: a problem, so no host goes unseen.
+      await writeFolder(tb, { "hosts/west.yaml": "addr: [192.0.2.30/24]\n" });
+      const form = await tau(["drive", "validate", "--dir", tb]);
+      assertEquals(form.code, 1);
+      assertStringIncludes(form.stderr, `${tb}/hosts/: one file per entry (Taubyte's folder form) is not read yet`);
+      await Deno.remove(join(tb, "hosts"), { recursive: true });
       // A node id that is not its key's is caught.
       await Deno.writeTextFile(
         join(tb, "hosts.yaml"),

@@ -278,7 +278,13 @@ export async function validateFolder(folder: Folder): Promise<Report> {
       });
     }
   }
-  for (const o of folder.others) issue(notes, o, [], `kept as it is: tau does not read ${o} yet`);
+  for (const o of folder.others) {
+    // Taubyte's folder form (hosts/<name>.yaml, ...): its entries would be missed, so it is a problem, not a note.
+    const form = FILES.find((f) => `${f.replace(/\.yaml$/, "")}/` === o);
+    if (form) {
+      issue(problems, o, [], `one file per entry (Taubyte's folder form) is not read yet: move them into ${form}`);
+    } else issue(notes, o, [], `kept as it is: tau does not read ${o} yet`);
+  }
   return {
     problems,
     notes,
