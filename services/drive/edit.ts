@@ -78,3 +78,73 @@ export function removeEntry(file: YamlFile, name: string): string {
   }
   return text.slice(0, start) + text.slice(end);
 }
+
+const nest = (path: string[], value: unknown): unknown => path.reduceRight<unknown>((v, key) => ({ [key]: v }), value);
+
+/** `block` (rendered at column 0) moved to `col`, without its final newline. */
+const indentBlock = (block: string, col: number) =>
+  block.replace(/\n$/, "").split("\n").map((l) => (l ? " ".repeat(col) + l : l)).join("\n");
+
+/** Offset just past the line where `node` ends (its trailing blank space not counted). */
+function endOfLine(text: string, offset: number): number {
+  while (offset > 0 && /\s/.test(text[offset - 1])) offset--;
+  const nl = text.indexOf("\n", offset);
+  return nl === -1 ? text.length : nl + 1;
+}
+
+/**
+ * The text with `value` at `path` (a path of map keys), everything else kept: a scalar replaces a scalar in place; a
+ * map or list replaces the old value after its key's colon, rendered in the file's layout; a missing key is added at
+ * the end of its map. This is how tau writes a node's key and id back under hosts.yaml's `<host>.shapes.<shape>`.
+ */
+export function setIn(file: YamlFile, path: string[], value: unknown): string {
+  const text = file.text;
+  const { indent } = layoutOf(text);
+  const render = (v: unknown) => new Document(v).toString({ ...layoutOf(text), lineWidth: 0 });
+  const column = (offset: number) => file.lines.linePos(offset).col - 1;
+  let node = file.doc.contents as Node | null;
+  if (!node || (isScalar(node) && node.value === null)) return addEntry(file, path[0], nest(path.slice(1), value));
+  for (let i = 0; i < path.length; i++) {
+    if (!isMap(node) || node.flow) {
+      const where = node?.range ? `:${file.lines.linePos(node.range[0]).line}` : "";
+      throw new TauError(`${file.path}${where}: tau writes only into block maps (one key per line)`, {
+        hint: `write ${path.slice(0, i).join(".") || "the file"} as a block map and run the command again`,
+      });
+    }
+    const map = node;
+    const pair = map.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === path[i]);
+    if (!pair) {
+      if (i === 0) return addEntry(file, path[0], nest(path.slice(1), value));
+      // After the map's last entry, at its column.
+      const last = map.items[map.items.length - 1];
+      const col = column((last.key as Node).range![0]);
+      const lastEnd = (last.value as Node | null)?.range?.[1] ?? (last.key as Node).range![2];
+      const at = endOfLine(text, lastEnd);
+      const block = indentBlock(render(nest(path.slice(i), value)), col);
+      return text.slice(0, at) + (at > 0 && text[at - 1] !== "\n" ? "\n" : "") + block + "\n" + text.slice(at);
+    }
+    const key = pair.key as Node;
+    const old = pair.value as Node | null;
+    const rest = path.slice(i + 1);
+    const isEmpty = !old || (isScalar(old) && old.value === null) || (isMap(old) && old.flow && !old.items.length);
+    const last = i === path.length - 1;
+    if (last || isEmpty) {
+      const v = last ? value : nest(rest, value);
+      if (isScalar(old) && old.value !== null && (v === null || typeof v !== "object")) {
+        const [s, e] = old.range!;
+        return text.slice(0, s) + render(v).replace(/\n$/, "") + text.slice(e);
+      }
+      // After the key's colon: a block at one indent deeper than the key (or a flow scalar on the same line).
+      const colon = text.indexOf(":", key.range![1]);
+      const end = old?.range ? old.range[1] : colon + 1;
+      const replacement = v !== null && typeof v === "object"
+        ? "\n" + indentBlock(render(v), column(key.range![0]) + indent)
+        : " " + render(v).replace(/\n$/, "");
+      let e = end;
+      while (e > colon + 1 && /\s/.test(text[e - 1])) e--;
+      return text.slice(0, colon + 1) + replacement + text.slice(e);
+    }
+    node = old;
+  }
+  return text;
+}
