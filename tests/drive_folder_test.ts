@@ -68,6 +68,18 @@ Deno.test("tau drive: init, edits, validate, comments kept", async (t) => {
       assertStringIncludes(r.stdout, `ok: ${dir}: 0 hosts, 0 shapes, 0 nodes, 0 credentials`);
     });
 
+    await t.step("no such folder, or no cloud named: one clear line", async () => {
+      const none = await tau(["drive", "validate", "--dir", join(work, "nowhere")]);
+      assertEquals(none.code, 1);
+      assertStringIncludes(
+        none.stderr,
+        `error: cloud folder ${join(work, "nowhere")} does not exist\n  hint: create it with`,
+      );
+      const unnamed = await tau(["drive", "validate"]);
+      assertEquals(unnamed.code, 1);
+      assertStringIncludes(unnamed.stderr, "error: which cloud? name it or pass --dir DIR");
+    });
+
     await t.step("init refuses an existing folder", async () => {
       await refused(
         dir,
@@ -96,6 +108,17 @@ Deno.test("tau drive: init, edits, validate, comments kept", async (t) => {
         "credential ops already exists",
       );
       await refused(dir, ["drive", "auth", "add", "nokey", "--username", "x"], "one of --password-stdin or --key");
+      // A key already inside the folder is named by its relative path, not copied.
+      const inside = await ok(
+        ["drive", "auth", "add", "ops2", "--username", "tau", "--key", join(dir, "keys/id_ops")],
+        "added",
+      );
+      assert(!inside.stdout.includes("copied"), inside.stdout);
+      assertStringIncludes(
+        await Deno.readTextFile(join(dir, "auth.yaml")),
+        "ops2:\n  username: tau\n  key: keys/id_ops\n",
+      );
+      await ok(["drive", "auth", "rm", "ops2"], "credential ops2 removed");
     });
 
     await t.step("shape add, and its refusals", async () => {
