@@ -28,6 +28,13 @@ Deno.test("removeEntry: the entry's lines, its inline and indented comments; not
   assertEquals(removeEntry(hosts(text), "b"), "# top\na: 1 # one\n# about d\nd: {e: 3}\n");
   assertEquals(removeEntry(hosts(text), "d"), "# top\na: 1 # one\nb:\n  c: 2 # two\n  # about b\n# about d\n");
   assertEquals(removeEntry(hosts("a:\nb: 1"), "a"), "b: 1");
+  let refused = "";
+  try {
+    removeEntry(hosts("{a: 1, b: 2}\n"), "a");
+  } catch (err) {
+    refused = (err as Error).message;
+  }
+  assertEquals(refused, "hosts.yaml: is one flow map ({...}); tau removes entries from block maps only");
 });
 
 Deno.test("cidrProblem and splitHostPort", () => {

@@ -63,6 +63,11 @@ export function addEntry(file: YamlFile, name: string, value: unknown, comment?:
 export function removeEntry(file: YamlFile, name: string): string {
   const pair = topPair(file, name);
   if (!pair) throw new TauError(`${file.path}: ${name} does not exist`);
+  if (isMap(file.doc.contents) && file.doc.contents.flow) {
+    throw new TauError(`${file.path}: is one flow map ({...}); tau removes entries from block maps only`, {
+      hint: "write the file as a block map (one key per line) and run the command again",
+    });
+  }
   const text = file.text;
   const keyStart = (pair.key as Node).range![0];
   const start = text.lastIndexOf("\n", keyStart - 1) + 1;
