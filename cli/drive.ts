@@ -97,18 +97,28 @@ export function registerDriveCommands(program: Command): void {
     .requiredOption("--ssh <addr[:port]>", "where SSH reaches it (port 22 by default)")
     .requiredOption("--auth <credential>", "a credential of auth.yaml (repeatable, or a comma list)", collect, [])
     .option("--shape <shape>", "a shape the host carries (repeatable, or a comma list)", collect, [])
+    .option("--location <lat,long>", "where the host is, in degrees")
     .option("--cloud <cloud>", "the cloud (its folder under ~/.tau/clouds)")
     .option(...dirOption)
     .action(
       async (
         name: string,
-        o: { addr: string[]; ssh: string; auth: string[]; shape: string[]; cloud?: string; dir?: string },
+        o: {
+          addr: string[];
+          ssh: string;
+          auth: string[];
+          shape: string[];
+          location?: string;
+          cloud?: string;
+          dir?: string;
+        },
       ) => {
         const file = await addHost(cloudDir(o.cloud, o.dir), name, {
           addr: o.addr.flatMap((a) => a.split(",")).filter(Boolean),
           ssh: o.ssh,
           auth: o.auth,
           shapes: o.shape,
+          location: o.location,
         });
         console.log(`host ${name} added to ${file}`);
       },

@@ -188,6 +188,11 @@ Deno.test("tau drive: init, edits, validate, comments kept", async (t) => {
         "shapes all and clash both use port 4242",
       );
       await refused(dir, add("host1", "--addr", "10.0.0.6/24", "--auth", "ops"), "host host1 already exists");
+      await refused(
+        dir,
+        add("h2", "--addr", "10.0.0.6/24", "--auth", "ops", "--location", "91,0"),
+        "--location 91,0 is not",
+      );
       await ok(["drive", "validate"], "ok: ");
     });
 
@@ -217,14 +222,27 @@ Deno.test("tau drive: init, edits, validate, comments kept", async (t) => {
         "# end of my hosts\n";
       await Deno.writeTextFile(file, mine);
       await ok(
-        ["drive", "host", "add", "host3", "--addr", "10.0.0.7/24", "--ssh", "10.0.0.7", "--auth", "ops"],
+        [
+          "drive",
+          "host",
+          "add",
+          "host3",
+          "--addr",
+          "10.0.0.7/24",
+          "--ssh",
+          "10.0.0.7",
+          "--auth",
+          "ops",
+          "--location",
+          "1.5,-2",
+        ],
         "added",
       );
       const added = await Deno.readTextFile(file);
       assert(added.startsWith(mine), `the file before the new host changed:\n${added}`);
       assertEquals(
         added.slice(mine.length),
-        "host3:\n  addr:\n    - 10.0.0.7/24\n  ssh:\n    addr: 10.0.0.7\n    port: 22\n    auth:\n      - ops\n",
+        "host3:\n  addr:\n    - 10.0.0.7/24\n  ssh:\n    addr: 10.0.0.7\n    port: 22\n    auth:\n      - ops\n  location:\n    lat: 1.5\n    long: -2\n",
       );
       await ok(["drive", "host", "rm", "host3"], "host host3 removed");
       assertEquals(await Deno.readTextFile(file), mine);

@@ -139,6 +139,8 @@ export interface HostOptions {
   ssh: string;
   auth: string[];
   shapes: string[];
+  /** "LAT,LONG" in degrees. */
+  location?: string;
 }
 
 export async function addHost(dir: string, name: string, o: HostOptions): Promise<string> {
@@ -183,10 +185,19 @@ export async function addHost(dir: string, name: string, o: HostOptions): Promis
       used.set(p.value, s);
     }
   }
+  let location: { lat: number; long: number } | undefined;
+  if (o.location !== undefined) {
+    const [lat, long, extra] = o.location.split(",").map((x) => x.trim() === "" ? NaN : Number(x));
+    if (extra !== undefined || !(lat >= -90 && lat <= 90) || !(long >= -180 && long <= 180)) {
+      throw new TauError(`--location ${o.location} is not LAT,LONG`, { hint: "degrees, e.g. --location 48.85,2.35" });
+    }
+    location = { lat, long };
+  }
   const value: Record<string, unknown> = {
     addr: o.addr,
     ssh: { addr: ssh.addr, port: ssh.port ?? 22, auth: o.auth },
   };
+  if (location) value.location = location;
   if (o.shapes.length) value.shapes = Object.fromEntries(o.shapes.map((s) => [s, {}]));
   await writeAtomic(hosts.path, addEntry(hosts, name, value));
   return hosts.path;
