@@ -14,6 +14,7 @@ import { registerLoginCommands } from "./login.ts";
 import { registerLogCommands } from "./logs.ts";
 import { registerSecretCommands } from "./secrets.ts";
 import { registerCallCommands } from "./call.ts";
+import { registerDriveCommands } from "./drive.ts";
 
 export async function run(args: string[]): Promise<number> {
   const program = new Command("tau")
@@ -33,6 +34,7 @@ export async function run(args: string[]): Promise<number> {
   registerLogCommands(program);
   registerSecretCommands(program);
   registerCallCommands(program);
+  registerDriveCommands(program);
   const verbose = args.includes("--verbose");
   try {
     await program.parseAsync(args, { from: "user" });
