@@ -10,6 +10,7 @@
  * and the per-round ratio command/HTTP likewise.
  */
 import { join } from "node:path";
+import { keepAliveLatencies } from "./keepalive.ts";
 import { commitAndPush, tau, waitForBuild } from "../tests/helpers/cloud.ts";
 import { eventually, startTestCloud, type TestNode } from "../tests/helpers/cluster.ts";
 import { median, spread } from "./pairs.ts";
@@ -31,37 +32,17 @@ function pct(xs: number[], p: number): number {
 }
 
 /** Sequential POSTs of `body` over one keep-alive connection; each request's latency in ms. */
-async function latencies(node: TestNode, host: string, target: string, body: string, n: number): Promise<number[]> {
-  const conn = await Deno.connect({ hostname: node.spec.ip, port: node.ports.http });
-  const req = new TextEncoder().encode(
+function latencies(node: TestNode, host: string, target: string, body: string, n: number): Promise<number[]> {
+  return keepAliveLatencies(
+    { hostname: node.spec.ip, port: node.ports.http },
     `POST ${target} HTTP/1.1\r\nHost: ${host}\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
-  );
-  const buf = new Uint8Array(65536);
-  const dec = new TextDecoder("latin1");
-  const out: number[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const t = performance.now();
-      await conn.write(req);
-      let text = "";
-      while (true) {
-        const got = await conn.read(buf);
-        if (got === null) throw new Error(`${node.spec.ip} closed the connection`);
-        text += dec.decode(buf.subarray(0, got));
-        const end = text.indexOf("\r\n\r\n");
-        if (end < 0) continue;
-        const length = Number(text.slice(0, end).match(/content-length:\s*(\d+)/i)?.[1] ?? 0);
-        if (text.length >= end + 4 + length) break;
-      }
+    n,
+    (text) => {
       if (!text.startsWith("HTTP/1.1 200") || !text.endsWith(body)) {
         throw new Error(`${target}: ${text.split("\r\n")[0]} ${text.slice(text.indexOf("\r\n\r\n") + 4, 300)}`);
       }
-      out.push(performance.now() - t);
-    }
-  } finally {
-    conn.close();
-  }
-  return out;
+    },
+  );
 }
 
 async function inProject(dir: string, args: string[]) {

@@ -8,6 +8,7 @@
  *   - idle PSS of each node and of the cloud, 20 s after the last request (build workers retired after 15 s).
  */
 import { join } from "node:path";
+import { keepAliveLatencies } from "./keepalive.ts";
 import { commitAndPush, hostRequest, tau, waitForBuild } from "../tests/helpers/cloud.ts";
 import { eventually, startTestCloud, type TestNode } from "../tests/helpers/cluster.ts";
 import { has, wrkOnce } from "./wrk.ts";
@@ -22,37 +23,16 @@ function pct(xs: number[], p: number): number {
 }
 const median = (xs: number[]) => pct(xs, 0.5);
 
-/**
- * Sequential GETs over one keep-alive connection; per-request latency in ms. (fetch cannot set Host, so a small
- * HTTP/1.1 client: the answers here always carry Content-Length.)
- */
-async function latencies(node: TestNode, n: number): Promise<number[]> {
-  const conn = await Deno.connect({ hostname: node.spec.ip, port: node.ports.http });
-  const req = new TextEncoder().encode(`GET /ping HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
-  const buf = new Uint8Array(65536);
-  const dec = new TextDecoder("latin1");
-  const out: number[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const t = performance.now();
-      await conn.write(req);
-      let text = "";
-      while (true) {
-        const got = await conn.read(buf);
-        if (got === null) throw new Error(`${node.spec.ip} closed the connection`);
-        text += dec.decode(buf.subarray(0, got));
-        const end = text.indexOf("\r\n\r\n");
-        if (end < 0) continue;
-        const length = Number(text.slice(0, end).match(/content-length:\s*(\d+)/i)?.[1] ?? 0);
-        if (text.length >= end + 4 + length) break;
-      }
+/** Sequential GETs of /ping over one keep-alive connection; per-request latency in ms. */
+function latencies(node: TestNode, n: number): Promise<number[]> {
+  return keepAliveLatencies(
+    { hostname: node.spec.ip, port: node.ports.http },
+    `GET /ping HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
+    n,
+    (text) => {
       if (!text.startsWith("HTTP/1.1 200")) throw new Error(`${node.spec.ip}: ${text.split("\r\n")[0]}`);
-      out.push(performance.now() - t);
-    }
-  } finally {
-    conn.close();
-  }
-  return out;
+    },
+  );
 }
 
 /** PSS of a node with its child processes (helpers, git): what the node costs the machine. */

@@ -10,7 +10,7 @@ import type { ContentStore } from "../../runtime/storage/helia.ts";
 import { assertValid, formatIssue, type ProjectConfig, routesOf } from "../../runtime/schema/mod.ts";
 import { configSizeIssues } from "../../runtime/schema/limits.ts";
 import { ConfigParser } from "../../runtime/schema/off_thread.ts";
-import type { FunctionResource, WebsiteResource } from "../../runtime/schema/mod.ts";
+import type { FunctionResource, SmartopsResource, WebsiteResource } from "../../runtime/schema/mod.ts";
 import type { GitHosting } from "../git/hosting.ts";
 import { SERVED_BRANCH } from "../tns/tns.ts";
 import type { Job, JobLog } from "../patrick/jobs.ts";
@@ -94,19 +94,21 @@ export class Monkey {
     for (const w of config.warnings) log(`warning: ${formatIssue(w)}`);
     const code: Files = codeCommit ? await readTree(codeRepo, codeCommit) : {};
 
-    const smartops: SmartopDeployment[] = [];
-    for (const op of config.smartops) {
+    /** A function's or smartop's module (limits clamped to the node's), built or taken from the cache. */
+    const moduleOf = async <T extends FunctionResource | SmartopsResource>(
+      declared: T,
+      kind: "function" | "smartop",
+    ) => {
       const started = performance.now();
-      const folder = codeFolder(config, op, "smartops", code);
-      const { cid, cached } = await buildFunctionModule(
-        op,
-        subtree(code, folder),
-        folder,
-        this.#store,
-        this.#kv,
-        this.#builder,
-      );
-      log(`smartop ${label(op)}: ${cid} (${cached ? "unchanged, reused" : "built"} in ${ms(started)})`);
+      const r = withNodeLimits(declared, log, kind);
+      const folder = codeFolder(config, r, kind === "function" ? "functions" : "smartops", code);
+      const built = await buildFunctionModule(r, subtree(code, folder), folder, this.#store, this.#kv, this.#builder);
+      log(`${kind} ${label(r)}: ${built.cid} (${built.cached ? "unchanged, reused" : "built"} in ${ms(started)})`);
+      return { r, cid: built.cid };
+    };
+    const smartops: SmartopDeployment[] = [];
+    for (const declared of config.smartops) {
+      const { r: op, cid } = await moduleOf(declared, "smartop");
       smartops.push({
         name: op.name,
         ...(op.app ? { app: op.app } : {}),
@@ -120,18 +122,7 @@ export class Monkey {
     const guards = (r: { app?: string; tags: string[] }) => smartopsOf(r, smartops);
     const functions: FunctionDeployment[] = [];
     for (const declared of config.functions) {
-      const started = performance.now();
-      const fn = withNodeLimits(declared, log);
-      const folder = codeFolder(config, fn, "functions", code);
-      const { cid, cached } = await buildFunctionModule(
-        fn,
-        subtree(code, folder),
-        folder,
-        this.#store,
-        this.#kv,
-        this.#builder,
-      );
-      log(`function ${label(fn)}: ${cid} (${cached ? "unchanged, reused" : "built"} in ${ms(started)})`);
+      const { r: fn, cid } = await moduleOf(declared, "function");
       functions.push({
         name: fn.name,
         app: fn.app,

@@ -19,21 +19,28 @@ const BUILD_CACHE_VERSION = "1";
  */
 export const NODE_EXECUTION_LIMITS = { timeoutMs: 5 * 60_000, memoryBytes: 4 * 1024 ** 3 } as const;
 
-/** The function with its execution limits clamped to NODE_EXECUTION_LIMITS; a warning per clamped limit. */
-export function withNodeLimits(fn: FunctionResource, log: (line: string) => void): FunctionResource {
+/**
+ * The function (or smartop: `kind`) with its execution limits clamped to NODE_EXECUTION_LIMITS; a warning per
+ * clamped limit.
+ */
+export function withNodeLimits<T extends ModuleSource & { app?: string }>(
+  fn: T,
+  log: (line: string) => void,
+  kind = "function",
+): T {
   const { timeoutMs, memoryBytes } = fn.execution;
   const max = NODE_EXECUTION_LIMITS;
   if (timeoutMs <= max.timeoutMs && memoryBytes <= max.memoryBytes) return fn;
   const name = fn.app ? `${fn.app}/${fn.name}` : fn.name;
   if (timeoutMs > max.timeoutMs) {
     log(
-      `warning: function ${name}: execution.timeout ${formatDuration(timeoutMs)} is above what this node allows; ` +
+      `warning: ${kind} ${name}: execution.timeout ${formatDuration(timeoutMs)} is above what this node allows; ` +
         `it runs with ${formatDuration(max.timeoutMs)}`,
     );
   }
   if (memoryBytes > max.memoryBytes) {
     log(
-      `warning: function ${name}: execution.memory ${formatSize(memoryBytes)} is above what this node allows; ` +
+      `warning: ${kind} ${name}: execution.memory ${formatSize(memoryBytes)} is above what this node allows; ` +
         `it runs with ${formatSize(max.memoryBytes)}`,
     );
   }

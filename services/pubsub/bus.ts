@@ -14,6 +14,7 @@
 import type { EventFunctions } from "../events/functions.ts";
 import type { DeploymentRecord, FunctionDeployment } from "../tns/records.ts";
 import { HostError } from "../../runtime/wasm/host/services.ts";
+import { LruMap } from "../../runtime/wasm/lru.ts";
 import { channelKey, type ChannelRef, resolveChannel } from "./channels.ts";
 
 /** Largest message accepted (a publish or a WebSocket frame); gossipsub's own cap is 1 MiB with its envelope. */
@@ -49,21 +50,13 @@ export interface PubsubTransport {
   close(): Promise<void>;
 }
 
-/** Remembers the last SEEN_IDS ids. */
+/** Remembers the last SEEN_IDS ids (the runtime's LRU map, as a set). */
 class SeenIds {
-  readonly #set = new Set<string>();
-  readonly #ring: string[] = [];
-  #at = 0;
+  readonly #ids = new LruMap<string, true>(SEEN_IDS);
   /** True the first time `id` is seen. */
   add(id: string): boolean {
-    if (this.#set.has(id)) return false;
-    if (this.#ring.length < SEEN_IDS) this.#ring.push(id);
-    else {
-      this.#set.delete(this.#ring[this.#at]);
-      this.#ring[this.#at] = id;
-      this.#at = (this.#at + 1) % SEEN_IDS;
-    }
-    this.#set.add(id);
+    if (this.#ids.get(id)) return false;
+    this.#ids.set(id, true);
     return true;
   }
 }

@@ -26,15 +26,10 @@ export interface FunctionDeployment {
 }
 
 /** A smartop as deployed: a function module that decides whether a call of the resources it guards goes ahead. */
-export interface SmartopDeployment {
-  name: string;
-  app?: string;
-  id: string;
-  cid: string;
-  call: string;
-  timeoutMs: number;
-  memoryBytes: number;
-}
+export type SmartopDeployment = Pick<
+  FunctionDeployment,
+  "name" | "app" | "id" | "cid" | "call" | "timeoutMs" | "memoryBytes"
+>;
 
 /** A function's non-HTTP trigger as deployed (the config's `trigger`, resolved). */
 export type EventTrigger =
